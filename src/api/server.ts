@@ -1,0 +1,164 @@
+/**
+ * The HTTP API (fastify). Reads: /healthz, /readyz, /metrics, /status. Control: POST
+ * /v1/... with a bearer token (constant-time compare). Errors are JSON
+ * `{ error: { code, message } }` with 400/401/404/409/500.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { VigilError } from '../errors.js';
+import type { Control, StatusDoc } from './types.js';
+
+export interface ApiDeps {
+  logger: Logger;
+  metrics: Metrics;
+  status: () => StatusDoc;
+  ready: () => boolean;
+  /** Loop liveness: false when the daemon's loops stopped ticking. */
+  healthy: () => boolean;
+  control: Control;
+  /** Returns the current token (re-read on reload); undefined = mutations refused. */
+  token: () => string | undefined;
+  /** Extra routes (status page, ...) registered by other modules. */
+  plugins?: ((app: FastifyInstance) => void | Promise<void>)[];
+}
+
+const serviceParams = {
+  type: 'object',
+  required: ['service', 'addr'],
+  properties: {
+    service: { type: 'string', minLength: 1, maxLength: 63 },
+    addr: { type: 'string', minLength: 1, maxLength: 64 },
+  },
+} as const;
+
+export function splitAddr(addr: string): { address: string; port: number | undefined } {
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr);
+  if (v6) return { address: v6[1] as string, port: v6[2] ? Number(v6[2]) : undefined };
+  const parts = addr.split(':');
+  if (parts.length === 2) return { address: parts[0] as string, port: Number(parts[1]) };
+  return { address: addr, port: undefined };
+}
+
+function tokenMatches(given: string, expected: string): boolean {
+  // hash both so the compare is constant-time whatever the lengths
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+export async function createApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  const { logger, metrics, control } = deps;
+
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.apiRequests.inc({ route: req.routeOptions.url ?? 'unknown', method: req.method, status: String(reply.statusCode) });
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
+    if (err instanceof VigilError) {
+      return reply.code(err.statusCode).send({ error: { code: err.code, message: err.message } });
+    }
+    if (err.validation) {
+      return reply.code(400).send({ error: { code: 'VIGIL_BAD_REQUEST', message: err.message } });
+    }
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) logger.error({ err, url: req.url }, 'API handler failed');
+    return reply.code(status).send({ error: { code: err.code ?? 'VIGIL_INTERNAL', message: err.message } });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ error: { code: 'VIGIL_NOT_FOUND', message: `no route ${req.method} ${req.url}` } });
+  });
+
+  app.get('/healthz', async (_req, reply) => {
+    if (!deps.healthy()) return reply.code(503).send({ ok: false });
+    return { ok: true };
+  });
+  app.get('/readyz', async (_req, reply) => {
+    const ready = deps.ready();
+    return reply.code(ready ? 200 : 503).send({ ready });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  app.get('/status', async () => deps.status());
+
+  // ---- control: bearer token, audit line per mutation
+  const authorize = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const expected = deps.token();
+    const header = req.headers.authorization ?? '';
+    const given = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    if (expected === undefined) {
+      return reply.code(401).send({ error: { code: 'VIGIL_NO_TOKEN', message: 'control is disabled: api.token_file is not configured' } });
+    }
+    if (!given || !tokenMatches(given, expected)) {
+      logger.warn({ audit: true, remote: req.ip, url: req.url, result: 'unauthorized' }, 'control request refused');
+      metrics.apiMutations.inc({ action: 'unauthorized', result: 'refused' });
+      return reply.code(401).send({ error: { code: 'VIGIL_UNAUTHORIZED', message: 'missing or wrong bearer token' } });
+    }
+  };
+
+  const mutation = <T>(action: string, fn: (req: FastifyRequest) => Promise<T>) =>
+    async (req: FastifyRequest): Promise<T> => {
+      const who = { remote: req.ip, userAgent: req.headers['user-agent'] };
+      try {
+        const result = await fn(req);
+        logger.info({ audit: true, action, ...who, params: req.params, body: req.body, result: 'ok' }, `control: ${action}`);
+        metrics.apiMutations.inc({ action, result: 'ok' });
+        return result;
+      } catch (err) {
+        logger.warn({ audit: true, action, ...who, params: req.params, body: req.body, result: 'error', err: (err as Error).message }, `control: ${action} failed`);
+        metrics.apiMutations.inc({ action, result: 'error' });
+        throw err;
+      }
+    };
+
+  await app.register(async (ctl) => {
+    ctl.addHook('preHandler', authorize);
+    ctl.post('/v1/takeover', mutation('takeover', async () => ({ ok: true, message: await control.takeover() })));
+    ctl.post('/v1/standby', mutation('standby', async () => ({ ok: true, message: await control.standby() })));
+    ctl.post(
+      '/v1/maintenance',
+      {
+        schema: {
+          body: { type: 'object', required: ['on'], additionalProperties: false, properties: { on: { type: 'boolean' } } },
+        },
+      },
+      mutation('maintenance', async (req) => ({ ok: true, message: await control.maintenance((req.body as { on: boolean }).on) })),
+    );
+    ctl.post(
+      '/v1/services/:service/real-servers/:addr/drain',
+      {
+        schema: {
+          params: serviceParams,
+          body: {
+            type: ['object', 'null'],
+            additionalProperties: false,
+            properties: { deadline_ms: { type: 'integer', minimum: 0, maximum: 86_400_000 } },
+          },
+        },
+      },
+      mutation('drain', async (req) => {
+        const { service, addr } = req.params as { service: string; addr: string };
+        const { address, port } = splitAddr(addr);
+        const deadline = (req.body as { deadline_ms?: number } | null)?.deadline_ms ?? 0;
+        return { ok: true, ...(await control.drain(service, address, port, deadline)) };
+      }),
+    );
+    ctl.post(
+      '/v1/services/:service/real-servers/:addr/enable',
+      { schema: { params: serviceParams } },
+      mutation('enable', async (req) => {
+        const { service, addr } = req.params as { service: string; addr: string };
+        const { address, port } = splitAddr(addr);
+        return { ok: true, message: await control.enable(service, address, port) };
+      }),
+    );
+    ctl.post('/v1/reload', mutation('reload', async () => ({ ok: true, message: await control.reload() })));
+  });
+
+  for (const p of deps.plugins ?? []) await p(app);
+  return app;
+}

@@ -1,0 +1,98 @@
+/**
+ * What the API serves and what it can ask the daemon to do. The daemon implements both;
+ * the API knows nothing else about the subsystems.
+ */
+
+export type Role = 'init' | 'standby' | 'active' | 'maintenance';
+
+export interface LinkStatus {
+  name: string;
+  local: string;
+  remote: string;
+  up: boolean;
+  rttMs: number | null;
+  lastHeardMsAgo: number | null;
+}
+
+export interface PeerStatus {
+  name: string;
+  alive: boolean;
+  role: Role | 'unknown';
+  priority: number | null;
+  links: LinkStatus[];
+}
+
+export interface VipStatus {
+  address: string;
+  prefix: number;
+  interface: string;
+  owned: boolean;
+  /** Name of the node believed to hold it, or null when nobody does. */
+  owner: string | null;
+}
+
+export interface RealServerStatus {
+  address: string;
+  port: number;
+  /** Weight in force in the dataplane (0 when drained or quiescent-down). */
+  weight: number;
+  configuredWeight: number;
+  healthy: boolean;
+  drained: boolean;
+  lastCheck: { at: string; ok: boolean; reason: string; durationMs: number } | null;
+  connections: { active: number; inactive: number; total: number } | null;
+  stats?: { bytesIn: number; bytesOut: number; packetsIn: number; packetsOut: number; cps: number; bpsIn: number; bpsOut: number } | null;
+}
+
+export interface ServiceStatus {
+  name: string;
+  protocol: 'tcp' | 'udp';
+  vip: string | null;
+  port: number | null;
+  fwmark: number | null;
+  scheduler: string;
+  forward: string;
+  dataplane: 'ipvs' | 'forwarder' | 'none';
+  sorryServerActive: boolean;
+  realServers: RealServerStatus[];
+}
+
+export interface HistoryEntry {
+  at: string;
+  kind: 'role' | 'health' | 'config' | 'control' | 'reconcile';
+  message: string;
+}
+
+export interface StatusDoc {
+  node: string;
+  version: string;
+  role: Role;
+  priority: number;
+  effectivePriority: number;
+  uptimeSeconds: number;
+  ready: boolean;
+  peers: PeerStatus[];
+  vips: VipStatus[];
+  services: ServiceStatus[];
+  history: HistoryEntry[];
+}
+
+export interface DrainResult {
+  service: string;
+  address: string;
+  port: number;
+  /** 'drained' when connections reached 0, 'deadline' when the deadline passed first. */
+  outcome: 'drained' | 'deadline' | 'started';
+  remainingConnections: number;
+  waitedMs: number;
+}
+
+/** Control operations, each answered with a short human message or a thrown VigilError. */
+export interface Control {
+  takeover(): Promise<string>;
+  standby(): Promise<string>;
+  maintenance(on: boolean): Promise<string>;
+  drain(service: string, address: string, port: number | undefined, deadlineMs: number): Promise<DrainResult>;
+  enable(service: string, address: string, port: number | undefined): Promise<string>;
+  reload(): Promise<string>;
+}
