@@ -31,3 +31,53 @@ export interface TableService {
 }
 
 export type Table = TableService[];
+
+/** One change to a dataplane's table; the diff produces the minimal list of these. */
+export type Operation =
+  | { kind: 'add_service'; service: TableService }
+  | { kind: 'edit_service'; service: TableService }
+  | { kind: 'delete_service'; key: string }
+  | { kind: 'add_real_server'; serviceKey: string; realServer: TableRealServer }
+  | { kind: 'edit_real_server'; serviceKey: string; realServer: TableRealServer }
+  | { kind: 'delete_real_server'; serviceKey: string; address: string; port: number };
+
+/** Per real server counters, as `ipvsadm -L -n --stats --rate` shows them. */
+export interface RealServerCounters {
+  active: number;
+  inactive: number;
+  /** Connections (TCP) or flows (UDP) scheduled to it since start. */
+  connections: number;
+  bytesIn: number;
+  bytesOut: number;
+  packetsIn: number;
+  packetsOut: number;
+  /** Rates over the last few seconds. */
+  cps: number;
+  bpsIn: number;
+  bpsOut: number;
+}
+
+export type DataplaneRole = 'init' | 'standby' | 'active' | 'maintenance';
+
+/**
+ * The port every dataplane implements (IPVS through ipvsadm, the built-in forwarder).
+ * The reconciler is its only caller: desired → read() → diff → apply(ops) → read() again.
+ */
+export interface Dataplane {
+  readonly kind: 'ipvs' | 'forwarder';
+  start(): Promise<void>;
+  close(): Promise<void>;
+  /** The table as the dataplane holds it now: all services, vigil's and foreign ones. */
+  read(): Promise<Table>;
+  /** Applies the operations as one batch. The reconciler verifies by reading back. */
+  apply(ops: Operation[]): Promise<void>;
+  /** Follows the cluster role (forwarder: listen only while active; ipvs: sync daemon). */
+  setRole(role: DataplaneRole): Promise<void>;
+  /** serviceKey → `address:port` → counters, where the dataplane can tell. */
+  counters(): Promise<Map<string, Map<string, RealServerCounters>>>;
+}
+
+/** `10.0.0.1:80`, `[2001:db8::1]:80` — a real server's identity within a service. */
+export function realServerId(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
