@@ -75,7 +75,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
         file,
         path: [],
         message: `YAML: ${e.message.split('\n')[0]}`,
-        line: e.linePos?.[0]?.line,
+        line: lines.linePos(e.pos[0]).line,
       })),
     );
   }
@@ -88,7 +88,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   // Cross-section rules run on whatever parsed, so one broken field does not hide them.
   problems.push(...crossCheck(parsed.success ? parsed.data : raw));
   if (problems.length > 0) {
-    throw new ConfigError(file, dedupe(problems).map((p) => ({ ...p, file, line: lineOf(doc, lines, p.path) })));
+    const located = dedupe(problems).map((p) => ({ ...p, file, line: lineOf(doc, lines, p.path) }));
+    // in file order, so the list reads top to bottom like the file
+    located.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+    throw new ConfigError(file, located);
   }
   const config = parsed.data as Config;
   resolvePaths(config, dirname(file));

@@ -1,0 +1,100 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePort, standaloneConfig, startDaemon, tmpDir, until, writeFile, type RunningDaemon } from '../helpers/daemon.js';
+
+const running: RunningDaemon[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((d) => d.stop()));
+});
+
+async function boot(extra = ''): Promise<{ d: RunningDaemon; api: string; file: string }> {
+  const dir = tmpDir();
+  const apiPort = await freePort();
+  const clusterPort = await freePort();
+  const file = writeFile(dir, 'vigil.yaml', standaloneConfig({ apiPort, clusterPort, extra }));
+  const d = startDaemon(file);
+  running.push(d);
+  await d.waitForLog(/"msg":"vigil started"/);
+  return { d, api: `http://127.0.0.1:${apiPort}`, file };
+}
+
+describe('the daemon as a child process', () => {
+  it('answers /healthz and /metrics over real HTTP, vigil_ metrics and Node defaults', async () => {
+    const { api } = await boot();
+    const h = await fetch(`${api}/healthz`);
+    expect(h.status).toBe(200);
+    expect(await h.json()).toEqual({ ok: true });
+    const m = await fetch(`${api}/metrics`);
+    expect(m.status).toBe(200);
+    const text = await m.text();
+    expect(text).toMatch(/^vigil_build_info\{version="[^"]+",node="solo"\} 1$/m);
+    expect(text).toContain('vigil_nodejs_eventloop_lag_p99_seconds');
+    const names = [...text.matchAll(/^# TYPE (\S+) /gm)].map((x) => x[1] as string);
+    expect(names.length).toBeGreaterThan(20);
+    expect(names.filter((n) => !n.startsWith('vigil_'))).toEqual([]);
+  });
+
+  it('logs JSON with the level from $VIGIL_LOG_LEVEL', async () => {
+    const dir = tmpDir();
+    const file = writeFile(dir, 'vigil.yaml', standaloneConfig({ apiPort: await freePort(), clusterPort: await freePort() }));
+    const d = startDaemon(file, { VIGIL_LOG_LEVEL: 'warn' });
+    running.push(d);
+    await until(async () => (await fetch(`http://${/listen: (\S+)/.exec(readFileSync(file, 'utf8'))?.[1]}/healthz`)).ok);
+    expect(d.logs()).not.toContain('"msg":"vigil started"');
+    d.child.kill('SIGTERM');
+    await d.exited;
+    for (const line of d.logs().trim().split('\n').filter(Boolean)) {
+      expect(() => JSON.parse(line)).not.toThrow();
+    }
+  });
+
+  it('reloads a valid config on SIGHUP and keeps running on an invalid one', async () => {
+    const { d, api, file } = await boot();
+    const original = readFileSync(file, 'utf8');
+
+    writeFileSync(file, original.replace('level: debug', 'level: info'));
+    d.child.kill('SIGHUP');
+    await d.waitForLog(/"msg":"config reloaded"/);
+    let metrics = await (await fetch(`${api}/metrics`)).text();
+    expect(metrics).toMatch(/^vigil_config_reloads_total\{result="applied"\} 1$/m);
+
+    writeFileSync(file, `${original}services:\n  - name: web\n    vip: 10.9.9.9\n    port: 80\n    bogus: 1\n`);
+    d.child.kill('SIGHUP');
+    const line = await d.waitForLog(/config reload rejected/);
+    const entry = JSON.parse(line) as { errors: string[]; level: string };
+    expect(entry.level).toBe('error');
+    expect(entry.errors).toEqual([
+      `${file}: services[0].vip: 10.9.9.9 is not declared under vips (line ${original.split('\n').length + 2})`,
+      `${file}: services[0].bogus: unknown key "bogus" (line ${original.split('\n').length + 4})`,
+    ]);
+    metrics = await (await fetch(`${api}/metrics`)).text();
+    expect(metrics).toMatch(/^vigil_config_reloads_total\{result="rejected"\} 1$/m);
+    expect(metrics).toMatch(/^vigil_config_last_reload_success 0$/m);
+    expect((await fetch(`${api}/healthz`)).status).toBe(200);
+    expect(d.child.exitCode).toBeNull();
+  });
+
+  it('stops cleanly within 2 s on SIGTERM and on SIGINT', async () => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      const { d } = await boot();
+      const t0 = performance.now();
+      d.child.kill(sig);
+      const { code } = await d.exited;
+      const took = performance.now() - t0;
+      expect(code, sig).toBe(0);
+      expect(took, sig).toBeLessThan(2000);
+      expect(d.logs()).toContain('"msg":"vigil stopped"');
+    }
+  });
+
+  it('refuses to start on an invalid config with every problem listed', async () => {
+    const dir = tmpDir();
+    const file = writeFile(dir, 'bad.yaml', 'node: x\ncluster:\n  nodes: []\n  frob: 1\n');
+    const d = startDaemon(file);
+    running.push(d);
+    const { code } = await d.exited;
+    expect(code).toBe(1);
+    expect(d.logs()).toContain(`${file}: cluster.nodes: list at least this node`);
+    expect(d.logs()).toContain(`${file}: cluster.frob: unknown key "frob"`);
+  });
+});
