@@ -262,7 +262,8 @@ export const serviceSchema = z
     }
     if (s.forward !== 'nat') {
       s.real_servers.forEach((r, i) => {
-        if (r.port !== undefined && s.port !== undefined && r.port !== s.port) {
+        const valid = (p: unknown): p is number => Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535;
+        if (valid(r.port) && valid(s.port) && r.port !== s.port) {
           ctx.addIssue({
             code: 'custom',
             path: ['real_servers', i, 'port'],
