@@ -5,6 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_CONFIG } from './config/load.js';
+import { controlCommands } from './cli/commands.js';
 import { VERSION } from './version.js';
 
 export interface CommandContext {
@@ -72,6 +73,37 @@ Exit status: 0 when every file is valid, 1 otherwise.`,
       return bad === 0 ? 0 : 1;
     },
   },
+  import: {
+    summary: 'translate ha.cf, haresources, authkeys, mon.cf, ipvsadm -S, ldirectord.cf into vigil.yaml',
+    usage: 'vigil import [--ha-cf F] [--haresources F] [--authkeys F] [--mon-cf F] [--ipvsadm-save F] [--ldirectord F] [--node NAME] [--address [NODE:]IFACE=IP]... [--vip-interface IFACE] [--key-file F] [--report F] [-o out.yaml]',
+    help: `Writes a vigil config (stdout, or -o FILE) and reports every input line it did not
+translate, or translated with a change, and why (stderr, or --report FILE).
+  --address [NODE:]IFACE=IP  a node's address on a heartbeat link (repeatable); ha.cf
+                             never holds a node's own address
+  --vip-interface IFACE      interface for haresources VIPs that name none
+  --key-file F               where the authkeys key goes (mode 0600; default vigil.key
+                             beside the output)
+Exit status: 0 when the output validates, 1 when it does not, 2 on a usage error.
+README: "Migrating from Heartbeat + Mon + ipvsadm".`,
+    run: async (ctx) => (await import('./import/command.js')).runImport(ctx),
+  },
+  check: {
+    summary: 'run every health probe once and print the verdicts (a dry run)',
+    usage: 'vigil check [--config FILE]',
+    help: `Runs each real server's probe once, as the daemon would (same timeouts, concurrency
+cap and process-group kill), without touching VIPs or the dataplane, and prints a table:
+service, real server, probe, verdict, duration, reason. Real servers without a check are
+listed as up.
+  -c, --config FILE   config file (default $VIGIL_CONFIG or config/vigil.yaml)
+Exit status: 0 when every real server is up, 1 when one is down or the config is invalid.`,
+    run: async (ctx) => {
+      const { values } = parse(ctx.argv, { config: { type: 'string', short: 'c' } });
+      const { runCheck } = await import('./health/check-command.js');
+      return runCheck(ctx, values.config ?? defaultConfigPath(ctx.env));
+    },
+  },
+  // control commands (src/cli/): status, takeover, standby, maintenance, drain, enable, reload
+  ...controlCommands,
 };
 
 export class UsageError extends Error {}

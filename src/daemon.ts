@@ -16,7 +16,14 @@ import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
 import { VigilError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { HealthRunner } from './health/runner.js';
+import { createForwarderDataplane } from './forwarder/dataplane.js';
+import { Reconciler } from './reconcile/reconciler.js';
+import { selectDataplane } from './reconcile/select.js';
+import { serviceStatuses } from './reconcile/status.js';
+import { realServerId, type Dataplane, type DataplaneRole } from './reconcile/table.js';
 import { VERSION } from './version.js';
+import { Cluster } from './cluster/cluster.js';
 
 /** A long-lived part of the daemon. start() and close() are idempotent. */
 export interface Component {
@@ -46,6 +53,22 @@ export class Daemon implements Control {
   private apiToken: string | undefined;
   private lastTick = performance.now();
   private tickTimer: NodeJS.Timeout | undefined;
+  /**
+   * Health checks (src/health): probes run whatever the role (warm standby). Subscribe to
+   * 'realServerUp' / 'realServerDown'; read isHealthy(), get() and snapshot() for /status.
+   */
+  health: HealthRunner | undefined;
+  /**
+   * The reconciler (src/reconcile): desired table → dataplane. Call request('health' |
+   * 'config' | 'role'), setRole(role) when the cluster role changes; drains go through it.
+   */
+  reconciler: Reconciler | undefined;
+  dataplane: Dataplane | undefined;
+  /**
+   * The cluster (src/cluster): heartbeats, election, VIPs, resource/notify scripts.
+   * Subscribe to its 'role' event `{ role, previous, reason, failover }`.
+   */
+  cluster: Cluster | undefined;
 
   constructor(loaded: LoadedConfig, opts: DaemonOptions = {}) {
     this.loaded = loaded;
@@ -73,6 +96,54 @@ export class Daemon implements Control {
     }, 250);
     this.tickTimer.unref();
 
+    const health = new HealthRunner({ config, metrics: this.metrics, logger: this.logger.child({ component: 'health' }) });
+    const onHealth = (to: string) => (e: { service: string; address: string; port: number; reason: string }) =>
+      this.record('health', `${e.service} ${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port} ${to}: ${e.reason}`);
+    health.on('realServerUp', onHealth('up'));
+    health.on('realServerDown', onHealth('down'));
+    this.health = health;
+    await health.start();
+    this.started.push(health);
+
+    // ---- reconcile: desired(config, health, drains) → IPVS or the built-in forwarder
+    const { dataplane, reason } = await selectDataplane(config, {
+      logger: this.logger.child({ component: 'dataplane' }),
+      metrics: this.metrics,
+      forwarder: (c) =>
+        createForwarderDataplane(c, {
+          logger: this.logger.child({ component: 'forwarder' }),
+          metrics: this.metrics,
+          onConnectFailure: (service, address, port, why) => void this.health?.passiveFailure(service, address, port, why),
+        }),
+    });
+    this.logger.info({ dataplane: dataplane.kind, reason }, 'dataplane selected');
+    await dataplane.start();
+    this.dataplane = dataplane;
+    this.started.push({ name: 'dataplane', start: () => dataplane.start(), close: () => dataplane.close() });
+    const reconciler = new Reconciler({
+      dataplane,
+      config: () => this.config,
+      health: (s, a, p) => health.isHealthy(s, a, p),
+      metrics: this.metrics,
+      logger: this.logger.child({ component: 'reconcile' }),
+    });
+    health.on('realServerUp', () => void reconciler.request('health'));
+    health.on('realServerDown', () => void reconciler.request('health'));
+    let failing = false;
+    reconciler.on('failed', (r) => {
+      if (!failing) this.record('reconcile', `${dataplane.kind}: reconcile failed: ${r.error ?? ''} ${r.failedLines.slice(0, 3).join('; ')}`.trim());
+      failing = true;
+    });
+    reconciler.on('reconciled', (r) => {
+      if (failing) this.record('reconcile', `${dataplane.kind}: reconcile succeeded again`);
+      else if (r.drift) this.record('reconcile', `${dataplane.kind}: repaired drift (${r.operations} operation(s))`);
+      failing = false;
+      this.metrics.ready.set(this.isReady() ? 1 : 0);
+    });
+    this.reconciler = reconciler;
+    await reconciler.start();
+    this.started.push(reconciler);
+
     this.api = await createApi({
       logger: this.logger,
       metrics: this.metrics,
@@ -87,6 +158,17 @@ export class Daemon implements Control {
     await this.api.listen({ host: listen.host, port: listen.port });
     const api = this.api;
     this.started.push({ name: 'api', start: async () => undefined, close: async () => void (await api.close()) });
+
+    // ---- cluster: started last so it is closed first (release VIPs, tell the peers at once)
+    const cluster = new Cluster({ config, logger: this.logger, metrics: this.metrics, env: this.env });
+    cluster.on('role', (e) => {
+      this.record('role', `${e.previous} → ${e.role} (${e.reason})`);
+      this.metrics.ready.set(this.isReady() ? 1 : 0);
+      void this.followRole(e.role);
+    });
+    this.cluster = cluster;
+    await cluster.start();
+    this.started.push(cluster);
     this.metrics.ready.set(this.isReady() ? 1 : 0);
     this.record('config', `started with ${this.loaded.file}`);
     this.logger.info({ api: config.api.listen, config: this.loaded.file, version: VERSION }, 'vigil started');
@@ -139,7 +221,18 @@ export class Daemon implements Control {
     if (next.config.api.listen !== this.config.api.listen) {
       this.logger.warn({ from: this.config.api.listen, to: next.config.api.listen }, 'api.listen changes take effect at the next restart');
     }
+    try {
+      await this.cluster?.reload(next.config); // checks the key file first; never moves the role unless required
+    } catch (err) {
+      this.metrics.configReloads.inc({ result: 'rejected' });
+      this.metrics.configLastReloadSuccess.set(0);
+      this.record('config', `reload rejected: ${(err as Error).message}`);
+      throw new VigilError('VIGIL_CONFIG_INVALID', (err as Error).message, 400, { cause: err });
+    }
     this.loaded = next;
+    this.health?.update(next.config);
+    if (this.dataplane && 'updateConfig' in this.dataplane) (this.dataplane as Dataplane & { updateConfig(c: Config): void }).updateConfig(next.config);
+    void this.reconciler?.request('config');
     this.apiToken = readToken(next.config.api.token_file, this.logger);
     this.logger.level = this.env.VIGIL_LOG_LEVEL ?? next.config.logging.level;
     this.metrics.configReloads.inc({ result: 'applied' });
@@ -150,11 +243,16 @@ export class Daemon implements Control {
   }
 
   isReady(): boolean {
-    return this.api !== undefined;
+    return this.api !== undefined && (this.cluster?.elected() ?? false) && (this.reconciler?.ready ?? false);
+  }
+
+  /** The cluster calls this on every role change: the dataplane follows (sync daemon, forwarder listening). */
+  async followRole(role: DataplaneRole): Promise<void> {
+    await this.reconciler?.setRole(role);
   }
 
   role(): Role {
-    return 'init';
+    return this.cluster?.role() ?? 'init';
   }
 
   status(): StatusDoc {
@@ -164,32 +262,55 @@ export class Daemon implements Control {
       node: c.node,
       version: VERSION,
       role: this.role(),
-      priority: me?.priority ?? 0,
-      effectivePriority: me?.priority ?? 0,
+      priority: this.cluster?.priority() ?? me?.priority ?? 0,
+      effectivePriority: this.cluster?.effectivePriority() ?? 0,
       uptimeSeconds: Math.round((performance.now() - this.startedAt) / 1000),
       ready: this.isReady(),
-      peers: [],
-      vips: c.vips.map((v) => ({ address: v.address, prefix: v.prefix, interface: v.interface, owned: false, owner: null })),
-      services: [],
+      peers: this.cluster?.peers() ?? [],
+      vips: this.cluster?.vipStatus() ?? c.vips.map((v) => ({ address: v.address, prefix: v.prefix, interface: v.interface, owned: false, owner: null })),
+      services: serviceStatuses({
+        config: c,
+        plan: this.reconciler?.current,
+        dataplane: this.dataplane?.kind ?? 'none',
+        health: (s, a, p) => this.health?.get(s, a, p),
+        counters: this.reconciler?.counters() ?? new Map(),
+      }),
       history: [...this.history].reverse(),
     };
   }
 
   // ---- control operations (the API calls these)
   async takeover(): Promise<string> {
-    throw new VigilError('VIGIL_UNAVAILABLE', 'the cluster subsystem is not running', 409);
+    return this.clusterControl('takeover', (c) => c.takeover());
   }
   async standby(): Promise<string> {
-    throw new VigilError('VIGIL_UNAVAILABLE', 'the cluster subsystem is not running', 409);
+    return this.clusterControl('standby', (c) => c.standby());
   }
-  async maintenance(_on: boolean): Promise<string> {
-    throw new VigilError('VIGIL_UNAVAILABLE', 'the cluster subsystem is not running', 409);
+  async maintenance(on: boolean): Promise<string> {
+    return this.clusterControl(`maintenance ${on ? 'on' : 'off'}`, (c) => c.maintenance(on));
   }
-  async drain(_service: string, _address: string, _port: number | undefined, _deadlineMs: number): Promise<DrainResult> {
-    throw new VigilError('VIGIL_UNAVAILABLE', 'the reconciler is not running', 409);
+  private async clusterControl(what: string, fn: (c: Cluster) => Promise<string>): Promise<string> {
+    if (!this.cluster) throw new VigilError('VIGIL_UNAVAILABLE', 'the cluster subsystem is not running', 409);
+    try {
+      const msg = await fn(this.cluster);
+      this.record('control', `${what}: ${msg}`);
+      return msg;
+    } catch (err) {
+      this.record('control', `${what} refused: ${(err as Error).message}`);
+      throw err;
+    }
   }
-  async enable(_service: string, _address: string, _port: number | undefined): Promise<string> {
-    throw new VigilError('VIGIL_UNAVAILABLE', 'the reconciler is not running', 409);
+  async drain(service: string, address: string, port: number | undefined, deadlineMs: number): Promise<DrainResult> {
+    if (!this.reconciler) throw new VigilError('VIGIL_UNAVAILABLE', 'the reconciler is not running', 409);
+    const r = await this.reconciler.drain(service, address, port, deadlineMs);
+    this.record('control', `drain ${service} ${realServerId(r.address, r.port)}: ${r.outcome} (${r.remainingConnections} connection(s) left after ${r.waitedMs} ms)`);
+    return r;
+  }
+  async enable(service: string, address: string, port: number | undefined): Promise<string> {
+    if (!this.reconciler) throw new VigilError('VIGIL_UNAVAILABLE', 'the reconciler is not running', 409);
+    const msg = await this.reconciler.enable(service, address, port);
+    this.record('control', `enable: ${msg}`);
+    return msg;
   }
 }
 

@@ -1,13 +1,16 @@
 /**
- * The HTTP API (fastify). Reads: /healthz, /readyz, /metrics, /status. Control: POST
- * /v1/... with a bearer token (constant-time compare). Errors are JSON
- * `{ error: { code, message } }` with 400/401/404/409/500.
+ * The HTTP API (fastify). Reads: / (the status page), /healthz, /readyz, /metrics,
+ * /status. Control: POST /v1/... with a bearer token (constant-time compare), checked
+ * before the body is even parsed. Errors are JSON `{ error: { code, message } }` with
+ * 400/401/404/409/500; the codes are listed in docs/api.md.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { VigilError } from '../errors.js';
+import { STATUS_PAGE } from './page.js';
 import type { Control, StatusDoc } from './types.js';
 
 export interface ApiDeps {
@@ -33,6 +36,7 @@ const serviceParams = {
   },
 } as const;
 
+/** `10.0.0.1:80`, `[2001:db8::1]:80`, `10.0.0.1` or `2001:db8::1` → address and port. */
 export function splitAddr(addr: string): { address: string; port: number | undefined } {
   const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr);
   if (v6) return { address: v6[1] as string, port: v6[2] ? Number(v6[2]) : undefined };
@@ -40,6 +44,29 @@ export function splitAddr(addr: string): { address: string; port: number | undef
   if (parts.length === 2) return { address: parts[0] as string, port: Number(parts[1]) };
   return { address: addr, port: undefined };
 }
+
+/** splitAddr, refusing what is not an IP address with an optional port 1-65535 (400). */
+export function parseRealServerAddr(addr: string): { address: string; port: number | undefined } {
+  const r = splitAddr(addr);
+  if (isIP(r.address) === 0) {
+    throw new VigilError('VIGIL_BAD_REQUEST', `"${addr}" is not a real server address (expected address:port, [ipv6]:port or address)`, 400);
+  }
+  if (r.port !== undefined && !(Number.isInteger(r.port) && r.port >= 1 && r.port <= 65535)) {
+    throw new VigilError('VIGIL_BAD_REQUEST', `"${addr}": the port must be an integer between 1 and 65535`, 400);
+  }
+  return r;
+}
+
+/** Stable codes for errors that fastify raises itself (body parsing, limits). */
+const HTTP_CODES: Record<number, string> = {
+  400: 'VIGIL_BAD_REQUEST',
+  401: 'VIGIL_UNAUTHORIZED',
+  404: 'VIGIL_NOT_FOUND',
+  405: 'VIGIL_METHOD_NOT_ALLOWED',
+  409: 'VIGIL_CONFLICT',
+  413: 'VIGIL_BODY_TOO_LARGE',
+  415: 'VIGIL_UNSUPPORTED_MEDIA_TYPE',
+};
 
 function tokenMatches(given: string, expected: string): boolean {
   // hash both so the compare is constant-time whatever the lengths
@@ -65,7 +92,8 @@ export async function createApi(deps: ApiDeps): Promise<FastifyInstance> {
     }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) logger.error({ err, url: req.url }, 'API handler failed');
-    return reply.code(status).send({ error: { code: err.code ?? 'VIGIL_INTERNAL', message: err.message } });
+    const code = status === 500 ? 'VIGIL_INTERNAL' : (HTTP_CODES[status] ?? 'VIGIL_BAD_REQUEST');
+    return reply.code(status).send({ error: { code, message: err.message } });
   });
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ error: { code: 'VIGIL_NOT_FOUND', message: `no route ${req.method} ${req.url}` } });
@@ -84,6 +112,13 @@ export async function createApi(deps: ApiDeps): Promise<FastifyInstance> {
     return metrics.registry.metrics();
   });
   app.get('/status', async () => deps.status());
+  // the status page: one static file with inline JS that polls /status (no build step)
+  app.get('/', async (_req, reply) => {
+    reply.header('content-type', 'text/html; charset=utf-8');
+    reply.header('cache-control', 'no-store');
+    reply.header('content-security-policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:");
+    return STATUS_PAGE;
+  });
 
   // ---- control: bearer token, audit line per mutation
   const authorize = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -91,10 +126,12 @@ export async function createApi(deps: ApiDeps): Promise<FastifyInstance> {
     const header = req.headers.authorization ?? '';
     const given = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
     if (expected === undefined) {
+      logger.warn({ audit: true, remote: req.ip, user: req.headers['x-vigil-user'], url: req.url, result: 'refused', reason: 'no token configured' }, 'control request refused');
+      metrics.apiMutations.inc({ action: 'unauthorized', result: 'refused' });
       return reply.code(401).send({ error: { code: 'VIGIL_NO_TOKEN', message: 'control is disabled: api.token_file is not configured' } });
     }
     if (!given || !tokenMatches(given, expected)) {
-      logger.warn({ audit: true, remote: req.ip, url: req.url, result: 'unauthorized' }, 'control request refused');
+      logger.warn({ audit: true, remote: req.ip, user: req.headers['x-vigil-user'], url: req.url, result: 'refused', reason: given ? 'wrong token' : 'no token given' }, 'control request refused');
       metrics.apiMutations.inc({ action: 'unauthorized', result: 'refused' });
       return reply.code(401).send({ error: { code: 'VIGIL_UNAUTHORIZED', message: 'missing or wrong bearer token' } });
     }
@@ -102,21 +139,22 @@ export async function createApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   const mutation = <T>(action: string, fn: (req: FastifyRequest) => Promise<T>) =>
     async (req: FastifyRequest): Promise<T> => {
-      const who = { remote: req.ip, userAgent: req.headers['user-agent'] };
+      const who = { remote: req.ip, user: req.headers['x-vigil-user'], userAgent: req.headers['user-agent'] };
       try {
         const result = await fn(req);
-        logger.info({ audit: true, action, ...who, params: req.params, body: req.body, result: 'ok' }, `control: ${action}`);
+        logger.info({ audit: true, action, ...who, params: req.params, body: req.body, result: 'ok', outcome: result }, `control: ${action}`);
         metrics.apiMutations.inc({ action, result: 'ok' });
         return result;
       } catch (err) {
-        logger.warn({ audit: true, action, ...who, params: req.params, body: req.body, result: 'error', err: (err as Error).message }, `control: ${action} failed`);
+        logger.warn({ audit: true, action, ...who, params: req.params, body: req.body, result: 'error', code: (err as { code?: string }).code, err: (err as Error).message }, `control: ${action} failed`);
         metrics.apiMutations.inc({ action, result: 'error' });
         throw err;
       }
     };
 
   await app.register(async (ctl) => {
-    ctl.addHook('preHandler', authorize);
+    // onRequest: an unauthenticated request is refused before its body is parsed
+    ctl.addHook('onRequest', authorize);
     ctl.post('/v1/takeover', mutation('takeover', async () => ({ ok: true, message: await control.takeover() })));
     ctl.post('/v1/standby', mutation('standby', async () => ({ ok: true, message: await control.standby() })));
     ctl.post(
@@ -142,7 +180,7 @@ export async function createApi(deps: ApiDeps): Promise<FastifyInstance> {
       },
       mutation('drain', async (req) => {
         const { service, addr } = req.params as { service: string; addr: string };
-        const { address, port } = splitAddr(addr);
+        const { address, port } = parseRealServerAddr(addr);
         const deadline = (req.body as { deadline_ms?: number } | null)?.deadline_ms ?? 0;
         return { ok: true, ...(await control.drain(service, address, port, deadline)) };
       }),
@@ -152,7 +190,7 @@ export async function createApi(deps: ApiDeps): Promise<FastifyInstance> {
       { schema: { params: serviceParams } },
       mutation('enable', async (req) => {
         const { service, addr } = req.params as { service: string; addr: string };
-        const { address, port } = splitAddr(addr);
+        const { address, port } = parseRealServerAddr(addr);
         return { ok: true, message: await control.enable(service, address, port) };
       }),
     );

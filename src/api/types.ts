@@ -53,6 +53,10 @@ export interface ServiceStatus {
   scheduler: string;
   forward: string;
   dataplane: 'ipvs' | 'forwarder' | 'none';
+  /** ipvsadm -p timeout and -M netmask; absent or null when the service is not persistent. */
+  persistence?: { timeoutS: number; netmask: string | null } | null;
+  /** A failed real server stays with weight 0 instead of being removed. */
+  quiescent?: boolean;
   sorryServerActive: boolean;
   realServers: RealServerStatus[];
 }

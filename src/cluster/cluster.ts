@@ -1,0 +1,591 @@
+/**
+ * The cluster runner: the thin I/O shell around the pure election (election.ts). It
+ * owns one UDP socket per link bound to this node's address on that link (never
+ * 0.0.0.0), sends a heartbeat to every peer on every shared link each interval, decodes
+ * and authenticates what arrives (wire.ts), feeds events to `step()` and performs the
+ * actions it returns: VIPs (vip/), resource and notify scripts, immediate sends.
+ *
+ * Timing: the tick runs on the monotonic clock (performance.now) at fixed due times;
+ * how late each tick fires is measured and exported (own lateness). A time-based
+ * verdict (peer dead, initdead over) is taken only after the frames already queued in
+ * the sockets were read (setImmediate runs after the poll phase) and not within one
+ * interval of a tick that fired more than an interval late.
+ *
+ * Actions that touch the system run one at a time in a queue, in the order the
+ * election produced them; a release completes before the frame that announces it.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { readFileSync, statSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
+import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
+import type { PeerStatus, Role, VipStatus } from '../api/types.js';
+import type { Config } from '../config/schema.js';
+import { VigilError } from '../errors.js';
+import { rateLimited, type Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { VipManager } from '../vip/manager.js';
+import { IpVipPort, type VipPort } from '../vip/port.js';
+import { effectivePriority, initialState, step, type Action, type Command, type ElectionConfig, type ElectionEvent, type ElectionState } from './election.js';
+import { ScriptRunner } from './scripts.js';
+import { Tracks } from './tracks.js';
+import { ReplayGuard, decodeFrame, encodeFrame, monoUs, usDiff, type Frame } from './wire.js';
+
+export interface RoleEvent {
+  role: Role;
+  previous: Role;
+  reason: string;
+  failover: boolean;
+}
+
+export interface ClusterEvents {
+  role: [RoleEvent];
+}
+
+export interface ClusterOptions {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  /** Default: the real `ip`/`arping` port. */
+  vipPort?: VipPort;
+  env?: NodeJS.ProcessEnv;
+  /** Monotonic clock in ms (tests may inject one). */
+  now?: () => number;
+}
+
+/** Reads the HMAC key; the file must not be readable by group or others. */
+export function loadKey(file: string): Buffer {
+  let mode: number;
+  try {
+    mode = statSync(file).mode & 0o777;
+  } catch (err) {
+    throw new VigilError('VIGIL_KEY_FILE', `cluster.key_file ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, 500, { cause: err });
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new VigilError(
+      'VIGIL_KEY_FILE',
+      `cluster.key_file ${file} has mode ${mode.toString(8).padStart(4, '0')}; it must be 0600 (readable by its owner only): chmod 600 ${file}`,
+    );
+  }
+  const key = readFileSync(file);
+  const trimmed = key.subarray(0, key.length - (/\s*$/.exec(key.toString('latin1'))?.[0].length ?? 0));
+  if (trimmed.length === 0) throw new VigilError('VIGIL_KEY_FILE', `cluster.key_file ${file} is empty`);
+  return trimmed;
+}
+
+/** The election's view of the config: this node, its peers and the links it shares with each. */
+export function electionConfig(c: Config): ElectionConfig {
+  const me = c.cluster.nodes.find((n) => n.name === c.node);
+  if (!me) throw new VigilError('VIGIL_CONFIG_INVALID', `node "${c.node}" is not one of cluster.nodes`);
+  const mine = new Set(me.links.map((l) => l.name));
+  return {
+    self: c.node,
+    priority: me.priority,
+    peers: c.cluster.nodes.filter((n) => n.name !== c.node).map((n) => ({ name: n.name, links: n.links.map((l) => l.name).filter((l) => mine.has(l)) })),
+    intervalMs: c.cluster.interval_ms,
+    deadtimeMs: c.cluster.deadtime_ms,
+    warntimeMs: c.cluster.warntime_ms,
+    initdeadMs: c.cluster.initdead_ms,
+    preempt: c.cluster.preempt,
+  };
+}
+
+interface LinkSocket {
+  name: string;
+  address: string;
+  sock: SocketAsPromised;
+}
+
+interface Echo {
+  seq: number;
+  sentUs: number;
+  receivedAt: number;
+}
+
+const LATENESS_WINDOW_MS = 60_000;
+
+export class Cluster extends EventEmitter<ClusterEvents> {
+  readonly name = 'cluster';
+  private config: Config;
+  private readonly logger: Logger;
+  private readonly metrics: Metrics;
+  private readonly now: () => number;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly vips: VipManager;
+  private readonly scripts: ScriptRunner;
+  private tracks: Tracks;
+  private readonly replay = new ReplayGuard();
+  private readonly logReject: ReturnType<typeof rateLimited>;
+  private state: ElectionState;
+  private key: Buffer = randomBytes(32);
+  private sockets: LinkSocket[] = [];
+  private incarnation = BigInt(Date.now()) * 1000n;
+  private seq = 0;
+  private readonly echoes = new Map<string, Echo>(); // `${peer}/${link}`
+  private readonly rtt = new Map<string, number>(); // `${peer}/${link}` → ms
+  private tickTimer: NodeJS.Timeout | undefined;
+  private due = 0;
+  private latenessMax = { value: 0, since: 0 };
+  private queue: Promise<void> = Promise.resolve();
+  private releasing = 0;
+  private started: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private stallHandler: (() => void) | undefined;
+  private peerNames: ReadonlySet<string> = new Set();
+
+  constructor(opts: ClusterOptions) {
+    super();
+    this.config = opts.config;
+    this.logger = opts.logger.child({ component: 'cluster' });
+    this.metrics = opts.metrics;
+    this.now = opts.now ?? (() => performance.now());
+    this.env = opts.env ?? process.env;
+    this.vips = new VipManager({ port: opts.vipPort ?? new IpVipPort(), vips: opts.config.vips, logger: this.logger, metrics: this.metrics });
+    this.scripts = new ScriptRunner({ logger: this.logger, metrics: this.metrics, node: opts.config.node, killGraceMs: opts.config.health.kill_grace_ms });
+    this.tracks = this.makeTracks(opts.config);
+    this.logReject = rateLimited(this.logger);
+    this.state = initialState(electionConfig(opts.config), this.now());
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  role(): Role {
+    return this.state.role;
+  }
+
+  /** True once the first election is done (INIT left). */
+  elected(): boolean {
+    return this.state.elected;
+  }
+
+  priority(): number {
+    return this.state.cfg.priority;
+  }
+
+  effectivePriority(): number {
+    return effectivePriority(this.state);
+  }
+
+  /** The election state (a copy): tests and /status. */
+  snapshot(): ElectionState {
+    return structuredClone(this.state);
+  }
+
+  peers(): PeerStatus[] {
+    const me = this.config.cluster.nodes.find((n) => n.name === this.config.node);
+    return Object.values(this.state.peers).map((p) => {
+      const node = this.config.cluster.nodes.find((n) => n.name === p.name);
+      return {
+        name: p.name,
+        alive: p.alive,
+        role: p.alive ? p.role : 'unknown',
+        priority: p.role === 'unknown' ? null : p.priority,
+        links: Object.entries(p.links).map(([name, l]) => ({
+          name,
+          local: me?.links.find((x) => x.name === name)?.address ?? '',
+          remote: node?.links.find((x) => x.name === name)?.address ?? '',
+          up: l.up,
+          rttMs: this.rtt.get(`${p.name}/${name}`) ?? null,
+          lastHeardMsAgo: l.lastHeard === null ? null : Math.round(this.now() - l.lastHeard),
+        })),
+      };
+    });
+  }
+
+  vipStatus(): VipStatus[] {
+    const activePeer = Object.values(this.state.peers).find((p) => p.alive && p.role === 'active');
+    return this.vips.list().map((v) => {
+      const owned = this.vips.isOwned(v.address);
+      return {
+        address: v.address,
+        prefix: v.prefix,
+        interface: v.interface,
+        owned,
+        owner: owned ? this.config.node : activePeer ? activePeer.name : null,
+      };
+    });
+  }
+
+  // ------------------------------------------------------------------ life cycle
+
+  start(): Promise<void> {
+    this.started ??= this.doStart();
+    return this.started;
+  }
+
+  private async doStart(): Promise<void> {
+    const c = this.config;
+    if (c.cluster.key_file) this.key = loadKey(c.cluster.key_file);
+    else if (c.cluster.nodes.length > 1) throw new VigilError('VIGIL_KEY_FILE', 'cluster.key_file is required when the cluster has more than one node');
+    await this.bindSockets();
+    this.state = initialState(electionConfig(c), this.now());
+    this.peerNames = new Set(this.state.cfg.peers.map((p) => p.name));
+    this.publishRole();
+    this.metrics.effectivePriority.set(this.effectivePriority());
+    for (const p of Object.values(this.state.peers)) this.metrics.peerUp.set({ peer: p.name }, 0);
+    const stale = await this.vips.removeStale();
+    if (stale.length > 0) this.logger.warn({ vips: stale }, 'removed stale VIPs at start');
+    this.tracks.start();
+    this.installTestHooks();
+    this.due = this.now();
+    this.scheduleTick();
+    this.logger.info(
+      { links: this.sockets.map((s) => `${s.name}=${s.address}:${c.cluster.port}`), peers: this.state.cfg.peers.map((p) => p.name), initdeadMs: c.cluster.initdead_ms },
+      'cluster started',
+    );
+  }
+
+  /** Releases (if active), tells the peers this node is leaving, closes the sockets. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.tickTimer = undefined;
+    this.tracks.close();
+    if (this.stallHandler) process.removeListener('SIGUSR2', this.stallHandler);
+    if (!this.started) return;
+    await this.started.catch(() => undefined);
+    await this.queue;
+    const wasActive = this.state.role === 'active';
+    if (wasActive) {
+      this.releasing += 1;
+      await this.releaseResources('shutdown');
+      this.releasing -= 1;
+    }
+    // the peers take over on receipt, without waiting for deadtime
+    await this.sendAll({ leaving: true });
+    if (wasActive) {
+      const prev = this.state.role;
+      this.state = { ...this.state, role: 'standby' };
+      this.onTransition({ type: 'transition', from: prev, to: 'standby', reason: 'shutdown', failover: false });
+    }
+    await this.scripts.idle();
+    await this.vips.close();
+    await Promise.allSettled(this.sockets.map((s) => s.sock.close()));
+    this.sockets = [];
+    this.logger.info({ wasActive }, 'cluster stopped');
+  }
+
+  // ------------------------------------------------------------------ control
+
+  takeover(): Promise<string> {
+    return this.command('takeover');
+  }
+  standby(): Promise<string> {
+    return this.command('standby');
+  }
+  maintenance(on: boolean): Promise<string> {
+    return this.command(on ? 'maintenance-on' : 'maintenance-off');
+  }
+
+  private async command(cmd: Command): Promise<string> {
+    if (!this.started || this.closing) throw new VigilError('VIGIL_UNAVAILABLE', 'the cluster is not running', 409);
+    const actions = this.apply({ type: 'command', command: cmd });
+    const reply = actions.find((a): a is Extract<Action, { type: 'reply' }> => a.type === 'reply');
+    await this.queue; // the release (if any) is done and the peers are told
+    if (!reply) return 'ok';
+    if (!reply.ok) throw new VigilError('VIGIL_CONFLICT', `${cmd}: ${reply.message}`, 409);
+    return reply.message;
+  }
+
+  /** Applies a new config in place: timers, priorities, peers, tracks, scripts, VIPs. */
+  async reload(next: Config): Promise<void> {
+    const prev = this.config;
+    const mine = (c: Config) => JSON.stringify(c.cluster.nodes.find((n) => n.name === c.node)?.links ?? []);
+    if (mine(prev) !== mine(next) || prev.cluster.port !== next.cluster.port || prev.cluster.id !== next.cluster.id) {
+      this.logger.warn('changes to this node\'s links, cluster.port or cluster.id take effect at the next restart');
+    }
+    if (next.cluster.key_file) this.key = loadKey(next.cluster.key_file); // also picks up a key rotated in place
+    this.config = {
+      ...next,
+      cluster: { ...next.cluster, id: prev.cluster.id, port: prev.cluster.port, nodes: next.cluster.nodes.map((n) => (n.name === prev.node ? { ...n, links: prev.cluster.nodes.find((p) => p.name === prev.node)!.links } : n)) },
+    };
+    if (JSON.stringify(prev.cluster.tracks) !== JSON.stringify(next.cluster.tracks)) {
+      this.tracks.close();
+      this.tracks = this.makeTracks(this.config);
+      if (this.started) this.tracks.start();
+      this.apply({ type: 'track', penalty: 0 });
+    }
+    const intervalChanged = prev.cluster.interval_ms !== next.cluster.interval_ms;
+    this.apply({ type: 'config', cfg: electionConfig(this.config) });
+    await this.vips.update(next.vips);
+    if (intervalChanged && this.tickTimer) {
+      clearTimeout(this.tickTimer);
+      this.due = this.now();
+      this.scheduleTick();
+    }
+    await this.queue;
+  }
+
+  // ------------------------------------------------------------------ the election
+
+  private apply(ev: ElectionEvent): Action[] {
+    const { state, actions } = step(this.state, ev, this.now());
+    this.state = state;
+    if (ev.type === 'config') this.peerNames = new Set(state.cfg.peers.map((p) => p.name));
+    for (const a of actions) this.perform(a);
+    this.metrics.effectivePriority.set(this.effectivePriority());
+    return actions;
+  }
+
+  private enqueue(what: string, fn: () => Promise<void>): void {
+    this.queue = this.queue.then(fn).catch((err: unknown) => {
+      this.logger.error({ err, action: what }, 'cluster action failed');
+    });
+  }
+
+  private perform(a: Action): void {
+    switch (a.type) {
+      case 'transition':
+        return this.onTransition(a);
+      case 'acquire':
+        return this.enqueue('acquire', async () => {
+          await this.vips.acquire();
+          await this.scripts.start(this.config.cluster.resources, a.reason);
+        });
+      case 'release':
+        this.releasing += 1;
+        return this.enqueue('release', async () => {
+          try {
+            await this.releaseResources(a.reason);
+          } finally {
+            this.releasing -= 1;
+          }
+        });
+      case 'send':
+        return this.enqueue('send', () => this.sendAll({}));
+      case 'regarp':
+        this.logger.warn({ reason: a.reason }, 'another node was active too; staying active: fresh GARP and notify');
+        return this.enqueue('regarp', async () => this.vips.regarp(a.reason));
+      case 'renotify':
+        void this.scripts.notify(this.config.cluster.notify, this.state.role, this.state.role, a.reason);
+        return;
+      case 'peer':
+        this.metrics.peerUp.set({ peer: a.peer }, a.alive ? 1 : 0);
+        this.logger[a.alive ? 'info' : 'warn']({ peer: a.peer, reason: a.reason }, a.alive ? 'peer alive' : 'peer dead');
+        return;
+      case 'link':
+        this.metrics.linkUp.set({ peer: a.peer, link: a.link }, a.up ? 1 : 0);
+        this.logger[a.up ? 'info' : 'warn']({ peer: a.peer, link: a.link }, a.up ? 'link up' : 'link down');
+        return;
+      case 'late':
+        this.metrics.heartbeatLate.inc({ peer: a.peer });
+        this.logReject(`late:${a.peer}`, { peer: a.peer, link: a.link, gapMs: Math.round(a.gapMs) }, 'late heartbeat');
+        return;
+      case 'drain':
+        // setImmediate runs after the poll phase: every datagram already queued is read first
+        setImmediate(() => setImmediate(() => {
+          if (this.closing || !this.tickTimer) return;
+          this.apply({ type: 'tick', lateness: 0, drained: true });
+        }));
+        return;
+      case 'deferred':
+        this.metrics.verdictsDeferred.inc();
+        this.logger.warn({ latenessMs: Math.round(a.latenessMs) }, 'this node stalled: peer verdicts deferred by one interval');
+        return;
+      case 'reply':
+        return;
+    }
+  }
+
+  private async releaseResources(reason: string): Promise<void> {
+    await this.scripts.stop(this.config.cluster.resources, reason);
+    await this.vips.release();
+  }
+
+  private onTransition(a: Extract<Action, { type: 'transition' }>): void {
+    this.metrics.transitions.inc({ from: a.from, to: a.to, reason: a.reason });
+    if (a.failover && a.to === 'active') this.metrics.failovers.inc({ reason: a.reason });
+    this.publishRole(a.to);
+    const line = { from: a.from, to: a.to, reason: a.reason, priority: this.effectivePriority() };
+    if (a.to === 'active' || a.from === 'active') this.logger.warn(line, `role ${a.from} → ${a.to} (${a.reason})`);
+    else this.logger.info(line, `role ${a.from} → ${a.to} (${a.reason})`);
+    void this.scripts.notify(this.config.cluster.notify, a.to, a.from, a.reason);
+    this.emit('role', { role: a.to, previous: a.from, reason: a.reason, failover: a.failover });
+  }
+
+  private publishRole(role: Role = this.state.role): void {
+    for (const r of ['init', 'standby', 'active', 'maintenance'] as const) this.metrics.role.set({ role: r }, r === role ? 1 : 0);
+  }
+
+  // ------------------------------------------------------------------ timers
+
+  private scheduleTick(): void {
+    const interval = this.config.cluster.interval_ms;
+    this.due += interval;
+    const now = this.now();
+    if (this.due < now - interval) this.due = now; // far behind after a stall: do not fire a burst
+    this.tickTimer = setTimeout(() => this.onTick(), Math.max(0, this.due - now));
+  }
+
+  private onTick(): void {
+    if (this.closing) return;
+    const now = this.now();
+    const lateness = Math.max(0, now - this.due);
+    this.metrics.timerLateness.observe(lateness / 1000);
+    if (lateness >= this.latenessMax.value || now - this.latenessMax.since > LATENESS_WINDOW_MS) {
+      if (now - this.latenessMax.since > LATENESS_WINDOW_MS) this.latenessMax = { value: 0, since: now };
+      this.latenessMax.value = Math.max(this.latenessMax.value, lateness);
+      this.metrics.timerLatenessMax.set(this.latenessMax.value / 1000);
+    }
+    this.scheduleTick();
+    void this.sendAll({});
+    this.apply({ type: 'tick', lateness, drained: false });
+  }
+
+  /** Test-only: SIGUSR2 busy-waits the event loop (VIGIL_TEST_HOOKS=1). */
+  private installTestHooks(): void {
+    if (this.env.VIGIL_TEST_HOOKS !== '1') return;
+    const ms = Number(this.env.VIGIL_TEST_STALL_MS ?? 1.5 * this.config.cluster.deadtime_ms);
+    this.stallHandler = () => {
+      this.logger.warn({ ms }, 'test hook: stalling the event loop');
+      const until = performance.now() + ms;
+      while (performance.now() < until) {
+        // busy-wait: nothing else runs, datagrams queue in the sockets
+      }
+    };
+    process.on('SIGUSR2', this.stallHandler);
+  }
+
+  private makeTracks(c: Config): Tracks {
+    return new Tracks({
+      tracks: c.cluster.tracks,
+      logger: this.logger,
+      metrics: this.metrics,
+      onChange: (penalty) => {
+        if (this.started && !this.closing) this.apply({ type: 'track', penalty });
+      },
+    });
+  }
+
+  // ------------------------------------------------------------------ transport
+
+  private async bindSockets(): Promise<void> {
+    const c = this.config;
+    const me = c.cluster.nodes.find((n) => n.name === c.node)!;
+    for (const l of me.links) {
+      const sock = DgramAsPromised.createSocket({ type: isIPv6(l.address) ? 'udp6' : 'udp4' }, (msg, rinfo) =>
+        this.onDatagram(l.name, msg, rinfo.address),
+      );
+      sock.socket.on('error', (err) => this.logger.error({ err, link: l.name }, 'heartbeat socket error'));
+      try {
+        await sock.bind(c.cluster.port, l.address);
+      } catch (err) {
+        await Promise.allSettled(this.sockets.map((s) => s.sock.close()));
+        this.sockets = [];
+        throw new VigilError(
+          'VIGIL_BIND_FAILED',
+          `cannot bind the heartbeat socket of link "${l.name}" to ${l.address}:${c.cluster.port}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+          500,
+          { cause: err },
+        );
+      }
+      try {
+        sock.setRecvBufferSize(1 << 20); // room for frames queued while this node is stalled
+      } catch {
+        // capped by net.core.rmem_max; the default is enough for a few seconds of heartbeats
+      }
+      this.sockets.push({ name: l.name, address: l.address, sock });
+    }
+  }
+
+  private onDatagram(link: string, msg: Buffer, from: string): void {
+    if (this.closing && !this.tickTimer) return;
+    const r = decodeFrame(msg, {
+      key: this.key,
+      cluster: this.config.cluster.id,
+      self: this.config.node,
+      peers: this.peerNames,
+      link,
+    });
+    if (!r.ok) return this.reject(r.reason, link, from);
+    const f = r.frame;
+    const verdict = this.replay.check(f);
+    if (verdict !== 'ok') return this.reject(verdict, link, from);
+    this.replay.accept(f);
+    this.metrics.framesReceived.inc({ link });
+    const now = this.now();
+    this.echoes.set(`${f.node}/${link}`, { seq: f.seq, sentUs: f.sentUs, receivedAt: now });
+    if (f.echoSeq !== 0) {
+      const rttUs = usDiff(usDiff(monoUs(now), f.echoSentUs), f.echoHoldUs);
+      if (rttUs < this.config.cluster.deadtime_ms * 1000) {
+        this.rtt.set(`${f.node}/${link}`, rttUs / 1000);
+        this.metrics.heartbeatRtt.observe({ peer: f.node, link }, rttUs / 1e6);
+      }
+    }
+    const prevRole = this.state.peers[f.node]?.role;
+    this.apply({
+      type: 'frame',
+      peer: f.node,
+      link,
+      role: f.role,
+      priority: f.priority,
+      releasing: f.releasing,
+      leaving: f.leaving,
+      takeover: f.takeover,
+      yielding: f.yielding,
+    });
+    const role = this.state.peers[f.node]?.role;
+    if (role !== prevRole) {
+      for (const x of ['init', 'standby', 'active', 'maintenance'] as const) this.metrics.peerRole.set({ peer: f.node, role: x }, x === role ? 1 : 0);
+    }
+  }
+
+  private reject(reason: string, link: string, from: string): void {
+    this.metrics.framesRejected.inc({ reason });
+    this.logReject(`reject:${reason}`, { reason, link, from }, 'heartbeat frame dropped');
+  }
+
+  private async sendAll(opts: { leaving?: boolean }): Promise<void> {
+    const c = this.config;
+    const s = this.state;
+    // while a release is in progress the node still holds VIPs: it does not say standby yet
+    const role: Role = this.releasing > 0 ? 'active' : s.role;
+    const priority = this.releasing > 0 ? Math.max(1, effectivePriority(s)) : effectivePriority(s);
+    const sends: Promise<unknown>[] = [];
+    for (const peer of s.cfg.peers) {
+      const node = c.cluster.nodes.find((n) => n.name === peer.name);
+      if (!node) continue;
+      for (const linkName of peer.links) {
+        const sock = this.sockets.find((x) => x.name === linkName);
+        const to = node.links.find((l) => l.name === linkName)?.address;
+        if (!sock || !to) continue;
+        const echo = this.echoes.get(`${peer.name}/${linkName}`);
+        const now = this.now();
+        this.seq += 1;
+        if (this.seq > 0xffff_ffff) {
+          this.incarnation += 1n; // the sequence wrapped: a new incarnation keeps frames newer
+          this.seq = 1;
+        }
+        const frame: Frame = {
+          cluster: c.cluster.id,
+          node: c.node,
+          link: linkName,
+          role,
+          priority,
+          releasing: this.releasing > 0,
+          leaving: opts.leaving === true,
+          takeover: s.takeover,
+          yielding: s.yielding,
+          incarnation: this.incarnation,
+          seq: this.seq,
+          sentUs: monoUs(now),
+          echoSeq: echo?.seq ?? 0,
+          echoSentUs: echo?.sentUs ?? 0,
+          echoHoldUs: echo ? Math.round((now - echo.receivedAt) * 1000) : 0,
+        };
+        const buf = encodeFrame(frame, this.key);
+        sends.push(
+          sock.sock.send(buf, c.cluster.port, to).then(
+            () => this.metrics.framesSent.inc({ link: linkName }),
+            (err: NodeJS.ErrnoException) => this.logReject(`send:${linkName}:${err.code}`, { link: linkName, to, err: err.code ?? err.message }, 'heartbeat send failed'),
+          ),
+        );
+      }
+    }
+    await Promise.all(sends);
+  }
+}

@@ -1,0 +1,455 @@
+/**
+ * The election: a pure state machine. `step(state, event, now)` returns the next state
+ * and the actions the runner (cluster.ts) performs: add/remove VIPs, send a heartbeat
+ * now, re-send gratuitous ARP, run notify. No I/O, no clock: `now` is the monotonic
+ * time in ms, injected, so every scenario runs in a unit test in microseconds.
+ *
+ *                       initdead passed, or every peer heard, or an active peer heard
+ *        ┌──────┐ ─────────────────────────────────────────────────┐
+ *        │ INIT │                                                  ▼
+ *        └──────┘ ──(no active peer and best)──►┌────────┐◄──(released: split brain lost,
+ *                                               │ ACTIVE │    better peer with preempt,
+ *        ┌─────────┐ ──(no active peer alive,   └────────┘    takeover request, degraded,
+ *        │ STANDBY │    this node the best          │         not eligible, standby command)
+ *        └─────────┘ ◄──────────────────────────────┘
+ *             ▲  │ maintenance on (any state; an active node releases first)
+ *   maint off │  ▼
+ *        ┌─────────────┐
+ *        │ MAINTENANCE │
+ *        └─────────────┘
+ *
+ * Rules, evaluated after every event (decide()):
+ * - Rank: a node pinned by `vigil takeover` beats one that is not; a node yielding after
+ *   `vigil standby` loses to one that is not; then higher effective priority; then the
+ *   lower name. Effective priority = configured priority − weights of failed tracks;
+ *   0 (or maintenance) = not eligible.
+ * - Not active: if no alive peer is active and this node is eligible and ranks above
+ *   every alive eligible peer, become active.
+ * - Active: release at once when not eligible; when another node is active and ranks
+ *   higher (split brain healed: the worse one yields); when an alive eligible peer ranks
+ *   higher and preempt is on, or it asked to take over, or this node is degraded by a
+ *   track and the peer's priority is strictly higher. A release drops the VIPs first and
+ *   then tells the peers at once (a `send` action), so they take over on receipt.
+ * - The node that stays active when a second active appears re-sends GARP and re-runs
+ *   notify (the loser may have poisoned caches).
+ * - Liveness: a peer is alive while some link delivered a valid frame within deadtime;
+ *   a `leaving` frame makes it dead at once.
+ * - Own lateness: time-based verdicts (a peer is dead, initdead passed) are taken only
+ *   on a tick that ran after the queued frames were read (`drained`), and not before
+ *   one interval has passed since a tick that fired more than an interval late.
+ */
+import type { Role } from '../api/types.js';
+
+export interface ElectionConfig {
+  self: string;
+  /** Configured priority, 1-255. */
+  priority: number;
+  /** The other nodes, each with the names of the links it shares with this node. */
+  peers: { name: string; links: string[] }[];
+  intervalMs: number;
+  deadtimeMs: number;
+  warntimeMs: number;
+  initdeadMs: number;
+  preempt: boolean;
+}
+
+export interface LinkView {
+  up: boolean;
+  lastHeard: number | null;
+}
+
+export interface PeerView {
+  name: string;
+  alive: boolean;
+  /** Last announced role; 'unknown' until heard. */
+  role: Role | 'unknown';
+  /** Last announced effective priority (0 = not eligible). */
+  priority: number;
+  takeover: boolean;
+  yielding: boolean;
+  /** Last frame had the leaving flag: dead until it speaks without it. */
+  left: boolean;
+  lastHeard: number | null;
+  links: Record<string, LinkView>;
+}
+
+export interface ElectionState {
+  cfg: ElectionConfig;
+  role: Role;
+  since: number;
+  startedAt: number;
+  /** Sum of the weights of failed tracks. */
+  penalty: number;
+  maintenance: boolean;
+  /** Pinned here by `vigil takeover` until `vigil standby`. */
+  takeover: boolean;
+  /** Yields to any eligible peer after `vigil standby`, until `vigil takeover`. */
+  yielding: boolean;
+  peers: Record<string, PeerView>;
+  /** No time-based verdict before this (own lateness rule). */
+  holdUntil: number;
+  /** The first election is done (INIT left). */
+  elected: boolean;
+}
+
+export type Command = 'takeover' | 'standby' | 'maintenance-on' | 'maintenance-off';
+
+export type ElectionEvent =
+  /** The periodic timer; `lateness` = how late it fired (ms); `drained` = queued frames were read since. */
+  | { type: 'tick'; lateness: number; drained: boolean }
+  | {
+      type: 'frame';
+      peer: string;
+      link: string;
+      role: Role;
+      priority: number;
+      releasing: boolean;
+      leaving: boolean;
+      takeover: boolean;
+      yielding: boolean;
+    }
+  /** A link is known down locally (socket error, interface down): its liveness is dropped at once. */
+  | { type: 'link-down'; link: string }
+  | { type: 'command'; command: Command }
+  /** Tracks changed: the new sum of failed weights. */
+  | { type: 'track'; penalty: number }
+  | { type: 'config'; cfg: ElectionConfig };
+
+export type Action =
+  | { type: 'transition'; from: Role; to: Role; reason: string; failover: boolean }
+  /** Add the VIPs, send gratuitous ARP, run resource scripts `start`. */
+  | { type: 'acquire'; reason: string }
+  /** Run resource scripts `stop` (reverse), remove the VIPs. Performed before the next `send`. */
+  | { type: 'release'; reason: string }
+  /** Send a heartbeat to every peer on every link now. */
+  | { type: 'send' }
+  /** Stayed active after a split brain: fresh GARP burst. */
+  | { type: 'regarp'; reason: string }
+  /** Re-run notify for the current role. */
+  | { type: 'renotify'; reason: string }
+  | { type: 'peer'; peer: string; alive: boolean; reason: string }
+  | { type: 'link'; peer: string; link: string; up: boolean }
+  | { type: 'late'; peer: string; link: string; gapMs: number }
+  /** Read what is queued in the sockets, then tick again with drained = true. */
+  | { type: 'drain' }
+  | { type: 'deferred'; latenessMs: number }
+  /** The answer to a command. */
+  | { type: 'reply'; ok: boolean; message: string };
+
+export interface StepResult {
+  state: ElectionState;
+  actions: Action[];
+}
+
+/** Reasons that count as a failover (vigil_cluster_failovers_total). */
+export const FAILOVER_REASONS = new Set(['peer-dead', 'peer-left', 'handover', 'takeover']);
+
+function newPeer(name: string, links: string[]): PeerView {
+  return {
+    name,
+    alive: false,
+    role: 'unknown',
+    priority: 0,
+    takeover: false,
+    yielding: false,
+    left: false,
+    lastHeard: null,
+    links: Object.fromEntries(links.map((l) => [l, { up: false, lastHeard: null }])),
+  };
+}
+
+export function initialState(cfg: ElectionConfig, now: number): ElectionState {
+  return {
+    cfg,
+    role: 'init',
+    since: now,
+    startedAt: now,
+    penalty: 0,
+    maintenance: false,
+    takeover: false,
+    yielding: false,
+    peers: Object.fromEntries(cfg.peers.map((p) => [p.name, newPeer(p.name, p.links)])),
+    holdUntil: -Infinity,
+    elected: false,
+  };
+}
+
+/** What this node announces: 0 while not eligible (maintenance, tracks failed). */
+export function effectivePriority(s: ElectionState): number {
+  if (s.maintenance || s.role === 'maintenance') return 0;
+  return Math.max(0, s.cfg.priority - s.penalty);
+}
+
+interface Rankable {
+  name: string;
+  priority: number;
+  takeover: boolean;
+  yielding: boolean;
+}
+
+/** True when a ranks above b. Total and deterministic (names are unique). */
+export function better(a: Rankable, b: Rankable): boolean {
+  if (a.takeover !== b.takeover) return a.takeover;
+  if (a.yielding !== b.yielding) return !a.yielding;
+  if (a.priority !== b.priority) return a.priority > b.priority;
+  return a.name < b.name;
+}
+
+function selfRank(s: ElectionState): Rankable {
+  return { name: s.cfg.self, priority: effectivePriority(s), takeover: s.takeover, yielding: s.yielding };
+}
+
+const eligiblePeer = (p: PeerView): boolean => p.alive && !p.left && p.role !== 'maintenance' && p.role !== 'unknown' && p.priority > 0;
+const activePeer = (p: PeerView): boolean => p.alive && !p.left && p.role === 'active';
+
+export function step(prev: ElectionState, ev: ElectionEvent, now: number): StepResult {
+  const s = structuredClone(prev);
+  const actions: Action[] = [];
+  switch (ev.type) {
+    case 'tick':
+      onTick(s, ev, now, actions);
+      break;
+    case 'frame':
+      onFrame(s, ev, now, actions);
+      break;
+    case 'link-down':
+      for (const p of Object.values(s.peers)) {
+        const l = p.links[ev.link];
+        if (l?.up) {
+          l.up = false;
+          l.lastHeard = null;
+          actions.push({ type: 'link', peer: p.name, link: ev.link, up: false });
+        }
+      }
+      decide(s, now, markDead(s, actions), actions);
+      break;
+    case 'command':
+      onCommand(s, ev.command, now, actions);
+      break;
+    case 'track':
+      s.penalty = Math.max(0, ev.penalty);
+      decide(s, now, 'election', actions);
+      break;
+    case 'config':
+      onConfig(s, ev.cfg);
+      decide(s, now, 'election', actions);
+      break;
+  }
+  return { state: s, actions };
+}
+
+/** Marks dead the peers with no link up; returns the cause for a takeover. */
+function markDead(s: ElectionState, actions: Action[]): string {
+  let cause = 'election';
+  for (const p of Object.values(s.peers)) {
+    if (p.alive && !Object.values(p.links).some((l) => l.up)) {
+      p.alive = false;
+      actions.push({ type: 'peer', peer: p.name, alive: false, reason: 'deadtime' });
+      if (p.role === 'active') cause = 'peer-dead';
+    }
+  }
+  return cause;
+}
+
+function onTick(s: ElectionState, ev: { lateness: number; drained: boolean }, now: number, actions: Action[]): void {
+  const dead = s.cfg.deadtimeMs;
+  const expired: [PeerView, string][] = [];
+  for (const p of Object.values(s.peers)) {
+    for (const [name, l] of Object.entries(p.links)) {
+      if (l.up && l.lastHeard !== null && now - l.lastHeard >= dead) expired.push([p, name]);
+    }
+  }
+  const initDue = s.role === 'init' && now - s.startedAt >= s.cfg.initdeadMs;
+  if (expired.length === 0 && !initDue) return;
+  // A verdict is due: make sure it is not one this node's own stall produced.
+  if (ev.lateness > s.cfg.intervalMs) {
+    s.holdUntil = Math.max(s.holdUntil, now + s.cfg.intervalMs);
+    actions.push({ type: 'deferred', latenessMs: ev.lateness });
+    return;
+  }
+  if (now < s.holdUntil) return;
+  if (!ev.drained) {
+    actions.push({ type: 'drain' });
+    return;
+  }
+  for (const [p, name] of expired) {
+    const l = p.links[name]!;
+    l.up = false;
+    actions.push({ type: 'link', peer: p.name, link: name, up: false });
+  }
+  const cause = markDead(s, actions);
+  decide(s, now, cause, actions, initDue);
+}
+
+function onFrame(s: ElectionState, f: Extract<ElectionEvent, { type: 'frame' }>, now: number, actions: Action[]): void {
+  const p = s.peers[f.peer];
+  if (!p) return;
+  const link = (p.links[f.link] ??= { up: false, lastHeard: null });
+  const wasAlive = p.alive;
+  const prevRole = p.role;
+  let cause = 'election';
+  if (f.leaving) {
+    if (p.left && !wasAlive) return; // the same goodbye on another link
+    p.left = true;
+    p.alive = false;
+    p.role = f.role;
+    p.priority = 0;
+    p.lastHeard = null;
+    for (const [name, l] of Object.entries(p.links)) {
+      if (l.up) actions.push({ type: 'link', peer: p.name, link: name, up: false });
+      l.up = false;
+      l.lastHeard = null;
+    }
+    if (wasAlive) actions.push({ type: 'peer', peer: p.name, alive: false, reason: 'leaving' });
+    if (wasAlive && prevRole === 'active') cause = 'peer-left';
+  } else {
+    if (p.alive && p.lastHeard !== null && now - p.lastHeard > s.cfg.warntimeMs) {
+      actions.push({ type: 'late', peer: p.name, link: f.link, gapMs: now - p.lastHeard });
+    }
+    link.lastHeard = now;
+    if (!link.up) {
+      link.up = true;
+      actions.push({ type: 'link', peer: p.name, link: f.link, up: true });
+    }
+    p.lastHeard = now;
+    p.left = false;
+    p.alive = true;
+    p.role = f.role;
+    p.priority = f.priority;
+    p.takeover = f.takeover;
+    p.yielding = f.yielding;
+    if (!wasAlive) actions.push({ type: 'peer', peer: p.name, alive: true, reason: 'heard' });
+    if (wasAlive && prevRole === 'active' && f.role !== 'active') cause = 'handover';
+    // healed split brain: the better node stays active, and says so again. The peer may
+    // have heard us first and released already, so a peer back from the dead counts too.
+    const sawActive = f.role === 'active' && (prevRole !== 'active' || !wasAlive);
+    const cameBack = !wasAlive && f.role !== 'init';
+    if (s.role === 'active' && (sawActive || cameBack) && better(selfRank(s), p)) {
+      actions.push({ type: 'regarp', reason: 'split-brain' }, { type: 'renotify', reason: 'split-brain' }, { type: 'send' });
+    }
+  }
+  decide(s, now, cause, actions);
+}
+
+function onCommand(s: ElectionState, cmd: Command, now: number, actions: Action[]): void {
+  const reply = (ok: boolean, message: string): void => {
+    actions.push({ type: 'reply', ok, message });
+  };
+  switch (cmd) {
+    case 'takeover': {
+      if (s.role === 'maintenance') return reply(false, 'in maintenance: leave maintenance first');
+      if (effectivePriority(s) === 0) return reply(false, 'not eligible: effective priority is 0 (failed tracks)');
+      const wasActive = s.role === 'active';
+      s.takeover = true;
+      s.yielding = false;
+      actions.push({ type: 'send' });
+      decide(s, now, 'takeover', actions);
+      return reply(true, wasActive ? 'already active (pinned here until `vigil standby`)' : 'taking over: pinned here until `vigil standby`');
+    }
+    case 'standby': {
+      if (s.role === 'maintenance') return reply(false, 'in maintenance: leave maintenance first');
+      const before = { takeover: s.takeover, yielding: s.yielding };
+      s.takeover = false;
+      s.yielding = true;
+      if (s.role === 'active') {
+        const me = selfRank(s);
+        const heir = Object.values(s.peers).some((p) => eligiblePeer(p) && better(p, me));
+        if (!heir) {
+          Object.assign(s, before);
+          return reply(false, 'no eligible peer is alive to take over; staying active');
+        }
+        release(s, now, 'standby-command', actions);
+        return reply(true, 'released: VIPs removed, peers told');
+      }
+      actions.push({ type: 'send' });
+      return reply(true, `already ${s.role}; yielding to any eligible peer until \`vigil takeover\``);
+    }
+    case 'maintenance-on': {
+      if (s.role === 'maintenance') return reply(true, 'already in maintenance');
+      s.maintenance = true;
+      s.takeover = false;
+      if (s.role === 'active') release(s, now, 'maintenance', actions, 'maintenance');
+      else transition(s, now, 'maintenance', 'maintenance', false, actions);
+      actions.push({ type: 'send' });
+      return reply(true, 'in maintenance: never active until maintenance is turned off');
+    }
+    case 'maintenance-off': {
+      if (s.role !== 'maintenance') return reply(true, `not in maintenance (${s.role})`);
+      s.maintenance = false;
+      transition(s, now, s.elected ? 'standby' : 'init', 'maintenance-off', false, actions);
+      actions.push({ type: 'send' });
+      decide(s, now, 'election', actions);
+      return reply(true, `maintenance off: ${s.role}`);
+    }
+  }
+}
+
+function onConfig(s: ElectionState, cfg: ElectionConfig): void {
+  const peers: Record<string, PeerView> = {};
+  for (const pc of cfg.peers) {
+    const old = s.peers[pc.name];
+    const p = old ?? newPeer(pc.name, pc.links);
+    const links: Record<string, LinkView> = {};
+    for (const l of pc.links) links[l] = p.links[l] ?? { up: false, lastHeard: null };
+    p.links = links;
+    if (p.alive && !Object.values(links).some((l) => l.up)) p.alive = false;
+    peers[pc.name] = p;
+  }
+  s.peers = peers;
+  s.cfg = cfg;
+}
+
+function transition(s: ElectionState, now: number, to: Role, reason: string, failover: boolean, actions: Action[]): void {
+  if (s.role === to) return;
+  actions.push({ type: 'transition', from: s.role, to, reason, failover });
+  if (s.role === 'init') s.elected = true;
+  s.role = to;
+  s.since = now;
+}
+
+function release(s: ElectionState, now: number, reason: string, actions: Action[], to: Role = 'standby'): void {
+  actions.push({ type: 'release', reason });
+  transition(s, now, to, reason, false, actions);
+  actions.push({ type: 'send' });
+}
+
+/** Applies the election rules to the current view. */
+function decide(s: ElectionState, now: number, cause: string, actions: Action[], initDue = false): void {
+  if (s.role === 'maintenance') return;
+  const peers = Object.values(s.peers);
+  const me = selfRank(s);
+  const eligible = me.priority > 0;
+  const actives = peers.filter(activePeer);
+
+  if (s.role === 'active') {
+    if (!eligible) return release(s, now, 'not-eligible', actions);
+    if (actives.some((p) => better(p, me))) return release(s, now, 'split-brain', actions);
+    for (const p of peers) {
+      if (!eligiblePeer(p) || p.role === 'active' || !better(p, me)) continue;
+      if (p.takeover) return release(s, now, 'takeover-requested', actions);
+      if (s.cfg.preempt) return release(s, now, 'preempt', actions);
+      if (me.priority < s.cfg.priority && p.priority > me.priority && !p.yielding) return release(s, now, 'degraded', actions);
+    }
+    return;
+  }
+
+  if (s.role === 'init') {
+    const allHeard = peers.length > 0 && peers.every((p) => p.alive);
+    if (!(initDue || now - s.startedAt >= s.cfg.initdeadMs || allHeard || actives.length > 0)) return;
+  }
+  const reasonFrom = (): string => {
+    if (s.takeover && (cause === 'handover' || cause === 'election' || cause === 'takeover')) return 'takeover';
+    if (s.role === 'init' && cause === 'election') return peers.some((p) => p.alive) ? 'election' : 'initdead';
+    return cause;
+  };
+  if (actives.length === 0 && eligible && !peers.some((p) => eligiblePeer(p) && better(p, me))) {
+    const reason = reasonFrom();
+    transition(s, now, 'active', reason, FAILOVER_REASONS.has(reason), actions);
+    actions.push({ type: 'acquire', reason }, { type: 'send' });
+    return;
+  }
+  if (s.role === 'init') {
+    transition(s, now, 'standby', actives.length > 0 ? 'peer-active' : peers.some((p) => p.alive) ? 'election' : 'initdead', false, actions);
+    actions.push({ type: 'send' });
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * The heartbeat frame: pure encode/decode with explicit bounds checks and HMAC-SHA256.
+ * Nothing a packet says can throw: decode returns `{ ok: false, reason }` and the reason
+ * is the `reason` label of vigil_cluster_frames_rejected_total.
+ *
+ *   offset size field
+ *        0    4 magic "VGHB"
+ *        4    1 version (1)
+ *        5    1 flags: 1 releasing, 2 leaving, 4 takeover (pinned by `vigil takeover`),
+ *                      8 yielding (after `vigil standby`); other bits must be 0
+ *        6    1 role: 0 init, 1 standby, 2 active, 3 maintenance
+ *        7    1 effective priority (0 = not eligible: maintenance, failed tracks)
+ *        8    8 incarnation (u64, fresh per start and increasing: start time in µs)
+ *       16    4 sequence (u32, > 0, increases with every frame the sender sends)
+ *       20    4 sender's monotonic clock at send, µs mod 2^32
+ *       24    4 echo: sequence of the last frame received from the addressee on this link (0 = none)
+ *       28    4 echo: that frame's send time (the addressee's clock, µs mod 2^32)
+ *       32    4 echo: µs the sender held that frame before this one (the addressee's
+ *                RTT = now − echo send time − hold)
+ *       36    1 cluster id length c (1-63)
+ *       37    1 node name length n (1-63)
+ *       38    1 link name length l (1-63)
+ *       39    1 reserved, 0
+ *       40  c+n+l cluster id, node name, link name (ASCII: letters, digits, _ . -)
+ *      end   32 HMAC-SHA256(key, every byte before it)
+ *
+ * Replay protection is stateful and lives in ReplayGuard: per sender the highest
+ * incarnation seen, and per (sender, link) the highest sequence; a frame must be newer.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Role } from '../api/types.js';
+
+export const MAGIC = 0x56474842; // "VGHB"
+export const VERSION = 1;
+export const HEADER_SIZE = 40;
+export const MAC_SIZE = 32;
+/** No valid frame is longer (40 + 3 × 63 + 32 = 261); longer datagrams are dropped unread. */
+export const MAX_FRAME = 512;
+export const MIN_FRAME = HEADER_SIZE + 3 + MAC_SIZE;
+
+export const FLAG_RELEASING = 1;
+export const FLAG_LEAVING = 2;
+export const FLAG_TAKEOVER = 4;
+export const FLAG_YIELDING = 8;
+const KNOWN_FLAGS = FLAG_RELEASING | FLAG_LEAVING | FLAG_TAKEOVER | FLAG_YIELDING;
+
+export const ROLES: readonly Role[] = ['init', 'standby', 'active', 'maintenance'];
+
+export type RejectReason =
+  | 'malformed'
+  | 'truncated'
+  | 'oversized'
+  | 'bad_magic'
+  | 'bad_version'
+  | 'wrong_cluster'
+  | 'wrong_link'
+  | 'unknown_node'
+  | 'bad_hmac'
+  | 'replayed'
+  | 'stale_incarnation'
+  | 'self';
+
+export interface Frame {
+  cluster: string;
+  node: string;
+  link: string;
+  role: Role;
+  priority: number;
+  releasing: boolean;
+  leaving: boolean;
+  takeover: boolean;
+  yielding: boolean;
+  incarnation: bigint;
+  seq: number;
+  sentUs: number;
+  echoSeq: number;
+  echoSentUs: number;
+  echoHoldUs: number;
+}
+
+export type DecodeResult = { ok: true; frame: Frame } | { ok: false; reason: RejectReason };
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const u32 = (n: number): number => (Math.trunc(n) % 0x1_0000_0000 + 0x1_0000_0000) % 0x1_0000_0000;
+
+/** Monotonic clock in µs modulo 2^32, the unit of the frame's time fields. */
+export const monoUs = (nowMs: number): number => u32(Math.round(nowMs * 1000));
+
+/** `a − b` for µs timestamps modulo 2^32 (correct across the wrap for gaps < 35 min). */
+export const usDiff = (a: number, b: number): number => u32(a - b);
+
+export function encodeFrame(f: Frame, key: Buffer): Buffer {
+  const names = [f.cluster, f.node, f.link].map((s) => Buffer.from(s, 'ascii'));
+  for (const n of names) if (n.length < 1 || n.length > 63) throw new RangeError(`name "${n.toString()}" must be 1-63 bytes`);
+  const body = Buffer.alloc(HEADER_SIZE + names.reduce((a, n) => a + n.length, 0));
+  body.writeUInt32BE(MAGIC, 0);
+  body.writeUInt8(VERSION, 4);
+  body.writeUInt8(
+    (f.releasing ? FLAG_RELEASING : 0) | (f.leaving ? FLAG_LEAVING : 0) | (f.takeover ? FLAG_TAKEOVER : 0) | (f.yielding ? FLAG_YIELDING : 0),
+    5,
+  );
+  body.writeUInt8(ROLES.indexOf(f.role), 6);
+  body.writeUInt8(Math.max(0, Math.min(255, f.priority)), 7);
+  body.writeBigUInt64BE(f.incarnation, 8);
+  body.writeUInt32BE(u32(f.seq), 16);
+  body.writeUInt32BE(u32(f.sentUs), 20);
+  body.writeUInt32BE(u32(f.echoSeq), 24);
+  body.writeUInt32BE(u32(f.echoSentUs), 28);
+  body.writeUInt32BE(u32(f.echoHoldUs), 32);
+  body.writeUInt8(names[0]!.length, 36);
+  body.writeUInt8(names[1]!.length, 37);
+  body.writeUInt8(names[2]!.length, 38);
+  let off = HEADER_SIZE;
+  for (const n of names) {
+    n.copy(body, off);
+    off += n.length;
+  }
+  const mac = createHmac('sha256', key).update(body).digest();
+  return Buffer.concat([body, mac]);
+}
+
+export interface DecodeContext {
+  key: Buffer;
+  cluster: string;
+  /** This node: a frame from it (a loop, a misconfigured peer) is dropped. */
+  self: string;
+  /** Names of the other nodes of the cluster. */
+  peers: ReadonlySet<string>;
+  /** Name of the link the datagram arrived on; the frame must say the same. */
+  link: string;
+}
+
+/** Validates a datagram; never throws. Replay is checked separately (ReplayGuard). */
+export function decodeFrame(buf: Buffer, ctx: DecodeContext): DecodeResult {
+  if (buf.length > MAX_FRAME) return { ok: false, reason: 'oversized' };
+  if (buf.length < 5) return { ok: false, reason: 'truncated' };
+  if (buf.readUInt32BE(0) !== MAGIC) return { ok: false, reason: 'bad_magic' };
+  if (buf.readUInt8(4) !== VERSION) return { ok: false, reason: 'bad_version' };
+  if (buf.length < MIN_FRAME) return { ok: false, reason: 'truncated' };
+  const flags = buf.readUInt8(5);
+  const roleIndex = buf.readUInt8(6);
+  const c = buf.readUInt8(36);
+  const n = buf.readUInt8(37);
+  const l = buf.readUInt8(38);
+  if ((flags & ~KNOWN_FLAGS) !== 0 || roleIndex >= ROLES.length || buf.readUInt8(39) !== 0) return { ok: false, reason: 'malformed' };
+  if (c < 1 || c > 63 || n < 1 || n > 63 || l < 1 || l > 63) return { ok: false, reason: 'malformed' };
+  const end = HEADER_SIZE + c + n + l;
+  if (buf.length < end + MAC_SIZE) return { ok: false, reason: 'truncated' };
+  if (buf.length > end + MAC_SIZE) return { ok: false, reason: 'malformed' };
+  const cluster = buf.toString('latin1', HEADER_SIZE, HEADER_SIZE + c);
+  const node = buf.toString('latin1', HEADER_SIZE + c, HEADER_SIZE + c + n);
+  const link = buf.toString('latin1', HEADER_SIZE + c + n, end);
+  if (!NAME_RE.test(cluster) || !NAME_RE.test(node) || !NAME_RE.test(link)) return { ok: false, reason: 'malformed' };
+  if (cluster !== ctx.cluster) return { ok: false, reason: 'wrong_cluster' };
+  if (node === ctx.self) return { ok: false, reason: 'self' };
+  if (!ctx.peers.has(node)) return { ok: false, reason: 'unknown_node' };
+  const mac = createHmac('sha256', ctx.key).update(buf.subarray(0, end)).digest();
+  if (!timingSafeEqual(mac, buf.subarray(end, end + MAC_SIZE))) return { ok: false, reason: 'bad_hmac' };
+  // authenticated from here on: a link mismatch is a frame sent to the wrong address
+  if (link !== ctx.link) return { ok: false, reason: 'wrong_link' };
+  const seq = buf.readUInt32BE(16);
+  if (seq === 0) return { ok: false, reason: 'malformed' };
+  return {
+    ok: true,
+    frame: {
+      cluster,
+      node,
+      link,
+      role: ROLES[roleIndex] as Role,
+      priority: buf.readUInt8(7),
+      releasing: (flags & FLAG_RELEASING) !== 0,
+      leaving: (flags & FLAG_LEAVING) !== 0,
+      takeover: (flags & FLAG_TAKEOVER) !== 0,
+      yielding: (flags & FLAG_YIELDING) !== 0,
+      incarnation: buf.readBigUInt64BE(8),
+      seq,
+      sentUs: buf.readUInt32BE(20),
+      echoSeq: buf.readUInt32BE(24),
+      echoSentUs: buf.readUInt32BE(28),
+      echoHoldUs: buf.readUInt32BE(32),
+    },
+  };
+}
+
+/**
+ * Replay protection: per sender the highest incarnation seen, per (sender, link) the
+ * highest sequence. A frame from an older incarnation, or with a sequence not above the
+ * last one accepted on that link, is refused. A newer incarnation (the peer restarted)
+ * resets the sequences.
+ */
+export class ReplayGuard {
+  private readonly seen = new Map<string, { incarnation: bigint; seq: Map<string, number> }>();
+
+  check(f: Pick<Frame, 'node' | 'link' | 'incarnation' | 'seq'>): 'ok' | 'replayed' | 'stale_incarnation' {
+    const s = this.seen.get(f.node);
+    if (!s || f.incarnation > s.incarnation) return 'ok';
+    if (f.incarnation < s.incarnation) return 'stale_incarnation';
+    const last = s.seq.get(f.link);
+    return last !== undefined && f.seq <= last ? 'replayed' : 'ok';
+  }
+
+  /** Records an accepted frame (call after check() said ok). */
+  accept(f: Pick<Frame, 'node' | 'link' | 'incarnation' | 'seq'>): void {
+    let s = this.seen.get(f.node);
+    if (!s || f.incarnation > s.incarnation) {
+      s = { incarnation: f.incarnation, seq: new Map() };
+      this.seen.set(f.node, s);
+    }
+    s.seq.set(f.link, f.seq);
+  }
+
+  forget(node: string): void {
+    this.seen.delete(node);
+  }
+}

@@ -1,0 +1,730 @@
+/**
+ * The forwarding engine: what one worker process runs (tests also run it in-process).
+ * It holds the virtual services of the table, listens on their VIP:port when told to,
+ * and proxies:
+ *
+ *   TCP  client ─accept (paused)─► schedule ─► connect real server ─┬─ ok ─► splice both ways
+ *                                     ▲                              └─ refused / timeout / reset
+ *                                     └──────── retry on another real server (≤ connect_retries)
+ *        data: 'data' → write; a full write buffer pauses the reader until 'drain' (backpressure)
+ *        FIN from either side → end() on the other (half-close passes through at once)
+ *        RST / error on either side → the other is reset; idle timeout closes both
+ *
+ *   UDP  datagram from a new client address:port ─► schedule ─► flow (a connected socket to
+ *        the real server); replies go back to the client from the VIP:port socket; flows
+ *        idle for udp_idle_timeout_ms end; a flow whose real server left the table is
+ *        re-scheduled on its next datagram.
+ *
+ * Connection states for accounting follow IPVS: a TCP connection is active from
+ * scheduling until the first FIN, inactive while half-closed; UDP flows are inactive
+ * (IPVS never marks UDP connections active). The hot path allocates nothing per chunk:
+ * the handlers are shared functions that find their connection on the socket.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { TableService } from '../reconcile/table.js';
+import { realServerId } from '../reconcile/table.js';
+import { foldAddress, persistenceMasker, unmapV4 } from './address.js';
+import { PersistenceTable, type Template } from './persistence.js';
+import { createScheduler, type PickContext, type SchedDest, type Scheduler } from './schedulers.js';
+import type { DestCounters } from './stats.js';
+import { adoptServer, rawAvailable, sweepIdle, type RawConn, type RawHost } from './tcp-raw.js';
+
+export interface EngineSettings {
+  connectTimeoutMs: number;
+  connectRetries: number;
+  tcpIdleTimeoutMs: number;
+  udpIdleTimeoutMs: number;
+}
+
+export interface EngineEvents {
+  /** A connect to a real server failed (refused, timed out, reset before it was up). */
+  connectFailure(serviceKey: string, address: string, port: number, reason: string): void;
+  /** A listener could not be opened (it is retried every second while wanted). */
+  listenError(serviceKey: string, message: string): void;
+  /** A persistence template was made (the dataplane shares it with the other workers). */
+  template?(serviceKey: string, client: string, destId: string): void;
+}
+
+/** A real server of a virtual service, with its counters. */
+export class Dest implements SchedDest, DestCounters {
+  active = 0;
+  inactive = 0;
+  connections = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  packetsIn = 0;
+  packetsOut = 0;
+  connectFailures = 0;
+  overloaded = false;
+  excluded = false;
+  /** False once removed from the table: no new connections; open ones continue. */
+  inTable = true;
+  readonly v6: boolean;
+  constructor(
+    readonly id: string,
+    readonly address: string,
+    readonly port: number,
+    public weight: number,
+  ) {
+    this.v6 = net.isIPv6(address);
+  }
+}
+
+export class Service {
+  scheduler: Scheduler;
+  dests: Dest[] = [];
+  /** Every real server with connections or in the table, by id (a re-added one keeps its counts). */
+  readonly all = new Map<string, Dest>();
+  persistence: PersistenceTable<Dest> | null = null;
+  masker: (address: string) => string = (a) => a;
+  vipFold = 0;
+  retries = 0;
+  noRealServer = 0;
+  tcp: net.Server | null = null;
+  udp: UdpListener | null = null;
+  listenWanted = false;
+  listenRetry: NodeJS.Timeout | null = null;
+  constructor(public def: TableService) {
+    this.scheduler = createScheduler(def.scheduler);
+  }
+}
+
+// ---------------------------------------------------------------- TCP
+
+const kConn = Symbol('vigil.forwarder.conn');
+type ConnSocket = net.Socket & { [kConn]: TcpConn };
+
+const ST_CONNECTING = 0;
+const ST_ESTABLISHED = 1;
+const ST_HALF_CLOSED = 2;
+const ST_DONE = 3;
+
+class TcpConn {
+  backend: net.Socket | null = null;
+  dest: Dest | null = null;
+  template: Template<Dest> | null = null;
+  tried: Dest[] | null = null;
+  state = ST_CONNECTING;
+  clientClosed = false;
+  backendClosed = false;
+  constructor(
+    readonly engine: Engine,
+    readonly svc: Service,
+    readonly client: net.Socket,
+    readonly clientKey: string | null,
+    readonly ctx: PickContext,
+  ) {}
+}
+
+function noop(): void {}
+
+/** Aborts a socket with a TCP RST when it is connected (so the peer sees the reset), else destroys it. */
+function reset(s: net.Socket): void {
+  const h = (s as unknown as { _handle: unknown })._handle;
+  if (h !== null && h !== undefined && !s.connecting) s.resetAndDestroy();
+  else s.destroy();
+}
+
+function onClientData(this: ConnSocket, chunk: Buffer): void {
+  const c = this[kConn];
+  (c.dest as Dest).bytesIn += chunk.length;
+  if (!(c.backend as net.Socket).write(chunk)) this.pause();
+}
+
+function onBackendData(this: ConnSocket, chunk: Buffer): void {
+  const c = this[kConn];
+  (c.dest as Dest).bytesOut += chunk.length;
+  if (!c.client.write(chunk)) this.pause();
+}
+
+function onClientDrain(this: ConnSocket): void {
+  const b = this[kConn].backend;
+  if (b !== null && b.isPaused()) b.resume();
+}
+
+function onBackendDrain(this: ConnSocket): void {
+  const c = this[kConn];
+  if (c.backend === this && c.client.isPaused()) c.client.resume();
+}
+
+function halfClose(c: TcpConn): void {
+  if (c.state === ST_ESTABLISHED) {
+    c.state = ST_HALF_CLOSED;
+    const d = c.dest as Dest;
+    d.active -= 1;
+    d.inactive += 1;
+  }
+}
+
+function onClientEnd(this: ConnSocket): void {
+  const c = this[kConn];
+  halfClose(c);
+  c.backend?.end();
+}
+
+function onBackendEnd(this: ConnSocket): void {
+  const c = this[kConn];
+  if (c.backend !== this) return;
+  halfClose(c);
+  c.client.end();
+}
+
+function onClientTimeout(this: ConnSocket): void {
+  const c = this[kConn];
+  if (c.backend !== null) reset(c.backend);
+  reset(c.client);
+}
+
+function onClientClose(this: ConnSocket, hadError: boolean): void {
+  const c = this[kConn];
+  c.clientClosed = true;
+  const b = c.backend;
+  if (c.state === ST_CONNECTING) {
+    // The client went away before a real server answered: abandon the attempt.
+    if (b !== null) {
+      c.backend = null;
+      b.destroy();
+      c.backendClosed = true;
+    }
+    finish(c);
+    return;
+  }
+  // A clean close means both FINs passed already; the real server side finishes on its own.
+  if (b !== null && !b.destroyed && (hadError || c.state === ST_ESTABLISHED)) reset(b);
+  if (c.backendClosed) finish(c);
+}
+
+function onBackendError(this: ConnSocket, err: NodeJS.ErrnoException): void {
+  const c = this[kConn];
+  if (c.backend !== this) return;
+  if (c.state === ST_CONNECTING) connectFailed(c, err.code ?? err.message);
+}
+
+function onBackendTimeout(this: ConnSocket): void {
+  const c = this[kConn];
+  if (c.backend === this && c.state === ST_CONNECTING) connectFailed(c, 'connect timeout');
+}
+
+function onBackendClose(this: ConnSocket, hadError: boolean): void {
+  const c = this[kConn];
+  if (c.backend !== this) return;
+  if (c.state === ST_CONNECTING) {
+    connectFailed(c, 'closed during connect');
+    return;
+  }
+  c.backendClosed = true;
+  if (!c.clientClosed && !c.client.destroyed && (hadError || c.state === ST_ESTABLISHED)) reset(c.client);
+  if (c.clientClosed) finish(c);
+}
+
+function onBackendConnect(this: ConnSocket): void {
+  const c = this[kConn];
+  if (c.backend !== this || c.clientClosed) return;
+  c.state = ST_ESTABLISHED;
+  const client = c.client as ConnSocket;
+  this.setTimeout(0);
+  this.removeListener('timeout', onBackendTimeout);
+  client.setTimeout(c.engine.settings.tcpIdleTimeoutMs);
+  client.on('timeout', onClientTimeout);
+  client.on('data', onClientData);
+  this.on('data', onBackendData);
+  client.on('end', onClientEnd);
+  this.on('end', onBackendEnd);
+  client.on('drain', onClientDrain);
+  this.on('drain', onBackendDrain);
+  client.resume();
+}
+
+/** The attempt on c.dest failed: report it, then retry elsewhere or give up. */
+function connectFailed(c: TcpConn, reason: string): void {
+  const dest = c.dest as Dest;
+  const b = c.backend;
+  c.backend = null;
+  b?.destroy();
+  dest.active -= 1;
+  dest.connectFailures += 1;
+  const e = c.engine;
+  const svc = c.svc;
+  e.events.connectFailure(svc.def.key, dest.address, dest.port, reason);
+  if (c.template !== null && svc.persistence !== null && c.clientKey !== null) {
+    svc.persistence.drop(c.clientKey);
+    c.template = null;
+  }
+  (c.tried ??= []).push(dest);
+  if (c.clientClosed) {
+    c.backendClosed = true;
+    finish(c);
+    return;
+  }
+  if (c.tried.length <= e.settings.connectRetries) {
+    svc.retries += 1;
+    if (e.connectTo(c)) return;
+  }
+  c.state = ST_DONE;
+  c.backendClosed = true;
+  reset(c.client);
+}
+
+/** Both sides are closed: give back the connection's place in the counts. */
+function finish(c: TcpConn): void {
+  if (c.state === ST_DONE && c.dest === null) return;
+  const d = c.dest;
+  if (d !== null) {
+    if (c.state === ST_ESTABLISHED) d.active -= 1;
+    else if (c.state === ST_HALF_CLOSED) d.inactive -= 1;
+    else if (c.state === ST_CONNECTING && c.backend === null && c.tried?.includes(d) !== true) d.active -= 1;
+  }
+  c.state = ST_DONE;
+  c.dest = null;
+  if (c.template !== null && c.svc.persistence !== null) c.svc.persistence.release(c.template, performance.now());
+  c.template = null;
+}
+
+// ---------------------------------------------------------------- UDP
+
+interface Flow {
+  address: string;
+  port: number;
+  dest: Dest;
+  sock: dgram.Socket;
+  lastSeen: number;
+  template: Template<Dest> | null;
+}
+
+const kFlow = Symbol('vigil.forwarder.flow');
+type FlowSocket = dgram.Socket & { [kFlow]: Flow; [kListener]: UdpListener };
+const kListener = Symbol('vigil.forwarder.listener');
+
+class UdpListener {
+  readonly flows = new Map<string, Flow>();
+  constructor(
+    readonly engine: Engine,
+    readonly svc: Service,
+    readonly sock: dgram.Socket,
+  ) {}
+
+  onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const k = `${rinfo.address} ${rinfo.port}`;
+    let flow = this.flows.get(k);
+    const now = performance.now();
+    if (flow !== undefined && !flow.dest.inTable) {
+      this.closeFlow(k, flow, now); // its real server left the table: schedule again
+      flow = undefined;
+    }
+    if (flow === undefined) {
+      const created = this.newFlow(k, rinfo, now);
+      if (created === null) return;
+      flow = created;
+    }
+    flow.lastSeen = now;
+    flow.dest.packetsIn += 1;
+    flow.dest.bytesIn += msg.length;
+    flow.sock.send(msg, flow.dest.port, flow.dest.address);
+  }
+
+  private newFlow(k: string, rinfo: dgram.RemoteInfo, now: number): Flow | null {
+    const svc = this.svc;
+    const e = this.engine;
+    const clientKey = svc.persistence !== null ? svc.masker(rinfo.address) : null;
+    const picked = e.schedule(svc, clientKey, e.pickContext(svc, rinfo.address), null, now);
+    if (picked === null) {
+      svc.noRealServer += 1;
+      return null;
+    }
+    const [dest, template] = picked;
+    const sock = dgram.createSocket(net.isIPv6(dest.address) ? 'udp6' : 'udp4') as FlowSocket;
+    const flow: Flow = { address: rinfo.address, port: rinfo.port, dest, sock, lastSeen: now, template };
+    sock[kFlow] = flow;
+    sock[kListener] = this;
+    sock.on('message', onFlowReply);
+    sock.on('error', onFlowError);
+    // Unconnected (a connect() would not be done before the first send); replies are
+    // accepted only from the real server.
+    dest.connections += 1;
+    dest.inactive += 1;
+    this.flows.set(k, flow);
+    return flow;
+  }
+
+  closeFlow(k: string, flow: Flow, now: number): void {
+    if (this.flows.get(k) !== flow) return;
+    this.flows.delete(k);
+    flow.dest.inactive -= 1;
+    if (flow.template !== null && this.svc.persistence !== null) this.svc.persistence.release(flow.template, now);
+    try {
+      flow.sock.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  sweep(now: number, idleMs: number): void {
+    for (const [k, f] of this.flows) if (now - f.lastSeen >= idleMs) this.closeFlow(k, f, now);
+  }
+
+  close(): void {
+    const now = performance.now();
+    for (const [k, f] of this.flows) this.closeFlow(k, f, now);
+    try {
+      this.sock.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+function onFlowReply(this: FlowSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  const f = this[kFlow];
+  if (rinfo.port !== f.dest.port || unmapV4(rinfo.address) !== f.dest.address) return;
+  f.lastSeen = performance.now();
+  f.dest.packetsOut += 1;
+  f.dest.bytesOut += msg.length;
+  this[kListener].sock.send(msg, f.port, f.address);
+}
+
+function onFlowError(this: FlowSocket, err: NodeJS.ErrnoException): void {
+  const f = this[kFlow];
+  const l = this[kListener];
+  f.dest.connectFailures += 1;
+  l.engine.events.connectFailure(l.svc.def.key, f.dest.address, f.dest.port, err.code ?? err.message);
+  l.closeFlow(`${f.address} ${f.port}`, f, performance.now());
+}
+
+// ---------------------------------------------------------------- the engine
+
+export interface ServiceSnapshot {
+  key: string;
+  retries: number;
+  noRealServer: number;
+  dests: [string, DestCounters][];
+}
+
+/** raw: libuv handles directly (tcp-raw.ts, the fast path); stream: net.Socket (the fallback). */
+export type TcpMode = 'raw' | 'stream';
+
+export function defaultTcpMode(env: NodeJS.ProcessEnv = process.env): TcpMode {
+  return rawAvailable && env.VIGIL_FORWARDER_TCP !== 'stream' ? 'raw' : 'stream';
+}
+
+export class Engine implements RawHost<Dest, Service> {
+  readonly services = new Map<string, Service>();
+  readonly rawConns = new Set<RawConn>();
+  private listenKeys = new Set<string>();
+  private udpOwner = true;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    public settings: EngineSettings,
+    readonly events: EngineEvents,
+    readonly tcpMode: TcpMode = defaultTcpMode(),
+  ) {}
+
+  // ---- RawHost (the fast path calls back into scheduling and accounting)
+
+  scheduleFor(svc: Service, clientKey: string | null, ctx: PickContext, tried: Dest[] | null): [Dest, Template<Dest> | null] | null {
+    return this.schedule(svc, clientKey, ctx, tried, performance.now());
+  }
+
+  connectFailed(svc: Service, dest: Dest, reason: string, clientKey: string | null, hadTemplate: boolean): void {
+    dest.connectFailures += 1;
+    if (hadTemplate && clientKey !== null) svc.persistence?.drop(clientKey);
+    this.events.connectFailure(svc.def.key, dest.address, dest.port, reason);
+  }
+
+  countRetry(svc: Service): void {
+    svc.retries += 1;
+  }
+
+  countUnschedulable(svc: Service): void {
+    svc.noRealServer += 1;
+  }
+
+  release(svc: Service, t: Template<Dest>): void {
+    svc.persistence?.release(t, performance.now());
+  }
+
+  /** Replaces the table. Existing connections keep their real server whatever changes. */
+  setTable(table: readonly TableService[]): void {
+    const keep = new Set<string>();
+    for (const def of table) {
+      if (def.vip === undefined || def.port === undefined) continue; // fwmark: refused by the dataplane
+      keep.add(def.key);
+      let svc = this.services.get(def.key);
+      if (svc === undefined) {
+        svc = new Service(def);
+        this.services.set(def.key, svc);
+      } else if (svc.def.scheduler !== def.scheduler) svc.scheduler = createScheduler(def.scheduler);
+      svc.def = def;
+      svc.vipFold = foldAddress(def.vip);
+      if (def.persistence !== undefined) {
+        const ms = def.persistence.timeoutS * 1000;
+        if (svc.persistence === null || svc.def.persistence?.netmask !== def.persistence.netmask) svc.persistence = new PersistenceTable<Dest>(ms);
+        svc.persistence.timeoutMs = ms;
+        svc.masker = persistenceMasker(def.persistence.netmask);
+      } else svc.persistence = null;
+      const next: Dest[] = [];
+      const inTable = new Set<string>();
+      for (const r of def.realServers) {
+        const id = realServerId(r.address, r.port);
+        inTable.add(id);
+        let d = svc.all.get(id);
+        if (d === undefined) {
+          d = new Dest(id, r.address, r.port, r.weight);
+          svc.all.set(id, d);
+        }
+        d.weight = r.weight;
+        d.inTable = true;
+        next.push(d);
+      }
+      for (const [id, d] of svc.all) {
+        if (inTable.has(id)) continue;
+        d.inTable = false;
+        if (d.active + d.inactive === 0) svc.all.delete(id);
+      }
+      svc.dests = next;
+      svc.scheduler.changed(next);
+    }
+    for (const [key, svc] of this.services) {
+      if (keep.has(key)) continue;
+      this.services.delete(key);
+      svc.listenWanted = false;
+      this.stopListening(svc);
+      for (const d of svc.all.values()) d.inTable = false;
+    }
+    this.syncListeners();
+  }
+
+  /** Listens on exactly these services (by key); UDP only when udpOwner (one worker owns UDP). */
+  setListening(keys: Iterable<string>, udpOwner = this.udpOwner): void {
+    this.listenKeys = new Set(keys);
+    this.udpOwner = udpOwner;
+    this.syncListeners();
+  }
+
+  start(): void {
+    if (this.sweepTimer !== null || this.closed) return;
+    const every = Math.max(50, Math.min(1000, Math.floor(this.settings.udpIdleTimeoutMs / 4)));
+    this.sweepTimer = setInterval(() => this.sweep(performance.now()), every);
+    this.sweepTimer.unref();
+  }
+
+  /** Stops listening; established connections are left to finish. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    for (const svc of this.services.values()) {
+      svc.listenWanted = false;
+      this.stopListening(svc);
+    }
+  }
+
+  sweep(now: number): void {
+    sweepIdle(this);
+    for (const svc of this.services.values()) {
+      svc.udp?.sweep(now, this.settings.udpIdleTimeoutMs);
+      svc.persistence?.sweep(now);
+      for (const [id, d] of svc.all) if (!d.inTable && d.active + d.inactive === 0) svc.all.delete(id);
+    }
+  }
+
+  snapshot(): ServiceSnapshot[] {
+    const out: ServiceSnapshot[] = [];
+    for (const svc of this.services.values()) {
+      const dests: [string, DestCounters][] = [];
+      for (const d of svc.all.values()) {
+        dests.push([
+          d.id,
+          {
+            active: d.active,
+            inactive: d.inactive,
+            connections: d.connections,
+            bytesIn: d.bytesIn,
+            bytesOut: d.bytesOut,
+            packetsIn: d.packetsIn,
+            packetsOut: d.packetsOut,
+            connectFailures: d.connectFailures,
+          },
+        ]);
+      }
+      out.push({ key: svc.def.key, retries: svc.retries, noRealServer: svc.noRealServer, dests });
+    }
+    return out;
+  }
+
+  /** A template made by another worker. */
+  adoptTemplate(key: string, client: string, destId: string): void {
+    const svc = this.services.get(key);
+    const d = svc?.all.get(destId);
+    if (svc?.persistence && d !== undefined && d.inTable) svc.persistence.adopt(client, d, performance.now());
+  }
+
+  // ---- scheduling
+
+  pickContext(svc: Service, clientAddress: string): PickContext {
+    return { source: svc.scheduler.effective === 'sh' ? foldAddress(clientAddress) : 0, destination: svc.vipFold };
+  }
+
+  /** Picks a real server (persistence first), skipping `tried`; null when none can take it. */
+  schedule(svc: Service, clientKey: string | null, ctx: PickContext, tried: Dest[] | null, now: number): [Dest, Template<Dest> | null] | null {
+    const p = svc.persistence;
+    if (p !== null && clientKey !== null) {
+      const t = p.lookup(clientKey, now);
+      if (t !== undefined) {
+        const d = t.dest;
+        if (d.inTable && d.weight > 0 && (tried === null || !tried.includes(d))) return [d, p.bind(clientKey, d, now)];
+        p.drop(clientKey);
+      }
+    }
+    if (tried !== null) for (const d of tried) d.excluded = true;
+    const i = svc.scheduler.pick(svc.dests, ctx);
+    if (tried !== null) for (const d of tried) d.excluded = false;
+    if (i < 0) return null;
+    const dest = svc.dests[i] as Dest;
+    if (p !== null && clientKey !== null) {
+      this.events.template?.(svc.def.key, clientKey, dest.id);
+      return [dest, p.bind(clientKey, dest, now)];
+    }
+    return [dest, null];
+  }
+
+  // ---- TCP
+
+  private onConnection(svc: Service, client: net.Socket): void {
+    let clientKey: string | null = null;
+    let ctx: PickContext = { source: 0, destination: svc.vipFold };
+    if (svc.persistence !== null || svc.scheduler.effective === 'sh') {
+      // Only these need the client's address (getpeername is a system call).
+      const addr = client.remoteAddress;
+      if (addr === undefined) {
+        client.destroy();
+        return;
+      }
+      clientKey = svc.persistence !== null ? svc.masker(addr) : null;
+      ctx = this.pickContext(svc, addr);
+    }
+    const c = new TcpConn(this, svc, client, clientKey, ctx);
+    (client as ConnSocket)[kConn] = c;
+    client.on('error', noop);
+    client.on('close', onClientClose);
+    if (!this.connectTo(c)) {
+      svc.noRealServer += 1;
+      c.state = ST_DONE;
+      reset(client);
+    }
+  }
+
+  /** Schedules c and connects to the real server; false when none is available. */
+  connectTo(c: TcpConn): boolean {
+    const picked = this.schedule(c.svc, c.clientKey, c.ctx, c.tried, performance.now());
+    if (picked === null) return false;
+    const [dest, template] = picked;
+    c.dest = dest;
+    c.template = template;
+    c.state = ST_CONNECTING;
+    dest.active += 1;
+    dest.connections += 1;
+    const b = net.connect({ host: dest.address, port: dest.port, allowHalfOpen: true, noDelay: true }) as ConnSocket;
+    b[kConn] = c;
+    c.backend = b;
+    b.setTimeout(this.settings.connectTimeoutMs);
+    b.on('timeout', onBackendTimeout);
+    b.on('error', onBackendError);
+    b.on('close', onBackendClose);
+    b.once('connect', onBackendConnect);
+    return true;
+  }
+
+  // ---- listeners
+
+  private syncListeners(): void {
+    if (this.closed) return;
+    for (const svc of this.services.values()) {
+      const want = this.listenKeys.has(svc.def.key) && (svc.def.protocol === 'tcp' || this.udpOwner);
+      svc.listenWanted = want;
+      if (want) this.startListening(svc);
+      else this.stopListening(svc);
+    }
+  }
+
+  private startListening(svc: Service): void {
+    if (svc.tcp !== null || svc.udp !== null || svc.listenRetry !== null) return;
+    const { vip, port, key } = svc.def as Required<Pick<TableService, 'vip' | 'port' | 'key'>>;
+    const fail = (err: Error): void => {
+      this.events.listenError(key, err.message);
+      svc.tcp = null;
+      svc.udp = null;
+      if (!svc.listenWanted || this.closed) return;
+      svc.listenRetry = setTimeout(() => {
+        svc.listenRetry = null;
+        if (svc.listenWanted && this.services.get(key) === svc) this.startListening(svc);
+      }, 1000);
+      svc.listenRetry.unref();
+    };
+    if (svc.def.protocol === 'tcp') {
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
+      svc.tcp = server;
+      server.on('connection', (sock: net.Socket) => this.onConnection(svc, sock));
+      server.once('error', (err) => {
+        if (svc.tcp === server) fail(err);
+      });
+      if (this.tcpMode === 'raw') {
+        server.once('listening', () => {
+          adoptServer(
+            server as unknown as { _handle?: null },
+            this,
+            svc,
+            () => svc.persistence !== null || svc.scheduler.effective === 'sh',
+            (a) => (svc.persistence !== null ? svc.masker(a) : null),
+            (a) => this.pickContext(svc, a),
+          );
+        });
+      }
+      server.listen({ host: vip, port, backlog: 4096 });
+    } else {
+      const sock = dgram.createSocket({ type: net.isIPv6(vip) ? 'udp6' : 'udp4' });
+      const l = new UdpListener(this, svc, sock);
+      svc.udp = l;
+      sock.on('message', (msg, rinfo) => l.onMessage(msg, rinfo));
+      sock.once('error', (err) => {
+        if (svc.udp === l) {
+          l.close();
+          fail(err);
+        }
+      });
+      sock.bind({ address: vip, port, exclusive: true });
+    }
+  }
+
+  private stopListening(svc: Service): void {
+    if (svc.listenRetry !== null) clearTimeout(svc.listenRetry);
+    svc.listenRetry = null;
+    if (svc.tcp !== null) {
+      const s = svc.tcp;
+      svc.tcp = null;
+      s.close();
+    }
+    if (svc.udp !== null) {
+      const u = svc.udp;
+      svc.udp = null;
+      u.close();
+    }
+  }
+
+  /** Actual listening addresses (tests listen on port 0). */
+  addresses(): Map<string, net.AddressInfo> {
+    const out = new Map<string, net.AddressInfo>();
+    for (const svc of this.services.values()) {
+      try {
+        const a = svc.tcp?.address() ?? (svc.udp ? svc.udp.sock.address() : null);
+        if (a !== null && a !== undefined && typeof a !== 'string') out.set(svc.def.key, a);
+      } catch {
+        // not bound yet
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,25 @@
+/** Messages between the forwarder's main process (the dataplane) and its workers (IPC, JSON). */
+import type { TableService } from '../reconcile/table.js';
+import type { EngineSettings, ServiceSnapshot } from './engine.js';
+
+export type ToWorker =
+  | {
+      t: 'state';
+      seq: number;
+      settings: EngineSettings;
+      table: TableService[];
+      /** Service keys to listen on (empty unless the node is active). */
+      listen: string[];
+      /** This worker serves the UDP services (a UDP socket cannot be shared without splitting flows). */
+      udpOwner: boolean;
+    }
+  | { t: 'snapshot'; id: number }
+  | { t: 'template'; key: string; client: string; dest: string };
+
+export type FromWorker =
+  | { t: 'ready' }
+  | { t: 'ack'; seq: number }
+  | { t: 'snapshot'; id: number; services: ServiceSnapshot[] }
+  | { t: 'connectFailure'; key: string; address: string; port: number; reason: string }
+  | { t: 'listenError'; key: string; message: string }
+  | { t: 'template'; key: string; client: string; dest: string };

@@ -1,0 +1,465 @@
+/**
+ * The fast TCP path: the proxy drives libuv's TCP handles directly (node's `tcp_wrap`
+ * and `stream_wrap` bindings, the layer under net.Socket) instead of two net.Socket
+ * streams per connection. Per connection that saves two Duplex streams, their state
+ * objects, a dozen listeners and the stream machinery on every chunk; a chunk read is
+ * handed to writeBuffer() on the other handle as is. A write that completes at once
+ * (the usual case) allocates nothing: the request object is reused until libuv has to
+ * queue one.
+ *
+ *   accept ─► schedule ─► connect ─ok─► readStart both ─► onread → writeBuffer (other side)
+ *                ▲            └─fail─► report, retry (≤ connect_retries) or RST the client
+ *                └────────────────────┘
+ *   queued bytes on one side > HIGH_WATER → readStop the other until they are written
+ *   EOF from one side → shutdown() of the other once its writes are out (half-close)
+ *   both EOFs passed → close both; an error or the idle timeout → RST both
+ *
+ * engine.ts falls back to net.Socket (stream mode) when the bindings are unavailable.
+ */
+import { getSystemErrorName } from 'node:util';
+import type { PickContext } from './schedulers.js';
+import type { Template } from './persistence.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+interface TcpHandle {
+  onread: (ab?: ArrayBuffer) => unknown;
+  onconnection: ((err: number, h: TcpHandle) => void) | null;
+  readStart(): number;
+  readStop(): number;
+  writeBuffer(req: WriteReq, buf: Uint8Array): number;
+  shutdown(req: ShutdownReq): number;
+  close(cb?: () => void): void;
+  reset(cb?: () => void): number;
+  setNoDelay(on: boolean): number;
+  connect(req: unknown, address: string, port: number): number;
+  connect6(req: unknown, address: string, port: number): number;
+  getpeername(out: { address?: string; port?: number; family?: string }): number;
+  writeQueueSize: number;
+  [kConn]?: RawConn;
+}
+interface WriteReq {
+  handle: TcpHandle;
+  oncomplete: (this: WriteReq, status: number) => void;
+  async: boolean;
+  buffer: Uint8Array | null;
+  conn: RawConn | null;
+  /** The handle whose reads fed this write (paused while the write queue is long). */
+  src: TcpHandle | null;
+}
+interface ShutdownReq {
+  handle: TcpHandle;
+  oncomplete: (this: ShutdownReq, status: number) => void;
+  conn: RawConn | null;
+}
+
+interface Bindings {
+  TCP: new (type: number) => TcpHandle;
+  TCPConnectWrap: new () => { oncomplete: unknown; address: string; port: number };
+  SOCKET: number;
+  WriteWrap: new () => WriteReq;
+  ShutdownWrap: new () => ShutdownReq;
+  state: Int32Array;
+  kReadBytesOrError: number;
+  kArrayBufferOffset: number;
+  kLastWriteWasAsync: number;
+}
+
+function loadBindings(): Bindings | null {
+  try {
+    const binding = (process as any).binding as (name: string) => any;
+    const tcp = binding('tcp_wrap');
+    const stream = binding('stream_wrap');
+    if (typeof tcp.TCP !== 'function' || !(stream.streamBaseState instanceof Int32Array)) return null;
+    if (typeof tcp.TCP.prototype.reset !== 'function' || typeof stream.WriteWrap !== 'function') return null;
+    return {
+      TCP: tcp.TCP,
+      TCPConnectWrap: tcp.TCPConnectWrap,
+      SOCKET: tcp.constants.SOCKET,
+      WriteWrap: stream.WriteWrap,
+      ShutdownWrap: stream.ShutdownWrap,
+      state: stream.streamBaseState,
+      kReadBytesOrError: stream.kReadBytesOrError,
+      kArrayBufferOffset: stream.kArrayBufferOffset,
+      kLastWriteWasAsync: stream.kLastWriteWasAsync,
+    };
+  } catch {
+    return null;
+  }
+}
+
+const B = loadBindings();
+export const rawAvailable = B !== null;
+
+const UV_EOF = -4095;
+/** Bytes queued on one side before reading from the other side stops. */
+const HIGH_WATER = 256 * 1024;
+
+const kConn = Symbol('vigil.forwarder.raw');
+
+/** What the raw path needs from a real server (engine.ts's Dest). */
+export interface RawDest {
+  readonly address: string;
+  readonly port: number;
+  /** The address is IPv6 (connect6). */
+  readonly v6: boolean;
+  active: number;
+  inactive: number;
+  connections: number;
+  bytesIn: number;
+  bytesOut: number;
+  connectFailures: number;
+}
+
+/** What the raw path needs from the engine. */
+export interface RawHost<D extends RawDest, S> {
+  settings: { connectTimeoutMs: number; connectRetries: number; tcpIdleTimeoutMs: number };
+  readonly rawConns: Set<RawConn>;
+  /** Schedules (persistence first); null when no real server can take the connection. */
+  scheduleFor(svc: S, clientKey: string | null, ctx: PickContext, tried: D[] | null): [D, Template<D> | null] | null;
+  connectFailed(svc: S, dest: D, reason: string, clientKey: string | null, hadTemplate: boolean): void;
+  countRetry(svc: S): void;
+  countUnschedulable(svc: S): void;
+  release(svc: S, t: Template<D>): void;
+}
+
+const ST_CONNECTING = 0;
+const ST_ESTABLISHED = 1;
+const ST_HALF_CLOSED = 2;
+const ST_DONE = 3;
+
+/** Coarse monotonic clock for idle timeouts (one shared timer; reads never call the clock). */
+let coarseNow = performance.now();
+let coarseTimer: NodeJS.Timeout | null = null;
+function startCoarseClock(): void {
+  if (coarseTimer !== null) return;
+  coarseTimer = setInterval(() => {
+    coarseNow = performance.now();
+  }, 250);
+  coarseTimer.unref();
+}
+
+export class RawConn {
+  backend: TcpHandle | null = null;
+  dest: RawDest | null = null;
+  template: Template<any> | null = null;
+  tried: RawDest[] | null = null;
+  state = ST_CONNECTING;
+  timer: NodeJS.Timeout | null = null;
+  lastActive = coarseNow;
+  clientEof = false;
+  backendEof = false;
+  clientShut = false;
+  backendShut = false;
+  /** Bytes queued (async writes) towards the client / the backend. */
+  toClient = 0;
+  toBackend = 0;
+  closed = false;
+  constructor(
+    readonly host: RawHost<any, any>,
+    readonly svc: unknown,
+    readonly client: TcpHandle,
+    readonly clientKey: string | null,
+    readonly ctx: PickContext,
+  ) {}
+}
+
+let spareWrite: WriteReq | null = null;
+function takeWriteReq(): WriteReq {
+  const b = B as Bindings;
+  if (spareWrite !== null) return spareWrite;
+  const r = new b.WriteWrap();
+  r.oncomplete = afterWrite;
+  r.async = false;
+  r.buffer = null;
+  r.conn = null;
+  r.src = null;
+  spareWrite = r;
+  return r;
+}
+
+function noop(): void {}
+
+/** Writes buf to dst; pauses src when dst's queue grows past the high-water mark. */
+function write(c: RawConn, dst: TcpHandle, src: TcpHandle, buf: Uint8Array): void {
+  const b = B as Bindings;
+  const req = takeWriteReq();
+  req.handle = dst;
+  const err = dst.writeBuffer(req, buf);
+  if (err !== 0) {
+    abort(c);
+    return;
+  }
+  if (b.state[b.kLastWriteWasAsync] !== 0) {
+    // libuv queued (part of) it: the request now belongs to this write.
+    spareWrite = null;
+    req.buffer = buf;
+    req.conn = c;
+    req.src = src;
+    const n = buf.byteLength;
+    if (dst === c.client) c.toClient += n;
+    else c.toBackend += n;
+    (req as WriteReq & { bytes: number }).bytes = n;
+    if (dst.writeQueueSize > HIGH_WATER) src.readStop();
+  }
+}
+
+function afterWrite(this: WriteReq, status: number): void {
+  const c = this.conn as RawConn;
+  const dst = this.handle;
+  const n = (this as WriteReq & { bytes: number }).bytes;
+  this.buffer = null;
+  this.conn = null;
+  if (dst === c.client) c.toClient -= n;
+  else c.toBackend -= n;
+  if (c.closed) return;
+  if (status < 0) {
+    abort(c);
+    return;
+  }
+  const src = this.src;
+  this.src = null;
+  // Resume the reader once the queue is well down (and it has not reached EOF).
+  if (src !== null && dst.writeQueueSize <= HIGH_WATER / 2) {
+    const srcEof = src === c.client ? c.clientEof : c.backendEof;
+    if (!srcEof) src.readStart();
+  }
+}
+
+function shutdown(c: RawConn, h: TcpHandle): void {
+  const b = B as Bindings;
+  const req = new b.ShutdownWrap();
+  req.handle = h;
+  req.conn = c;
+  req.oncomplete = afterShutdown;
+  if (h.shutdown(req) !== 0) abort(c);
+}
+
+function afterShutdown(this: ShutdownReq, status: number): void {
+  const c = this.conn as RawConn;
+  this.conn = null;
+  if (c.closed) return;
+  if (status < 0 && status !== -107 /* ENOTCONN: the peer is gone already */) {
+    abort(c);
+    return;
+  }
+  if (this.handle === c.client) c.clientShut = true;
+  else c.backendShut = true;
+  if (c.clientShut && c.backendShut) closeBoth(c, false);
+}
+
+function halfClose(c: RawConn): void {
+  if (c.state === ST_ESTABLISHED) {
+    c.state = ST_HALF_CLOSED;
+    const d = c.dest as RawDest;
+    d.active -= 1;
+    d.inactive += 1;
+  }
+}
+
+function onClientRead(this: TcpHandle, ab?: ArrayBuffer): void {
+  const c = this[kConn] as RawConn;
+  const b = B as Bindings;
+  const n = b.state[b.kReadBytesOrError] as number;
+  if (n > 0) {
+    c.lastActive = coarseNow;
+    (c.dest as RawDest).bytesIn += n;
+    write(c, c.backend as TcpHandle, this, new Uint8Array(ab as ArrayBuffer, b.state[b.kArrayBufferOffset], n));
+    return;
+  }
+  if (n === 0) return;
+  if (n === UV_EOF) {
+    c.clientEof = true;
+    halfClose(c);
+    shutdown(c, c.backend as TcpHandle);
+    return;
+  }
+  abort(c);
+}
+
+function onBackendRead(this: TcpHandle, ab?: ArrayBuffer): void {
+  const c = this[kConn] as RawConn;
+  const b = B as Bindings;
+  const n = b.state[b.kReadBytesOrError] as number;
+  if (n > 0) {
+    c.lastActive = coarseNow;
+    (c.dest as RawDest).bytesOut += n;
+    write(c, c.client, this, new Uint8Array(ab as ArrayBuffer, b.state[b.kArrayBufferOffset], n));
+    return;
+  }
+  if (n === 0) return;
+  if (n === UV_EOF) {
+    c.backendEof = true;
+    halfClose(c);
+    shutdown(c, c.client);
+    return;
+  }
+  abort(c);
+}
+
+/** Both directions are finished: close both handles. reset: RST instead of a clean close. */
+function closeBoth(c: RawConn, reset: boolean): void {
+  if (c.closed) return;
+  c.closed = true;
+  if (c.timer !== null) clearTimeout(c.timer);
+  c.timer = null;
+  c.host.rawConns.delete(c);
+  const cl = c.client;
+  cl.onread = noop;
+  if (reset) cl.reset(noop);
+  else cl.close(noop);
+  const be = c.backend;
+  if (be !== null) {
+    be.onread = noop;
+    c.backend = null;
+    if (reset && c.state !== ST_CONNECTING) be.reset(noop);
+    else be.close(noop);
+  }
+  const d = c.dest;
+  if (d !== null) {
+    if (c.state === ST_ESTABLISHED || c.state === ST_CONNECTING) d.active -= 1;
+    else if (c.state === ST_HALF_CLOSED) d.inactive -= 1;
+  }
+  c.dest = null;
+  c.state = ST_DONE;
+  if (c.template !== null) c.host.release(c.svc, c.template);
+  c.template = null;
+}
+
+/** An error on either side (or the idle timeout): reset both, as IPVS passes an RST on. */
+function abort(c: RawConn): void {
+  closeBoth(c, true);
+}
+
+/** The idle sweep: resets connections without traffic for tcp_idle_timeout_ms. */
+export function sweepIdle(host: RawHost<any, any>): void {
+  startCoarseClock();
+  const limit = coarseNow - host.settings.tcpIdleTimeoutMs;
+  for (const c of host.rawConns) if (c.state !== ST_CONNECTING && c.lastActive < limit) abort(c);
+}
+
+function onConnectTimeout(c: RawConn): void {
+  c.timer = null;
+  if (c.state === ST_CONNECTING && !c.closed) connectFailed(c, 'connect timeout');
+}
+
+function afterConnect(this: { conn: RawConn | null; handle: TcpHandle }, status: number, handle: TcpHandle): void {
+  const c = this.conn as RawConn;
+  this.conn = null;
+  if (c.backend !== handle || c.closed) return;
+  if (c.timer !== null) clearTimeout(c.timer);
+  c.timer = null;
+  if (status < 0) {
+    connectFailed(c, getSystemErrorName(status));
+    return;
+  }
+  c.state = ST_ESTABLISHED;
+  c.lastActive = coarseNow;
+  handle.setNoDelay(true);
+  handle.onread = onBackendRead;
+  c.client.onread = onClientRead;
+  if (c.client.readStart() !== 0 || handle.readStart() !== 0) abort(c);
+}
+
+function connectFailed(c: RawConn, reason: string): void {
+  const dest = c.dest as RawDest;
+  const be = c.backend;
+  c.backend = null;
+  if (be !== null) {
+    be.onread = noop;
+    be.close(noop);
+  }
+  dest.active -= 1;
+  c.dest = null;
+  const hadTemplate = c.template !== null;
+  if (c.template !== null) c.host.release(c.svc, c.template);
+  c.template = null;
+  c.host.connectFailed(c.svc, dest, reason, c.clientKey, hadTemplate);
+  (c.tried ??= []).push(dest);
+  if (c.tried.length <= c.host.settings.connectRetries) {
+    c.host.countRetry(c.svc);
+    if (connect(c)) return;
+  }
+  c.state = ST_DONE;
+  closeBoth(c, true);
+}
+
+/** Schedules c and starts the connect; false when no real server can take it. */
+function connect(c: RawConn): boolean {
+  const b = B as Bindings;
+  const picked = c.host.scheduleFor(c.svc, c.clientKey, c.ctx, c.tried);
+  if (picked === null) return false;
+  const [dest, template] = picked as [RawDest, Template<any> | null];
+  c.dest = dest;
+  c.template = template;
+  c.state = ST_CONNECTING;
+  dest.active += 1;
+  dest.connections += 1;
+  const h = new b.TCP(b.SOCKET);
+  h[kConn] = c;
+  c.backend = h;
+  const req = new b.TCPConnectWrap() as { oncomplete: unknown; address: string; port: number; conn: RawConn | null; handle: TcpHandle };
+  req.oncomplete = afterConnect;
+  req.address = dest.address;
+  req.port = dest.port;
+  req.conn = c;
+  req.handle = h;
+  const err = dest.v6 ? h.connect6(req, dest.address, dest.port) : h.connect(req, dest.address, dest.port);
+  if (err !== 0) {
+    req.conn = null;
+    // Report on the next tick, as a refused connect would be.
+    c.timer = setTimeout(failSoon, 0, c, getSystemErrorName(err));
+    return true;
+  }
+  c.timer = setTimeout(onConnectTimeout, c.host.settings.connectTimeoutMs, c);
+  return true;
+}
+
+function failSoon(c: RawConn, reason: string): void {
+  c.timer = null;
+  if (!c.closed && c.state === ST_CONNECTING) connectFailed(c, reason);
+}
+
+/**
+ * Takes over accepting on a listening net.Server: connections arrive as raw handles.
+ * `needAddress`: whether scheduling needs the client's address (sh, persistence).
+ */
+export function adoptServer<S>(
+  server: { _handle?: TcpHandle | null },
+  host: RawHost<any, S>,
+  svc: S,
+  needAddress: () => boolean,
+  clientKeyOf: (address: string) => string | null,
+  contextOf: (address: string) => PickContext,
+): boolean {
+  const handle = server._handle;
+  if (B === null || handle === null || handle === undefined) return false;
+  startCoarseClock();
+  const peer: { address?: string; port?: number; family?: string } = {};
+  const noAddressCtx = contextOf('0.0.0.0');
+  handle.onconnection = (err: number, h: TcpHandle): void => {
+    if (err !== 0 || h === undefined) return;
+    let clientKey: string | null = null;
+    let ctx = noAddressCtx;
+    if (needAddress()) {
+      peer.address = undefined;
+      h.getpeername(peer);
+      const a = peer.address;
+      if (a === undefined) {
+        h.close(noop);
+        return;
+      }
+      clientKey = clientKeyOf(a);
+      ctx = contextOf(a);
+    }
+    h.setNoDelay(true);
+    const c = new RawConn(host, svc, h, clientKey, ctx);
+    h[kConn] = c;
+    host.rawConns.add(c);
+    if (!connect(c)) {
+      host.countUnschedulable(svc);
+      c.state = ST_DONE;
+      closeBoth(c, true);
+    }
+  };
+  return true;
+}

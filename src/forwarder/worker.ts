@@ -1,0 +1,50 @@
+/**
+ * A forwarder worker process (a `cluster` worker): runs one Engine, follows the state the
+ * main process sends, and reports counters and events back. Listening sockets are shared
+ * through the cluster module with SCHED_NONE: the main process binds each VIP:port once
+ * and every worker accepts on the same socket itself (no funnelling through main).
+ */
+import { Engine, type EngineSettings } from './engine.js';
+import type { FromWorker, ToWorker } from './protocol.js';
+
+const send = (m: FromWorker): void => {
+  if (process.connected) process.send?.(m);
+};
+
+const initial: EngineSettings = { connectTimeoutMs: 2000, connectRetries: 2, tcpIdleTimeoutMs: 900_000, udpIdleTimeoutMs: 300_000 };
+
+const engine = new Engine(initial, {
+  connectFailure: (key, address, port, reason) => send({ t: 'connectFailure', key, address, port, reason }),
+  listenError: (key, message) => send({ t: 'listenError', key, message }),
+  template: (key, client, dest) => send({ t: 'template', key, client, dest }),
+});
+engine.start();
+
+process.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'state':
+      engine.settings = m.settings;
+      engine.setTable(m.table);
+      engine.setListening(m.listen, m.udpOwner);
+      send({ t: 'ack', seq: m.seq });
+      break;
+    case 'snapshot':
+      send({ t: 'snapshot', id: m.id, services: engine.snapshot() });
+      break;
+    case 'template':
+      engine.adoptTemplate(m.key, m.client, m.dest);
+      break;
+  }
+});
+
+// The main process is gone (stopped or crashed): stop accepting, let nothing linger.
+process.on('disconnect', () => {
+  engine.close();
+  process.exit(0);
+});
+process.on('SIGTERM', () => {
+  engine.close();
+  process.exit(0);
+});
+
+send({ t: 'ready' });

@@ -1,0 +1,159 @@
+/**
+ * The desired forwarding table: a pure function of the config, the health verdicts and
+ * the drains. No I/O, no clock; the reconciler calls it on every run.
+ *
+ * Rules, per virtual service (issue 5, DESIGN.md "Reconcile and dataplanes"):
+ *   healthy real server         → its configured weight (0 while drained)
+ *   unhealthy real server       → removed; kept with weight 0 when the service is `quiescent`
+ *   no real server healthy      → the `sorry_server` alone (weight 1), when one is configured
+ *
+ * The sorry server's forward method: ipvsadm silently rewrites the port of a `-g`/`-i`
+ * destination to the service port (checked in the IPVS VM), so a sorry server whose port
+ * differs from the service port is given `nat` (-m); otherwise it uses the service's
+ * method. A sorry server on the director itself (127.0.0.1, same port) works with `-g`
+ * (the kernel delivers locally); the kernel refuses NAT to a loopback address for
+ * traffic from the network, so a port-mapped local sorry server must use a
+ * non-loopback address of the director.
+ */
+import { isIP } from 'node:net';
+import type { Config, ForwardMethod, ServiceConfig } from '../config/schema.js';
+import { serviceKey } from '../config/validate.js';
+import { realServerId, type Table, type TableRealServer, type TableService } from './table.js';
+
+/** Is this real server healthy? Real servers with no check are healthy. */
+export type HealthView = (service: string, address: string, port: number) => boolean;
+
+/** The drained real servers: `drainKey(service, address, port)`. */
+export type DrainView = ReadonlySet<string>;
+
+export function drainKey(service: string, address: string, port: number): string {
+  return `${service} ${realServerId(address, port)}`;
+}
+
+/**
+ * The table key of a configured service. Address services use `serviceKey`
+ * (`tcp 10.0.0.1:80`). IPVS keys fwmark services by address family and mark only (the
+ * protocol plays no part), so their key is `fwmark 7`, or `fwmark 7 ipv6` when the
+ * service's real servers are IPv6 (`ipvsadm -A -f 7 -6`).
+ */
+export function tableKey(s: ServiceConfig): string {
+  if (s.fwmark !== undefined) return fwmarkKey(s.fwmark, fwmarkIsV6(s));
+  return serviceKey({ protocol: s.protocol, vip: canonicalIp(s.vip as string), port: s.port }) as string;
+}
+
+/** The form ipvsadm prints: IPv6 lower case and compressed (`2001:db8::10`). */
+export function canonicalIp(address: string): string {
+  if (isIP(address) !== 6) return address;
+  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+}
+
+export function fwmarkKey(mark: number, ipv6: boolean): string {
+  return ipv6 ? `fwmark ${mark} ipv6` : `fwmark ${mark}`;
+}
+
+function fwmarkIsV6(s: ServiceConfig): boolean {
+  const first = s.real_servers[0]?.address ?? s.sorry_server?.address;
+  return first !== undefined && isIP(first) === 6;
+}
+
+/** The full mask is what IPVS uses when none is given; ipvsadm -S omits it. */
+export function normalizeNetmask(mask: string | undefined, ipv6: boolean): string | undefined {
+  if (mask === undefined) return undefined;
+  if (mask === '255.255.255.255' || mask === '128' || (ipv6 && mask === 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff')) return undefined;
+  if (!ipv6 && mask === '32') return undefined;
+  return mask;
+}
+
+/** What the daemon shows per real server in /status. */
+export interface RealServerPlan {
+  address: string;
+  port: number;
+  configuredWeight: number;
+  healthy: boolean;
+  drained: boolean;
+  /** The weight in the desired table; null when the real server is not in it. */
+  weight: number | null;
+}
+
+export interface ServicePlan {
+  name: string;
+  key: string;
+  sorryServerActive: boolean;
+  realServers: RealServerPlan[];
+}
+
+export interface Plan {
+  table: Table;
+  services: ServicePlan[];
+  /** Keys of every configured service (the only ones the diff may touch). */
+  declared: Set<string>;
+}
+
+/** The desired table with the reasons behind each weight (for /status). */
+export function plan(config: Pick<Config, 'services'>, health: HealthView, drains: DrainView): Plan {
+  const table: Table = [];
+  const services: ServicePlan[] = [];
+  const declared = new Set<string>();
+  for (const s of config.services) {
+    const key = tableKey(s);
+    if (declared.has(key)) continue; // a duplicate is a config error; validate.ts reports it
+    declared.add(key);
+    const ipv6 = s.vip !== undefined ? isIP(s.vip) === 6 : key.endsWith(' ipv6');
+    const svcPort = s.port ?? 0;
+    const rsPlans: RealServerPlan[] = [];
+    const entries: TableRealServer[] = [];
+    let anyHealthy = false;
+    for (const r of s.real_servers) {
+      const port = r.port ?? svcPort;
+      const healthy = health(s.name, r.address, port);
+      const address = canonicalIp(r.address);
+      const drained = drains.size > 0 && drains.has(drainKey(s.name, address, port));
+      anyHealthy ||= healthy;
+      let weight: number | null;
+      if (healthy) weight = drained ? 0 : r.weight;
+      else weight = s.quiescent ? 0 : null;
+      rsPlans.push({ address, port, configuredWeight: r.weight, healthy, drained, weight });
+      if (weight !== null) entries.push({ address, port: tablePort(s, s.forward, port), forward: s.forward, weight });
+    }
+    const sorryServerActive = !anyHealthy && s.sorry_server !== undefined;
+    let realServers = entries;
+    if (sorryServerActive && s.sorry_server) {
+      const port = s.sorry_server.port ?? svcPort;
+      const forward: ForwardMethod = s.fwmark === undefined && port !== svcPort ? 'nat' : s.forward;
+      realServers = [{ address: canonicalIp(s.sorry_server.address), port: tablePort(s, forward, port), forward, weight: 1 }];
+      for (const p of rsPlans) p.weight = null;
+    }
+    const svc: TableService = {
+      key,
+      protocol: s.protocol,
+      scheduler: s.scheduler,
+      realServers,
+    };
+    if (s.fwmark !== undefined) svc.fwmark = s.fwmark;
+    else {
+      svc.vip = canonicalIp(s.vip as string);
+      svc.port = s.port as number;
+    }
+    if (s.persistence) {
+      const netmask = normalizeNetmask(s.persistence.netmask, ipv6);
+      svc.persistence = netmask === undefined ? { timeoutS: s.persistence.timeout_s } : { timeoutS: s.persistence.timeout_s, netmask };
+    }
+    table.push(svc);
+    services.push({ name: s.name, key, sorryServerActive, realServers: rsPlans });
+  }
+  return { table, services, declared };
+}
+
+/** `desired(config, health, drains) → Table` (see `plan` for the reasons behind it). */
+export function desired(config: Pick<Config, 'services'>, health: HealthView, drains: DrainView): Table {
+  return plan(config, health, drains).table;
+}
+
+/**
+ * ipvsadm sets a `-g`/`-i` destination's port to the service port (except for fwmark
+ * services), so the desired table says what the kernel will report.
+ */
+function tablePort(s: ServiceConfig, forward: ForwardMethod, port: number): number {
+  if (forward === 'nat' || s.fwmark !== undefined) return port;
+  return s.port ?? port;
+}

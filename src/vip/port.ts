@@ -1,0 +1,153 @@
+/**
+ * VipPort: the one place that touches the kernel's addresses. One method per operation,
+ * each idempotent ("already there" on add and "already gone" on delete are success),
+ * with the real implementation (iproute2 `ip`, iputils `arping`) and a recording fake
+ * beside it for unit tests of the logic above.
+ */
+import { execa } from 'execa';
+import { VigilError } from '../errors.js';
+
+export interface VipSpec {
+  address: string;
+  prefix: number;
+  interface: string;
+  /** `ip addr ... label`; IPv4 only (ignored for IPv6). */
+  label?: string | undefined;
+}
+
+export interface VipPort {
+  /** `ip addr add`; 'present' when the address was already configured. */
+  add(v: VipSpec): Promise<'added' | 'present'>;
+  /** `ip addr del`; 'absent' when it was not configured. */
+  del(v: VipSpec): Promise<'removed' | 'absent'>;
+  /** True when the address is configured on the interface. */
+  has(v: VipSpec): Promise<boolean>;
+  /** Sends one gratuitous ARP (`mode` U: unsolicited request, A: reply); false when not sent. */
+  garp(v: VipSpec, mode: 'U' | 'A'): Promise<boolean>;
+}
+
+export class VipError extends VigilError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('VIGIL_VIP_FAILED', message, 500, options);
+    this.name = 'VipError';
+  }
+}
+
+const isV6 = (a: string): boolean => a.includes(':');
+
+export interface IpVipPortOptions {
+  /** Run inside this network namespace (`ip -n NS`, `ip netns exec NS arping`). Tests use it. */
+  netns?: string;
+  ip?: string;
+  arping?: string;
+  timeoutMs?: number;
+}
+
+/** The real port: iproute2 and iputils-arping through execa. */
+export class IpVipPort implements VipPort {
+  private readonly ip: string;
+  private readonly arping: string;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly opts: IpVipPortOptions = {}) {
+    this.ip = opts.ip ?? 'ip';
+    this.arping = opts.arping ?? 'arping';
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+  }
+
+  private ipArgs(args: string[]): string[] {
+    return this.opts.netns ? ['-n', this.opts.netns, ...args] : args;
+  }
+
+  private async run(file: string, args: string[]) {
+    const r = await execa(file, args, { reject: false, timeout: this.timeoutMs, stdin: 'ignore' });
+    if (r.failed && r.exitCode === undefined) {
+      throw new VipError(`${file} ${args.join(' ')}: ${r.timedOut ? `timed out after ${this.timeoutMs} ms` : r.shortMessage}`);
+    }
+    return { code: r.exitCode ?? 1, stderr: String(r.stderr ?? '').trim(), stdout: String(r.stdout ?? '') };
+  }
+
+  private addrArgs(v: VipSpec, op: 'add' | 'del'): string[] {
+    const a = ['addr', op, `${v.address}/${v.prefix}`, 'dev', v.interface];
+    if (op === 'add' && v.label && !isV6(v.address)) a.push('label', v.label);
+    return a;
+  }
+
+  async add(v: VipSpec): Promise<'added' | 'present'> {
+    const r = await this.run(this.ip, this.ipArgs(this.addrArgs(v, 'add')));
+    if (r.code === 0) return 'added';
+    if (/File exists|already assigned/i.test(r.stderr)) return 'present';
+    throw new VipError(`ip addr add ${v.address}/${v.prefix} dev ${v.interface}: ${r.stderr || `exit ${r.code}`}`);
+  }
+
+  async del(v: VipSpec): Promise<'removed' | 'absent'> {
+    const r = await this.run(this.ip, this.ipArgs(this.addrArgs(v, 'del')));
+    if (r.code === 0) return 'removed';
+    if (/Cannot assign requested address|not found|No such address/i.test(r.stderr)) return 'absent';
+    throw new VipError(`ip addr del ${v.address}/${v.prefix} dev ${v.interface}: ${r.stderr || `exit ${r.code}`}`);
+  }
+
+  async has(v: VipSpec): Promise<boolean> {
+    const r = await this.run(this.ip, this.ipArgs(['-j', 'addr', 'show', 'dev', v.interface]));
+    if (r.code !== 0) {
+      if (/does not exist|Cannot find device/i.test(r.stderr)) return false;
+      throw new VipError(`ip addr show dev ${v.interface}: ${r.stderr || `exit ${r.code}`}`);
+    }
+    try {
+      const links = JSON.parse(r.stdout) as { addr_info?: { local?: string; prefixlen?: number }[] }[];
+      return links.some((l) => (l.addr_info ?? []).some((a) => a.local === v.address && a.prefixlen === v.prefix));
+    } catch (err) {
+      throw new VipError(`ip -j addr show dev ${v.interface}: unreadable output`, { cause: err });
+    }
+  }
+
+  async garp(v: VipSpec, mode: 'U' | 'A'): Promise<boolean> {
+    if (isV6(v.address)) return false; // IPv6 has no ARP; the kernel sends unsolicited NA on add
+    const args = [`-${mode}`, '-c', '1', '-I', v.interface, v.address];
+    const r = this.opts.netns
+      ? await this.run(this.ip, ['netns', 'exec', this.opts.netns, this.arping, ...args])
+      : await this.run(this.arping, args);
+    if (r.code !== 0) throw new VipError(`arping -${mode} -I ${v.interface} ${v.address}: ${r.stderr.split('\n')[0] || `exit ${r.code}`}`);
+    return true;
+  }
+}
+
+export type VipCall = { op: 'add' | 'del' | 'has' | 'garp'; address: string; interface: string; mode?: 'U' | 'A' };
+
+/** The recording fake: keeps a set of configured addresses; optional failures by op. */
+export class RecordingVipPort implements VipPort {
+  readonly calls: VipCall[] = [];
+  readonly configured = new Set<string>();
+  fail: Partial<Record<VipCall['op'], string>> = {};
+
+  private key(v: VipSpec): string {
+    return `${v.address}/${v.prefix}@${v.interface}`;
+  }
+  private check(op: VipCall['op']): void {
+    const msg = this.fail[op];
+    if (msg) throw new VipError(msg);
+  }
+
+  async add(v: VipSpec): Promise<'added' | 'present'> {
+    this.calls.push({ op: 'add', address: v.address, interface: v.interface });
+    this.check('add');
+    if (this.configured.has(this.key(v))) return 'present';
+    this.configured.add(this.key(v));
+    return 'added';
+  }
+  async del(v: VipSpec): Promise<'removed' | 'absent'> {
+    this.calls.push({ op: 'del', address: v.address, interface: v.interface });
+    this.check('del');
+    return this.configured.delete(this.key(v)) ? 'removed' : 'absent';
+  }
+  async has(v: VipSpec): Promise<boolean> {
+    this.calls.push({ op: 'has', address: v.address, interface: v.interface });
+    this.check('has');
+    return this.configured.has(this.key(v));
+  }
+  async garp(v: VipSpec, mode: 'U' | 'A'): Promise<boolean> {
+    this.calls.push({ op: 'garp', address: v.address, interface: v.interface, mode });
+    this.check('garp');
+    return true;
+  }
+}

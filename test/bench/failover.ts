@@ -1,0 +1,313 @@
+/**
+ * `npm run bench:failover`: failover outage of a vigil director pair in the
+ * network-namespace lab (test/lab), as a client sees it. The client connects to the VIP
+ * every 5 ms over TCP; each director answers with its own name; outage = last answer
+ * from the old active → first answer from the new one.
+ *
+ * Scenarios, each VIGIL_BENCH_RUNS times (default 10) at the defaults (100/600) and at
+ * interval 20 / deadtime 80:
+ *   crash       SIGKILL of the active's vigil + all its links down
+ *   graceful    SIGTERM of the active (hands over before exiting)
+ *   standby     `vigil standby` on d1 (made active first by `vigil takeover` when it is not)
+ *   preempt     preempt: true; the better node returns and takes the VIP back
+ *   link-loss   the dedicated heartbeat link cut alone: must be 0 failovers
+ *   split-brain every heartbeat dropped until both are active, then healed: time from
+ *               the heal until one releases the VIP (target ≤ 1 interval)
+ *   loss-stress 5% random loss of heartbeats on both links (nftables numgen) with both
+ *               cores busy (stress-ng), once, VIGIL_BENCH_LOSS_S seconds (default 300):
+ *               must be 0 failovers
+ * VIGIL_BENCH_SCENARIOS=crash,graceful,... and VIGIL_BENCH_SETTINGS=defaults,fast
+ * choose a subset. Needs root, iproute2, nftables, arping, curl, stress-ng.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { Lab } from '../lab/lab.js';
+import { isRoot } from '../lab/netns.js';
+import { Prober, startResponders } from '../lab/probe.js';
+import {
+  crashActive,
+  cutDedicatedLink,
+  diagnose,
+  heartbeatLossWindow,
+  preemptingReturn,
+  recoverCrashed,
+  restartStopped,
+  roles,
+  splitBrainHeal,
+  standbyFrom,
+  stopActive,
+  type Pair,
+} from '../lab/scenarios.js';
+import { summarize } from '../lab/timeline.js';
+import { clusterNodes, DEFAULT_TIMERS, FAST_TIMERS, waitSettled, writeClusterConfig, type Timers, type VigilNode } from '../lab/vigil.js';
+
+const SCENARIOS = ['crash', 'graceful', 'standby', 'preempt', 'link-loss', 'split-brain', 'loss-stress'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const runs = Number(process.env.VIGIL_BENCH_RUNS ?? 10);
+const lossSeconds = Number(process.env.VIGIL_BENCH_LOSS_S ?? 300);
+const chosen = (process.env.VIGIL_BENCH_SCENARIOS ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()) as Scenario[];
+const settingsChosen = (process.env.VIGIL_BENCH_SETTINGS ?? 'defaults,fast').split(',').map((s) => s.trim());
+for (const s of chosen) if (!SCENARIOS.includes(s)) fail(`unknown scenario "${s}" in VIGIL_BENCH_SCENARIOS (known: ${SCENARIOS.join(', ')})`);
+if (!Number.isInteger(runs) || runs < 1) fail(`VIGIL_BENCH_RUNS must be a positive integer, not ${process.env.VIGIL_BENCH_RUNS}`);
+if (!(lossSeconds > 0)) fail(`VIGIL_BENCH_LOSS_S must be a positive number of seconds, not ${process.env.VIGIL_BENCH_LOSS_S}`);
+
+function fail(msg: string): never {
+  process.stderr.write(`bench:failover: ${msg}\n`);
+  process.exit(2);
+}
+if (!isRoot()) fail('needs root (network namespaces, nftables)');
+for (const tool of ['ip', 'nft', 'arping', 'curl', 'stress-ng']) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+  } catch {
+    fail(`${tool} is missing (apt-get install -y --no-install-recommends ${tool === 'ip' ? 'iproute2' : tool === 'arping' ? 'iputils-arping' : tool})`);
+  }
+}
+
+interface Setting {
+  key: string;
+  label: string;
+  timers: Timers;
+}
+const SETTINGS: Setting[] = [
+  { key: 'defaults', label: 'defaults: interval 100, deadtime 600, warntime 300, initdead 2000 ms', timers: DEFAULT_TIMERS },
+  { key: 'fast', label: 'fast: interval 20, deadtime 80, warntime 60, initdead 2000 ms', timers: FAST_TIMERS },
+].filter((s) => settingsChosen.includes(s.key));
+
+interface Row {
+  scenario: string;
+  /** ms values (outage, or heal → release for split brain). */
+  values: number[];
+  /** Client-visible switches in runs where none is expected, and vigil's failover counter. */
+  failovers: number | null;
+  errors: string[];
+  target: string;
+  note: string;
+}
+
+const log = (s: string): void => void process.stderr.write(`${s}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function startPair(lab: Lab, prober: Prober, timers: Timers, preempt: boolean, file: string): Promise<Pair> {
+  const config = writeClusterConfig(lab, { timers, preempt, file });
+  const nodes = clusterNodes(lab, config);
+  await Promise.all(nodes.map((n) => n.start()));
+  const pair = { lab, nodes, prober };
+  await waitSettled(nodes, 30_000);
+  await Promise.all(nodes.map((n) => n.waitPeerLinks(15_000)));
+  return pair;
+}
+
+async function stopPair(p: Pair): Promise<void> {
+  await Promise.all(p.nodes.map((n) => n.stop()));
+  // a crash run may have left a director isolated
+  for (const d of p.lab.directors) await p.lab.reconnect(d.name).catch(() => undefined);
+  for (const d of p.lab.directors) await p.lab.clearFilters(d.name).catch(() => undefined);
+  for (const d of p.lab.directors) await p.lab.exec(d.ns, ['ip', 'addr', 'del', `${p.lab.vip}/${p.lab.lanPrefix}`, 'dev', d.lanIf], { allowFail: true });
+}
+
+/** After a failed run: restart both daemons from a clean state. */
+async function resetPair(p: Pair, timers: Timers, preempt: boolean, file: string): Promise<Pair> {
+  await stopPair(p);
+  return startPair(p.lab, p.prober, timers, preempt, file);
+}
+
+async function switchScenario(
+  name: string,
+  target: string,
+  pairIn: Pair,
+  timers: Timers,
+  preempt: boolean,
+  file: string,
+  one: (p: Pair) => Promise<number>,
+): Promise<{ row: Row; pair: Pair }> {
+  let pair = pairIn;
+  const row: Row = { scenario: name, values: [], failovers: null, errors: [], target, note: '' };
+  for (let i = 0; i < runs; i++) {
+    pair.prober.clear();
+    try {
+      const ms = await one(pair);
+      row.values.push(ms);
+      log(`  ${name} run ${i + 1}/${runs}: ${ms.toFixed(1)} ms`);
+    } catch (err) {
+      row.errors.push((err as Error).message);
+      log(`  ${name} run ${i + 1}/${runs}: FAILED: ${(err as Error).message}\n${await diagnose(pair.lab)}`);
+      pair = await resetPair(pair, timers, preempt, file);
+    }
+  }
+  return { row, pair };
+}
+
+async function runSetting(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> {
+  const rows: Row[] = [];
+  const t = s.timers;
+  log(`\n== ${s.label}`);
+  let pair = await startPair(lab, prober, t, false, `vigil-${s.key}.yaml`);
+  const file = `vigil-${s.key}.yaml`;
+  const want = (x: Scenario): boolean => chosen.includes(x);
+
+  if (want('crash')) {
+    const target = s.key === 'defaults' ? 'median ≤ 700' : 'median ≤ 120';
+    const r = await switchScenario('crash (SIGKILL + links down)', target, pair, t, false, file, async (p) => {
+      const res = await crashActive(p, 15_000);
+      await recoverCrashed(p, res.crashed);
+      return res.outageMs;
+    });
+    rows.push(r.row);
+    pair = r.pair;
+  }
+  if (want('graceful')) {
+    const r = await switchScenario('graceful (SIGTERM)', 'median ≤ 30', pair, t, false, file, async (p) => {
+      const res = await stopActive(p, 15_000);
+      await restartStopped(p, res.stopped);
+      return res.outageMs;
+    });
+    rows.push(r.row);
+    pair = r.pair;
+  }
+  if (want('standby')) {
+    const r = await switchScenario('vigil standby (d1 → d2)', 'median ≤ 30', pair, t, false, file, async (p) => {
+      const res = await standbyFrom(p, p.nodes.find((n) => n.name === 'd1') as VigilNode, 15_000);
+      await Promise.all(p.nodes.map((n) => n.waitPeerLinks(15_000)));
+      return res.outageMs;
+    });
+    rows.push(r.row);
+    pair = r.pair;
+  }
+  if (want('link-loss')) {
+    const row: Row = { scenario: 'dedicated-link loss', values: [], failovers: 0, errors: [], target: '0 failovers', note: '' };
+    const windowMs = Math.max(2000, 5 * t.deadtime_ms);
+    let gap = 0;
+    for (let i = 0; i < runs; i++) {
+      try {
+        const q = await cutDedicatedLink(pair, windowMs);
+        const f = Math.max(q.switches.length, q.failovers);
+        row.failovers = (row.failovers ?? 0) + f;
+        gap = Math.max(gap, q.longestGapMs);
+        log(`  link-loss run ${i + 1}/${runs}: ${q.switches.length} client-visible switches, ${q.failovers} failovers, ${q.transitions} transitions, longest answer gap ${q.longestGapMs.toFixed(1)} ms over ${q.windowMs} ms`);
+      } catch (err) {
+        row.errors.push((err as Error).message);
+        log(`  link-loss run ${i + 1}/${runs}: FAILED: ${(err as Error).message}`);
+        pair = await resetPair(pair, t, false, file);
+      }
+    }
+    row.note = `link down ${windowMs} ms per run; longest answer gap ${gap.toFixed(1)} ms`;
+    rows.push(row);
+  }
+  if (want('split-brain')) {
+    const row: Row = { scenario: 'split brain: heal → release', values: [], failovers: null, errors: [], target: `≤ 1 interval (${t.interval_ms})`, note: '' };
+    const kept = new Map<string, number>();
+    for (let i = 0; i < runs; i++) {
+      pair.prober.clear();
+      try {
+        const r = await splitBrainHeal(pair, 15_000);
+        row.values.push(r.healedToReleaseMs);
+        kept.set(r.kept, (kept.get(r.kept) ?? 0) + 1);
+        log(`  split-brain run ${i + 1}/${runs}: ${r.released} released ${r.healedToReleaseMs.toFixed(1)} ms after the heal; ${r.kept} kept the VIP`);
+        await Promise.all(pair.nodes.map((n) => n.waitPeerLinks(15_000)));
+        const { active } = await roles(pair);
+        await pair.prober.waitForAnswers(active.name, { since: Date.now(), count: 3, timeoutMs: 5000 });
+      } catch (err) {
+        row.errors.push((err as Error).message);
+        log(`  split-brain run ${i + 1}/${runs}: FAILED: ${(err as Error).message}\n${await diagnose(pair.lab)}`);
+        pair = await resetPair(pair, t, false, file);
+      }
+    }
+    row.note = `kept the VIP: ${[...kept].map(([k, v]) => `${k} ×${v}`).join(', ')}`;
+    rows.push(row);
+  }
+  if (want('loss-stress')) {
+    const row: Row = { scenario: `5% hb loss + stress-ng, ${lossSeconds} s`, values: [], failovers: 0, errors: [], target: '0 failovers', note: '' };
+    const workers = Math.max(2, cpus().length);
+    const stress: ChildProcess = spawn('stress-ng', ['--cpu', String(workers), '--timeout', `${Math.ceil(lossSeconds) + 5}s`, '--quiet'], { stdio: 'ignore' });
+    try {
+      await sleep(500);
+      const q = await heartbeatLossWindow(pair, lossSeconds * 1000, 5);
+      row.failovers = Math.max(q.switches.length, q.failovers);
+      row.note = `${q.switches.length} client-visible switches, ${q.failovers} failovers, ${q.transitions} transitions; longest answer gap ${q.longestGapMs.toFixed(1)} ms; stress-ng --cpu ${workers}`;
+      log(`  loss-stress: ${row.note}`);
+    } catch (err) {
+      row.errors.push((err as Error).message);
+      log(`  loss-stress: FAILED: ${(err as Error).message}`);
+    } finally {
+      stress.kill('SIGKILL');
+    }
+    rows.push(row);
+    pair = await resetPair(pair, t, false, file);
+  }
+  if (want('preempt')) {
+    await stopPair(pair);
+    const pfile = `vigil-${s.key}-preempt.yaml`;
+    let pp = await startPair(lab, prober, t, true, pfile);
+    const better = pp.nodes.find((n) => n.name === 'd1') as VigilNode;
+    const r = await switchScenario('preempting return of d1', 'median ≤ 30', pp, t, true, pfile, async (p) => {
+      const res = await preemptingReturn(p, p.nodes.find((n) => n.name === better.name) as VigilNode, 20_000);
+      return res.outageMs;
+    });
+    rows.push(r.row);
+    pp = r.pair;
+    pair = pp;
+  }
+  await stopPair(pair);
+  return rows;
+}
+
+function fmt(n: number | undefined): string {
+  return n === undefined ? '–' : n.toFixed(1);
+}
+
+function table(rows: Row[]): string {
+  const head = ['scenario', 'runs', 'min', 'median', 'p90', 'max', 'failovers', 'target', 'note'];
+  const body = rows.map((r) => {
+    const s = summarize(r.values);
+    const nRuns = r.values.length > 0 ? r.values.length : r.failovers !== null ? (r.scenario.startsWith('5%') ? 1 : runs) - r.errors.length : 0;
+    return [
+      r.scenario,
+      `${nRuns}${r.errors.length > 0 ? ` (+${r.errors.length} failed)` : ''}`,
+      fmt(s?.min),
+      fmt(s?.median),
+      fmt(s?.p90),
+      fmt(s?.max),
+      r.failovers === null ? '' : String(r.failovers),
+      r.target,
+      r.note,
+    ];
+  });
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i >= 2 && i <= 6 ? c.padStart(w[i] as number) : c.padEnd(w[i] as number))).join('  ').trimEnd();
+  return [line(head), line(w.map((x) => '-'.repeat(x))), ...body.map(line)].join('\n');
+}
+
+const lab = await Lab.create();
+let loadAtStart = 0;
+const results: Array<{ setting: Setting; rows: Row[] }> = [];
+try {
+  await startResponders(lab);
+  const prober = new Prober(lab, { intervalMs: 5, timeoutMs: 100 });
+  await prober.start();
+  log(`bench:failover: lab ${lab.id} (logs in ${lab.dir}), ${runs} runs per scenario, loss+stress ${lossSeconds} s, scenarios: ${chosen.join(', ')}`);
+  loadAtStart = loadavg()[0] ?? 0;
+  for (const s of SETTINGS) results.push({ setting: s, rows: await runSetting(lab, prober, s) });
+  await prober.stop();
+} finally {
+  const out: string[] = [];
+  out.push(`vigil failover benchmark: two directors in network namespaces, client probing the VIP over TCP every 5 ms`);
+  out.push(`outage = last answer from the old active → first answer from the new one (ms); ${cpus().length} cores, node ${process.version}, ${new Date().toISOString()}`);
+  out.push(`machine load average (1 min) at start ${loadAtStart.toFixed(1)}, at end ${(loadavg()[0] ?? 0).toFixed(1)} (the machine is shared: other work inflates the tails)`);
+  for (const r of results) {
+    out.push('');
+    out.push(`${r.setting.label}, preempt off (preempt on for "preempting return")`);
+    out.push(table(r.rows));
+    for (const row of r.rows) for (const e of row.errors) out.push(`  ${row.scenario}: failed run: ${e}`);
+  }
+  out.push('');
+  out.push('Reference (same kind of lab on this machine): keepalived 1 s adverts ≈ 3100 ms, 0.1 s adverts ≈ 325 ms; Heartbeat at its most aggressive ≈ 770 ms.');
+  process.stdout.write(`${out.join('\n')}\n`);
+  // keep the daemons' logs and configs for a look at a failed or slow run
+  const keep = `${tmpdir()}/vigil-bench-${lab.id}`;
+  cpSync(lab.dir, keep, { recursive: true, filter: (f) => !/authkey|api-token/.test(f) });
+  log(`daemon logs and configs kept in ${keep}`);
+  await lab.destroy();
+}

@@ -1,0 +1,115 @@
+/**
+ * `npm run bench:reconcile` — the reconciler at 1,000 virtual services × 10 real servers.
+ *
+ * 1. Natively (this machine): desired + diff, median of 20 runs (target ≤ 100 ms), with
+ *    nothing changed (0 operations) and with one real server down (1 operation); plus
+ *    parsing an `ipvsadm -S -n` of that size and formatting the `-R` batch.
+ * 2. In the IPVS VM, one run: the initial 11,000-line batch and then one-real-server
+ *    changes through vigil (Reconciler → IpvsDataplane → ipvsadm -R), next to the same
+ *    batches fed to a bare `ipvsadm -R`; the ratio vigil/bare (target ≤ 1.2).
+ *
+ * Figures from the VM are emulated (qemu TCG, 10-25× slower than the host): compare them
+ * only with each other.
+ */
+import { configSchema } from '../../src/config/schema.js';
+import { plan } from '../../src/reconcile/desired.js';
+import { diff } from '../../src/reconcile/diff.js';
+import { formatSave, parseSave } from '../../src/reconcile/ipvsadm.js';
+import { compileGuest, runInVm, vmUnavailable } from '../e2e/ipvs-vm.js';
+
+const SERVICES = 1000;
+const PER = 10;
+const RUNS = 20;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const f = (ms: number): string => `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
+const pad = (s: string, n: number): string => s.padEnd(n);
+
+const services = Array.from({ length: SERVICES }, (_, i) => ({
+  name: `svc${i}`,
+  vip: `10.100.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+  port: 80,
+  scheduler: 'wlc',
+  forward: 'dr',
+  real_servers: Array.from({ length: PER }, (_, j) => ({ address: `10.200.${Math.floor((i * PER + j) / 250)}.${((i * PER + j) % 250) + 1}`, weight: 1 + (j % 3) })),
+}));
+const config = configSchema.parse({
+  node: 'd1',
+  cluster: { nodes: [{ name: 'd1', links: [{ name: 'l', address: '127.0.0.1' }] }] },
+  services,
+});
+
+function native(): string[] {
+  const none = new Set<string>();
+  const actual = structuredClone(plan(config, () => true, none).table); // what the kernel holds
+  const victim = `svc500 ${services[500]?.real_servers[3]?.address}`;
+  const cases: [string, (s: string, a: string) => boolean][] = [
+    ['desired + diff, nothing changed', () => true],
+    ['desired + diff, one real server down', (s, a) => `${s} ${a}` !== victim],
+  ];
+  const out: string[] = [];
+  for (const [name, health] of cases) {
+    const times: number[] = [];
+    let ops = 0;
+    for (let i = 0; i < RUNS + 3; i++) {
+      const t0 = performance.now();
+      const p = plan(config, health, none);
+      ops = diff(actual, p.table, p.declared).length;
+      if (i >= 3) times.push(performance.now() - t0); // 3 warm-up runs
+    }
+    const m = median(times);
+    out.push(`  ${pad(name, 44)} ${pad(f(m), 10)} ${ops} operation(s)   ${m <= 100 ? 'PASS' : 'FAIL'} (target ≤ 100 ms)`);
+  }
+  const text = formatSave(actual);
+  const pt: number[] = [];
+  const ft: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    let t0 = performance.now();
+    parseSave(text);
+    pt.push(performance.now() - t0);
+    t0 = performance.now();
+    formatSave(actual);
+    ft.push(performance.now() - t0);
+  }
+  out.push(`  ${pad(`parse ipvsadm -S -n (${text.split('\n').length - 1} lines)`, 44)} ${f(median(pt))}`);
+  out.push(`  ${pad(`format the -R batch (${text.split('\n').length - 1} lines)`, 44)} ${f(median(ft))}`);
+  return out;
+}
+
+async function vm(): Promise<string[]> {
+  const why = vmUnavailable();
+  if (why) return [`  skipped: ${why}`];
+  const file = compileGuest('test/bench/guest/reconcile-vm.ts');
+  const run = await runInVm(`node ${file}`, 900);
+  const rec = (c: string) => run.records.filter((r) => r.case === c);
+  const crash = rec('crash')[0];
+  if (crash || run.code !== 0) return [`  VM run failed (exit ${run.code}): ${String(crash?.error ?? run.output.slice(-2000))}`];
+  const init = rec('initial')[0] as Record<string, number>;
+  const initBare = rec('initial-bare')[0] as Record<string, number>;
+  const read = rec('read')[0] as Record<string, number>;
+  const changes = rec('change') as Record<string, number>[];
+  const vApply = median(changes.map((c) => c.vigilApplyMs as number));
+  const vFull = median(changes.map((c) => c.vigilReconcileMs as number));
+  const bareC = median(changes.map((c) => c.bareMs as number));
+  const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
+  const verdict = (a: number, b: number): string => (a <= 1.2 * b ? 'PASS' : 'FAIL');
+  return [
+    `  VM run: ${Math.round(run.wallMs / 1000)} s wall (boot included); every batch checked by a read-back in vigil (all ok: ${[init, ...changes].every((c) => c.ok)})`,
+    `  ${pad('batch', 38)} ${pad('vigil apply', 13)} ${pad('bare -R', 12)} ${pad('vigil/bare', 11)} ${pad('', 5)} vigil whole reconcile`,
+    `  ${pad(`initial load (${init.lines} lines, ${init.entries} real servers)`, 38)} ${pad(f(init.vigilApplyMs as number), 13)} ${pad(f(initBare.bareMs as number), 12)} ${pad(ratio(init.vigilApplyMs as number, initBare.bareMs as number), 11)} ${pad(verdict(init.vigilApplyMs as number, initBare.bareMs as number), 5)} ${f(init.vigilReconcileMs as number)}`,
+    `  ${pad(`one real server change (1 line, median of ${changes.length})`, 38)} ${pad(f(vApply), 13)} ${pad(f(bareC), 12)} ${pad(ratio(vApply, bareC), 11)} ${pad(verdict(vApply, bareC), 5)} ${f(vFull)}`,
+    `  ${pad(`read-back: ipvsadm -S -n + parse (${read.realServers} real servers)`, 38)} ${f(read.ms as number)}`,
+    `  one health change = ${changes.every((c) => c.operations === 1) ? 'exactly one -R batch of 1 line' : 'MORE THAN ONE OPERATION'} + its read-back; whole reconcile = desired + diff + apply + read-back`,
+    ...changes.map((c) => `    change ${c.i}: ${c.batch}  vigil apply ${f(c.vigilApplyMs as number)}, bare ${f(c.bareMs as number)}, whole ${f(c.vigilReconcileMs as number)}`),
+  ];
+}
+
+console.log(`reconcile bench: ${SERVICES} virtual services × ${PER} real servers = ${SERVICES * PER} real servers (node ${process.version})`);
+console.log(`native, median of ${RUNS}:`);
+for (const l of native()) console.log(l);
+console.log('IPVS VM (qemu, Debian 6.1 kernel, one run; emulated: compare only within this block):');
+for (const l of await vm()) console.log(l);

@@ -1,0 +1,111 @@
+/**
+ * The status page in Debian's headless Chromium (playwright-core, no bundled browser)
+ * against a running daemon: a virtual service whose real server is a TCP listener this
+ * test owns. The page shows it up; the test closes the listener; without reloading,
+ * the page shows the real server DOWN with the probe's reason, and the health change
+ * in its recent events.
+ */
+import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, standaloneConfig, startDaemon, tmpDir, until, writeFile, type RunningDaemon } from '../helpers/daemon.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const have = existsSync(CHROMIUM);
+if (!have) console.log('statuspage: /usr/bin/chromium missing (apt-get install chromium; .ci/run does): test skips');
+
+describe.skipIf(!have)('the status page in headless Chromium', () => {
+  let daemon: RunningDaemon;
+  let browser: Browser;
+  let listener: Server | undefined;
+  let rsPort: number;
+  let url: string;
+
+  const listen = (port: number) =>
+    new Promise<Server>((res, rej) => {
+      const s = createServer((sock) => {
+        sock.on('error', () => undefined); // probes close abruptly
+        sock.end('hi\n');
+      });
+      s.once('error', rej);
+      s.listen(port, '127.0.0.1', () => res(s));
+    });
+
+  beforeAll(async () => {
+    rsPort = await freePort();
+    listener = await listen(rsPort);
+    const apiPort = await freePort();
+    const dir = tmpDir('vigil-page-');
+    daemon = startDaemon(
+      writeFile(
+        dir,
+        'vigil.yaml',
+        standaloneConfig({
+          apiPort,
+          clusterPort: await freePort(),
+          node: 'page-node',
+          extra: `vips:
+  - { address: 127.0.0.1, prefix: 8, interface: lo, managed: false }
+services:
+  - name: web
+    vip: 127.0.0.1
+    port: ${await freePort()}
+    forward: nat
+    check: { type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 1 }
+    real_servers:
+      - { address: 127.0.0.1, port: ${rsPort} }
+dataplane: forwarder
+`,
+        }),
+      ),
+    );
+    url = `http://127.0.0.1:${apiPort}/`;
+    await until(async () => (await fetch(`${url}healthz`)).ok, 15_000);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    listener?.close();
+    await daemon?.stop();
+  });
+
+  it('shows role, VIPs and the real server; marks it DOWN after the listener closes, without a reload', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    await page.waitForFunction("document.getElementById('node')?.textContent === 'page-node'", undefined, { timeout: 10_000 });
+    expect(await page.textContent('#role')).toMatch(/^(init|standby|active|maintenance)$/);
+    expect(await page.textContent('[data-vip="127.0.0.1"]')).toContain('127.0.0.1/8');
+
+    const row = `[data-rs="web/127.0.0.1:${rsPort}"]`;
+    await page.waitForSelector(`${row}[data-health="up"]`, { timeout: 15_000 });
+
+    await new Promise<void>((r) => (listener as Server).close(() => r()));
+    listener = undefined;
+
+    // the page polls by itself: no reload
+    await page.waitForSelector(`${row}[data-health="down"]`, { timeout: 15_000 });
+    expect(await page.textContent(`${row} [data-testid="health"]`)).toBe('DOWN');
+    expect(await page.textContent(`${row} td.reason`)).toMatch(/refused|ECONNREFUSED/i);
+    const downEvent = `127.0.0.1:${rsPort} down`;
+    await page.waitForFunction(`[...document.querySelectorAll('li[data-kind="health"]')].some((li) => li.textContent.includes(${JSON.stringify(downEvent)}))`, undefined, {
+      timeout: 10_000,
+    });
+    const shot = join(tmpDir('vigil-page-shot-'), 'statuspage.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`statuspage: screenshot in ${shot}`);
+
+    // the daemon goes away: the page says so and keeps the last picture
+    await daemon.stop();
+    await page.waitForSelector('#banner', { state: 'visible', timeout: 10_000 });
+    expect(await page.textContent('#banner')).toContain('not answering');
+    expect(errors).toEqual([]);
+  }, 60_000);
+});

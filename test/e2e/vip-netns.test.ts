@@ -1,0 +1,101 @@
+/**
+ * The real VipPort (iproute2 + iputils-arping) in network namespaces: a director and a
+ * client joined by a veth pair. The VIP is added (twice: idempotent), announced by
+ * gratuitous ARP (the client's stale neighbour entry for the VIP now points at the
+ * director's MAC), and removed (twice). Also the VipManager on top of it: acquire,
+ * stale cleanup, release. Needs root.
+ */
+import { execFileSync } from 'node:child_process';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { vipSchema } from '../../src/config/schema.js';
+import { createMetrics } from '../../src/metrics.js';
+import { VipManager } from '../../src/vip/manager.js';
+import { IpVipPort, VipError } from '../../src/vip/port.js';
+
+const root = process.getuid?.() === 0;
+if (!root) console.log('vip-netns: skipped, needs root (network namespaces, ip addr)');
+
+const id = `v${process.pid.toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+const D = `${id}-dir`;
+const C = `${id}-cli`;
+const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
+const VIP = '10.231.0.100';
+const spec = { address: VIP, prefix: 24, interface: 'vd0', label: 'vd0:vigil' };
+
+function neighbourMac(ns: string, addr: string): string | undefined {
+  const out = JSON.parse(ip('-n', ns, '-j', 'neigh', 'show', addr)) as { lladdr?: string }[];
+  return out[0]?.lladdr;
+}
+
+describe.skipIf(!root)('IpVipPort in network namespaces', () => {
+  let dirMac = '';
+  beforeAll(() => {
+    ip('netns', 'add', D);
+    ip('netns', 'add', C);
+    ip('link', 'add', 'vd0', 'netns', D, 'type', 'veth', 'peer', 'name', 'vc0', 'netns', C);
+    ip('-n', D, 'addr', 'add', '10.231.0.1/24', 'dev', 'vd0');
+    ip('-n', C, 'addr', 'add', '10.231.0.2/24', 'dev', 'vc0');
+    for (const [ns, dev] of [[D, 'vd0'], [C, 'vc0'], [D, 'lo'], [C, 'lo']] as const) ip('-n', ns, 'link', 'set', dev, 'up');
+    dirMac = (JSON.parse(ip('-n', D, '-j', 'link', 'show', 'vd0')) as { address: string }[])[0]!.address;
+  });
+  afterAll(() => {
+    for (const ns of [D, C]) {
+      try {
+        ip('netns', 'del', ns);
+      } catch {
+        // already gone
+      }
+    }
+  });
+
+  it('adds the VIP idempotently with its label, announces it by GARP, removes it idempotently', async () => {
+    const port = new IpVipPort({ netns: D });
+    expect(await port.has(spec)).toBe(false);
+    expect(await port.add(spec)).toBe('added');
+    expect(await port.add(spec)).toBe('present');
+    expect(await port.has(spec)).toBe(true);
+    expect(ip('-n', D, '-o', 'addr', 'show', 'dev', 'vd0')).toMatch(new RegExp(`inet ${VIP.replace(/\./g, '\\.')}/24 .*vd0:vigil`));
+
+    // the client has a stale entry for the VIP pointing elsewhere (the old active director)
+    ip('-n', C, 'neigh', 'replace', VIP, 'lladdr', '02:00:00:00:00:99', 'dev', 'vc0', 'nud', 'stale');
+    expect(neighbourMac(C, VIP)).toBe('02:00:00:00:00:99');
+    expect(await port.garp(spec, 'U')).toBe(true);
+    expect(await port.garp(spec, 'A')).toBe(true);
+    expect(neighbourMac(C, VIP)).toBe(dirMac);
+
+    expect(await port.del(spec)).toBe('removed');
+    expect(await port.del(spec)).toBe('absent');
+    expect(await port.has(spec)).toBe(false);
+  });
+
+  it('reports a missing interface as a clear error', async () => {
+    const port = new IpVipPort({ netns: D });
+    await expect(port.add({ ...spec, interface: 'nosuch0' })).rejects.toThrow(VipError);
+    await expect(port.add({ ...spec, interface: 'nosuch0' })).rejects.toThrow(/ip addr add 10\.231\.0\.100\/24 dev nosuch0: .*nosuch0/);
+    expect(await port.has({ ...spec, interface: 'nosuch0' })).toBe(false);
+  });
+
+  it('VipManager: a stale VIP is removed at start; acquire adds and announces; release removes', async () => {
+    const metrics = createMetrics({ defaults: false });
+    const vips = [vipSchema.parse({ address: VIP, prefix: 24, interface: 'vd0', garp: { count: 2, interval_ms: 10, repeat_after_ms: 0 } })];
+    const m = new VipManager({ port: new IpVipPort({ netns: D }), vips, logger: pino({ level: 'silent' }), metrics });
+    ip('-n', D, 'addr', 'add', `${VIP}/24`, 'dev', 'vd0');
+    expect(await m.removeStale()).toEqual([VIP]);
+    expect(ip('-n', D, '-o', 'addr', 'show', 'dev', 'vd0')).not.toContain(VIP);
+
+    ip('-n', C, 'neigh', 'replace', VIP, 'lladdr', '02:00:00:00:00:98', 'dev', 'vc0', 'nud', 'stale');
+    await m.acquire();
+    expect(ip('-n', D, '-o', 'addr', 'show', 'dev', 'vd0')).toContain(`${VIP}/24`);
+    const deadline = Date.now() + 3000;
+    while (neighbourMac(C, VIP) !== dirMac && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(neighbourMac(C, VIP)).toBe(dirMac);
+    // each arping waits a second for replies after sending: the count lands when it exits
+    const sent = async () => (await metrics.garpSent.get()).values[0]?.value ?? 0;
+    while ((await sent()) < 2 && Date.now() < deadline + 3000) await new Promise((r) => setTimeout(r, 20));
+    expect(await sent()).toBe(2);
+    await m.release();
+    await m.close();
+    expect(ip('-n', D, '-o', 'addr', 'show', 'dev', 'vd0')).not.toContain(VIP);
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * The forwarder dataplane with real worker processes (node:cluster, built worker from
+ * dist/): the reconciler's view — apply(), read(), setRole(), counters() — and metrics.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configSchema, type Config } from '../../src/config/schema.js';
+import { createForwarderDataplane, type ForwarderDataplane } from '../../src/forwarder/dataplane.js';
+import { createLogger } from '../../src/log.js';
+import { createMetrics } from '../../src/metrics.js';
+import { connectAndGreet, echo, freePort, greet, nameServer, rs, service, until } from './forwarder-helpers.js';
+
+let vport = 0;
+let dead = 0;
+let servers: Awaited<ReturnType<typeof nameServer>>[] = [];
+let dp: ForwarderDataplane;
+const metrics = createMetrics({ defaults: false });
+const failures: string[] = [];
+
+function config(port: number): Config {
+  return configSchema.parse({
+    node: 'n1',
+    cluster: { nodes: [{ name: 'n1', links: [{ name: 'lo', address: '127.0.0.1' }] }] },
+    vips: [{ address: '127.0.0.1', interface: 'lo', managed: false }],
+    services: [{ name: 'web', vip: '127.0.0.1', port, forward: 'nat', real_servers: [] }],
+    dataplane: { mode: 'forwarder', forwarder: { workers: 2, connect_timeout_ms: 500 } },
+  });
+}
+
+beforeAll(async () => {
+  servers = [await nameServer('A'), await nameServer('B')];
+  vport = await freePort();
+  dead = await freePort();
+  dp = createForwarderDataplane(config(vport), {
+    logger: createLogger('silent'),
+    metrics,
+    onConnectFailure: (name, address, port, reason) => failures.push(`${name} ${address}:${port} ${reason}`),
+  });
+  await dp.start();
+  await dp.start(); // idempotent
+});
+
+afterAll(async () => {
+  await dp.close();
+  await dp.close();
+  for (const s of servers) await s.close();
+});
+
+describe('forwarder dataplane (2 worker processes)', () => {
+  it('runs the configured number of workers', () => {
+    expect(dp.workerPids()).toHaveLength(2);
+    expect(dp.kind).toBe('forwarder');
+  });
+
+  it('holds the table it was given and applies ops idempotently', async () => {
+    const svc = service(vport, [rs(servers[0]!.port), rs(servers[1]!.port)], { scheduler: 'wrr' });
+    await dp.apply([{ kind: 'add_service', service: svc }]);
+    await dp.apply([{ kind: 'add_real_server', serviceKey: svc.key, realServer: rs(servers[0]!.port) }]); // already there
+    await dp.apply([{ kind: 'edit_service', service: { ...svc, scheduler: 'rr', realServers: [] } }]); // like ipvsadm -E: keeps real servers
+    await dp.apply([{ kind: 'delete_real_server', serviceKey: svc.key, address: '127.0.0.9', port: 1 }]); // already gone
+    expect(await dp.read()).toEqual([{ ...svc, scheduler: 'rr' }]);
+  });
+
+  it('refuses fwmark services clearly and applies nothing of that batch', async () => {
+    const before = await dp.read();
+    await expect(
+      dp.apply([
+        { kind: 'delete_service', key: `tcp 127.0.0.1:${vport}` },
+        { kind: 'add_service', service: { key: 'fwmark 7', protocol: 'tcp', fwmark: 7, scheduler: 'wlc', realServers: [] } },
+      ]),
+    ).rejects.toMatchObject({ code: 'VIGIL_FORWARDER_UNSUPPORTED', message: expect.stringMatching(/fwmark 7.*need IPVS/) });
+    expect(await dp.read()).toEqual(before);
+  });
+
+  it('listens only while active', async () => {
+    await expect(greet(vport)).rejects.toThrow();
+    await dp.setRole('active');
+    const names = [];
+    for (let i = 0; i < 6; i++) names.push(await greet(vport));
+    expect(names.filter((n) => n === 'A')).toHaveLength(3);
+    expect(names.filter((n) => n === 'B')).toHaveLength(3);
+  });
+
+  it('aggregates counters across workers and exports metrics with the service name', async () => {
+    const held = await connectAndGreet(vport);
+    await until(async () => {
+      const c = await dp.counters();
+      const per = c.get(`tcp 127.0.0.1:${vport}`);
+      return [...(per?.values() ?? [])].reduce((a, x) => a + x.active, 0) === 1;
+    }, 3000, 'one active connection');
+    const c = (await dp.counters()).get(`tcp 127.0.0.1:${vport}`)!;
+    const total = [...c.values()].reduce((a, x) => a + x.connections, 0);
+    expect(total).toBe(7);
+    expect([...c.values()].every((x) => x.bytesOut > 0)).toBe(true);
+    held.sock.destroy();
+    await until(async () => (await metrics.registry.getSingleMetricAsString('vigil_forwarder_connections_total')).includes('service="web"'), 3000, 'metrics');
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/vigil_forwarder_workers 2/);
+    expect(text).toMatch(new RegExp(`vigil_forwarder_connections_total\\{service="web",real_server="127.0.0.1:${servers[0]!.port}"\\} \\d+`));
+  });
+
+  it('retries a dead real server and reports it to the health callback by service name', async () => {
+    await dp.apply([{ kind: 'add_real_server', serviceKey: `tcp 127.0.0.1:${vport}`, realServer: rs(dead) }]);
+    for (let i = 0; i < 6; i++) expect(['A', 'B']).toContain(await greet(vport));
+    await until(() => failures.length >= 1, 2000, 'a reported failure');
+    expect(failures[0]).toBe(`web 127.0.0.1:${dead} ECONNREFUSED`);
+    await dp.apply([{ kind: 'delete_real_server', serviceKey: `tcp 127.0.0.1:${vport}`, address: '127.0.0.1', port: dead }]);
+  });
+
+  it('keeps established connections through a weight change and across standby', async () => {
+    const held = await connectAndGreet(vport);
+    await dp.apply([
+      { kind: 'edit_real_server', serviceKey: `tcp 127.0.0.1:${vport}`, realServer: rs(servers[0]!.port, 0) },
+      { kind: 'edit_real_server', serviceKey: `tcp 127.0.0.1:${vport}`, realServer: rs(servers[1]!.port, 3) },
+    ]);
+    for (let i = 0; i < 4; i++) expect(await greet(vport)).toBe('B');
+    await dp.setRole('standby');
+    await expect(greet(vport)).rejects.toThrow();
+    expect(await echo(held.sock, 'still')).toBe('still');
+    held.sock.destroy();
+    await dp.setRole('active');
+    expect(await greet(vport)).toBe('B');
+  });
+
+  it('restarts a worker that died and hands it the table', async () => {
+    const [victim] = dp.workerPids();
+    process.kill(victim!, 'SIGKILL');
+    await until(() => dp.workerPids().length === 2 && !dp.workerPids().includes(victim!), 8000, 'the worker to be replaced');
+    await until(async () => (await metrics.registry.getSingleMetricAsString('vigil_forwarder_workers')).includes('vigil_forwarder_workers 2'), 5000, 'two workers');
+    for (let i = 0; i < 6; i++) expect(await greet(vport)).toBe('B');
+  }, 20_000);
+});

@@ -1,0 +1,145 @@
+/**
+ * Starting the lab's responders (one per director, answering with its name) and the
+ * client's prober, and collecting the prober's timeline.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Lab } from './lab.js';
+import { LabError } from './netns.js';
+import { lastAnswer, parseProbeLine, type ProbeEvent } from './timeline.js';
+
+const TS_RUN = fileURLToPath(new URL('./ts-run.mjs', import.meta.url));
+const RESPONDER = fileURLToPath(new URL('./responder.ts', import.meta.url));
+const PROBER = fileURLToPath(new URL('./prober.ts', import.meta.url));
+
+/** TCP port the responders listen on and the prober connects to. */
+export const SERVICE_PORT = 7070;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves when the child prints `ready`; rejects when it exits first or takes longer than `ms`. */
+function waitReady(child: ChildProcess, what: string, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    let err = '';
+    const timer = setTimeout(() => fail(new LabError('LAB_START', `${what} not ready after ${ms} ms: ${err.trim()}`)), ms);
+    const onData = (d: Buffer): void => {
+      buf += d.toString();
+      if (/^ready$/m.test(buf)) {
+        cleanup();
+        resolve();
+      }
+    };
+    const onErr = (d: Buffer): void => {
+      err += d.toString();
+    };
+    const onExit = (code: number | null, sig: string | null): void => fail(new LabError('LAB_START', `${what} exited (${code ?? sig}) before ready: ${err.trim()}`));
+    const fail = (e: Error): void => {
+      cleanup();
+      reject(e);
+    };
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onErr);
+      child.off('exit', onExit);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onErr);
+    child.once('exit', onExit);
+  });
+}
+
+/** Starts the name responder in every director (and real server) namespace. */
+export async function startResponders(lab: Lab, port = SERVICE_PORT): Promise<ChildProcess[]> {
+  const hosts = [...lab.directors, ...lab.realServers];
+  const children = hosts.map((h) => lab.spawn(h.ns, ['node', TS_RUN, RESPONDER, h.name, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] }));
+  await Promise.all(children.map((c, i) => waitReady(c, `responder in ${hosts[i]?.ns}`, 20_000)));
+  return children;
+}
+
+export interface ProberOptions {
+  host?: string;
+  port?: number;
+  intervalMs?: number;
+  timeoutMs?: number;
+}
+
+/** The client's prober: connects to the VIP every few ms; `events` is its timeline so far. */
+export class Prober {
+  readonly events: ProbeEvent[] = [];
+  private child: ChildProcess | undefined;
+  private partial = '';
+  private waiters: Array<() => void> = [];
+
+  constructor(
+    private readonly lab: Lab,
+    private readonly opts: ProberOptions = {},
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.child) return;
+    const o = this.opts;
+    const argv = ['node', TS_RUN, PROBER, o.host ?? this.lab.vip, String(o.port ?? SERVICE_PORT), String(o.intervalMs ?? 5), String(o.timeoutMs ?? 100)];
+    const child = this.lab.spawn(this.lab.client.ns, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    child.stdout?.on('data', (d: Buffer) => this.onData(d.toString()));
+    await waitReady(child, 'prober', 20_000);
+  }
+
+  private onData(s: string): void {
+    const text = this.partial + s;
+    const lines = text.split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const l of lines) {
+      const e = parseProbeLine(l);
+      if (e) this.events.push(e);
+    }
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Drops the timeline collected so far (between benchmark runs). */
+  clear(): void {
+    this.events.length = 0;
+  }
+
+  /** The director that answered last. */
+  lastName(): string | undefined {
+    return lastAnswer(this.events)?.name;
+  }
+
+  /**
+   * Waits until the timeline holds `n` answers from `name` after `since` (epoch ms), in a
+   * row at the end of the timeline; resolves with the first of them, rejects after `ms`.
+   */
+  async waitForAnswers(name: string, opts: { since?: number; count?: number; timeoutMs?: number } = {}): Promise<number> {
+    const since = opts.since ?? 0;
+    const count = opts.count ?? 3;
+    const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+    for (;;) {
+      const tail = this.events.filter((e) => e.kind === 'answer' && e.at >= since);
+      let run = 0;
+      for (let i = tail.length - 1; i >= 0 && (tail[i] as Extract<ProbeEvent, { kind: 'answer' }>).name === name; i--) run += 1;
+      if (run >= count) return (tail[tail.length - run] as ProbeEvent).at;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const seen = [...new Set(tail.map((e) => (e.kind === 'answer' ? e.name : '')))].join(', ') || 'no answers';
+        throw new LabError('LAB_TIMEOUT', `client did not reach ${name} on ${this.opts.host ?? this.lab.vip} within ${opts.timeoutMs ?? 10_000} ms (saw: ${seen}; last: ${this.lastName() ?? 'none'})`);
+      }
+      await Promise.race([new Promise<void>((r) => this.waiters.push(r)), sleep(Math.min(left, 50))]);
+    }
+  }
+
+  async stop(): Promise<void> {
+    const c = this.child;
+    if (!c) return;
+    this.child = undefined;
+    if (c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill('SIGTERM');
+    await Promise.race([exited, sleep(2000)]);
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  }
+}

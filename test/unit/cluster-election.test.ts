@@ -1,0 +1,537 @@
+import { describe, expect, it } from 'vitest';
+import {
+  effectivePriority,
+  initialState,
+  step,
+  type Action,
+  type Command,
+  type ElectionConfig,
+  type ElectionEvent,
+  type ElectionState,
+} from '../../src/cluster/election.js';
+
+/**
+ * A simulated cluster on a fake clock: every node runs the pure election; heartbeats are
+ * delivered instantly over each link unless the link is cut between two nodes. Actions are
+ * performed as the runner would (send → deliver now, drain → tick again drained,
+ * acquire/release → VIP ownership).
+ */
+interface SimNode {
+  name: string;
+  state: ElectionState;
+  running: boolean;
+  owns: boolean;
+  offset: number;
+  actions: { t: number; a: Action }[];
+}
+
+const LINKS = ['heartbeat', 'lan'];
+
+class Sim {
+  t = 0;
+  readonly nodes = new Map<string, SimNode>();
+  private readonly cuts = new Set<string>();
+  private readonly queue: { to: string; ev: ElectionEvent }[] = [];
+
+  constructor(
+    private readonly specs: { name: string; priority: number }[],
+    readonly opts: Partial<Omit<ElectionConfig, 'self' | 'priority' | 'peers'>> = {},
+  ) {}
+
+  cfg(name: string, priority?: number): ElectionConfig {
+    const spec = this.specs.find((s) => s.name === name)!;
+    return {
+      self: name,
+      priority: priority ?? spec.priority,
+      peers: this.specs.filter((s) => s.name !== name).map((s) => ({ name: s.name, links: [...LINKS] })),
+      intervalMs: 100,
+      deadtimeMs: 600,
+      warntimeMs: 300,
+      initdeadMs: 2000,
+      preempt: false,
+      ...this.opts,
+    };
+  }
+
+  get interval(): number {
+    return this.opts.intervalMs ?? 100;
+  }
+
+  /** Starts a node now (its ticks are offset so nodes do not tick in lockstep). */
+  start(name: string, offset = 0): void {
+    this.nodes.set(name, { name, state: initialState(this.cfg(name), this.t), running: true, owns: false, offset: (this.t + offset) % this.interval, actions: [] });
+  }
+
+  kill(name: string): void {
+    this.node(name).running = false;
+  }
+
+  /** SIGTERM: release if active, then a leaving frame on every link. */
+  stop(name: string): void {
+    const n = this.node(name);
+    n.owns = false;
+    this.broadcast(name, true);
+    n.running = false; // a closing node reads nothing more
+    this.flush();
+  }
+
+  node(name: string): SimNode {
+    return this.nodes.get(name)!;
+  }
+
+  role(name: string): string {
+    return this.node(name).state.role;
+  }
+
+  cut(a: string, b: string, link: string): void {
+    this.cuts.add([a, b].sort().join('|') + `|${link}`);
+  }
+
+  heal(a: string, b: string, link: string): void {
+    this.cuts.delete([a, b].sort().join('|') + `|${link}`);
+  }
+
+  private linked(a: string, b: string, link: string): boolean {
+    return !this.cuts.has([a, b].sort().join('|') + `|${link}`);
+  }
+
+  private broadcast(from: string, leaving = false): void {
+    const n = this.node(from);
+    const s = n.state;
+    for (const peer of this.nodes.values()) {
+      if (peer.name === from || !peer.running) continue;
+      for (const link of LINKS) {
+        if (!this.linked(from, peer.name, link)) continue;
+        this.queue.push({
+          to: peer.name,
+          ev: {
+            type: 'frame',
+            peer: from,
+            link,
+            role: s.role,
+            priority: effectivePriority(s),
+            releasing: false,
+            leaving,
+            takeover: s.takeover,
+            yielding: s.yielding,
+          },
+        });
+      }
+    }
+  }
+
+  /** Feeds one event to a node and performs its actions; returns them. */
+  send(name: string, ev: ElectionEvent): Action[] {
+    const n = this.node(name);
+    if (!n.running) return [];
+    const { state, actions } = step(n.state, ev, this.t);
+    n.state = state;
+    for (const a of actions) {
+      n.actions.push({ t: this.t, a });
+      if (a.type === 'send') this.broadcast(name);
+      if (a.type === 'acquire') n.owns = true;
+      if (a.type === 'release') n.owns = false;
+      if (a.type === 'drain') this.queue.push({ to: name, ev: { type: 'tick', lateness: 0, drained: true } });
+    }
+    return actions;
+  }
+
+  private flush(): void {
+    for (let i = 0; i < 10_000 && this.queue.length > 0; i++) {
+      const { to, ev } = this.queue.shift()!;
+      this.send(to, ev);
+    }
+    expect(this.queue.length).toBe(0);
+  }
+
+  command(name: string, command: Command): { ok: boolean; message: string } {
+    const actions = this.send(name, { type: 'command', command });
+    this.flush();
+    const r = actions.find((a) => a.type === 'reply');
+    return r && r.type === 'reply' ? { ok: r.ok, message: r.message } : { ok: false, message: 'no reply' };
+  }
+
+  event(name: string, ev: ElectionEvent): Action[] {
+    const a = this.send(name, ev);
+    this.flush();
+    return a;
+  }
+
+  /** Advances the clock by ms, 1 ms at a time: each node sends and ticks on its own phase. */
+  run(ms: number): void {
+    const end = this.t + ms;
+    while (this.t < end) {
+      this.t += 1;
+      for (const n of this.nodes.values()) {
+        if (!n.running || this.t % this.interval !== n.offset) continue;
+        this.broadcast(n.name);
+        this.queue.push({ to: n.name, ev: { type: 'tick', lateness: 0, drained: false } });
+      }
+      this.flush();
+    }
+  }
+
+  /** Runs until pred holds; returns the time it took. */
+  until(pred: () => boolean, maxMs = 10_000): number {
+    const t0 = this.t;
+    while (!pred()) {
+      if (this.t - t0 > maxMs) throw new Error(`condition not reached within ${maxMs} ms`);
+      this.run(1);
+    }
+    return this.t - t0;
+  }
+
+  actives(): string[] {
+    return [...this.nodes.values()].filter((n) => n.running && n.state.role === 'active').map((n) => n.name);
+  }
+
+  owners(): string[] {
+    return [...this.nodes.values()].filter((n) => n.running && n.owns).map((n) => n.name);
+  }
+
+  transitions(name: string): { t: number; from: string; to: string; reason: string; failover: boolean }[] {
+    return this.node(name).actions.flatMap(({ t, a }) => (a.type === 'transition' ? [{ t, from: a.from, to: a.to, reason: a.reason, failover: a.failover }] : []));
+  }
+
+  all(name: string, type: Action['type']): { t: number; a: Action }[] {
+    return this.node(name).actions.filter((x) => x.a.type === type);
+  }
+}
+
+/** A pair already settled: lvs1 (150) active, lvs2 (100) standby. */
+function settledPair(opts: ConstructorParameters<typeof Sim>[1] = {}): Sim {
+  const sim = new Sim(
+    [
+      { name: 'lvs1', priority: 150 },
+      { name: 'lvs2', priority: 100 },
+    ],
+    opts,
+  );
+  sim.start('lvs1', 0);
+  sim.start('lvs2', 37);
+  sim.run(500);
+  expect(sim.actives()).toEqual(['lvs1']);
+  expect(sim.role('lvs2')).toBe('standby');
+  return sim;
+}
+
+describe('election: start', () => {
+  it('a node started alone waits initdead, then becomes active', () => {
+    const sim = new Sim([
+      { name: 'lvs1', priority: 150 },
+      { name: 'lvs2', priority: 100 },
+    ]);
+    sim.start('lvs2');
+    sim.run(1999);
+    expect(sim.role('lvs2')).toBe('init');
+    const took = sim.until(() => sim.role('lvs2') === 'active');
+    expect(sim.t).toBeGreaterThanOrEqual(2000);
+    expect(took).toBeLessThanOrEqual(100);
+    expect(sim.transitions('lvs2')).toEqual([{ t: sim.t, from: 'init', to: 'active', reason: 'initdead', failover: false }]);
+    expect(sim.owners()).toEqual(['lvs2']);
+    expect(sim.node('lvs2').state.elected).toBe(true);
+  });
+
+  it('nodes started together elect the best at once, without waiting initdead', () => {
+    const sim = new Sim([
+      { name: 'lvs1', priority: 150 },
+      { name: 'lvs2', priority: 100 },
+    ]);
+    sim.start('lvs2', 0);
+    sim.start('lvs1', 50);
+    sim.run(300);
+    expect(sim.actives()).toEqual(['lvs1']);
+    expect(sim.role('lvs2')).toBe('standby');
+    expect(sim.owners()).toEqual(['lvs1']);
+    expect(sim.transitions('lvs1')[0]).toMatchObject({ to: 'active', reason: 'election' });
+  });
+
+  it('a node that starts while another is active becomes standby (no preempt)', () => {
+    const sim = new Sim([
+      { name: 'lvs1', priority: 150 },
+      { name: 'lvs2', priority: 100 },
+    ]);
+    sim.start('lvs2');
+    sim.run(2100);
+    sim.start('lvs1', 13);
+    sim.run(1000);
+    expect(sim.actives()).toEqual(['lvs2']);
+    expect(sim.transitions('lvs1')).toEqual([expect.objectContaining({ from: 'init', to: 'standby', reason: 'peer-active' })]);
+  });
+
+  it.each([
+    ['alpha', 'bravo'],
+    ['bravo', 'alpha'],
+  ])('equal priorities: the lower name wins, whoever starts first (%s first)', (first, second) => {
+    const sim = new Sim([
+      { name: 'alpha', priority: 100 },
+      { name: 'bravo', priority: 100 },
+    ]);
+    sim.start(first, 0);
+    sim.start(second, 10);
+    sim.run(500);
+    expect(sim.actives()).toEqual(['alpha']);
+  });
+});
+
+describe('election: failures', () => {
+  it('the standby takes over when the active dies, after deadtime', () => {
+    const sim = settledPair();
+    sim.kill('lvs1');
+    const took = sim.until(() => sim.role('lvs2') === 'active');
+    expect(took).toBeGreaterThanOrEqual(600 - 100);
+    expect(took).toBeLessThanOrEqual(600 + 100);
+    expect(sim.transitions('lvs2').at(-1)).toMatchObject({ from: 'standby', to: 'active', reason: 'peer-dead', failover: true });
+    expect(sim.owners()).toEqual(['lvs2']);
+  });
+
+  it('the dedicated link dies but the LAN lives: the link goes down, no failover', () => {
+    const sim = settledPair();
+    sim.cut('lvs1', 'lvs2', 'heartbeat');
+    sim.run(5000);
+    expect(sim.actives()).toEqual(['lvs1']);
+    expect(sim.role('lvs2')).toBe('standby');
+    const downs = sim.all('lvs2', 'link').map((x) => x.a);
+    expect(downs).toContainEqual({ type: 'link', peer: 'lvs1', link: 'heartbeat', up: false });
+    expect(sim.node('lvs2').state.peers.lvs1!.alive).toBe(true);
+    expect(sim.all('lvs2', 'peer').filter((x) => x.a.type === 'peer' && !x.a.alive)).toEqual([]);
+  });
+
+  it('both links die: the standby takes over; when they heal the worse one releases within one interval', () => {
+    const sim = settledPair();
+    sim.cut('lvs1', 'lvs2', 'heartbeat');
+    sim.cut('lvs1', 'lvs2', 'lan');
+    sim.until(() => sim.role('lvs2') === 'active');
+    expect(sim.actives().sort()).toEqual(['lvs1', 'lvs2']); // split brain while partitioned
+    sim.heal('lvs1', 'lvs2', 'lan');
+    const healedAt = sim.t;
+    const took = sim.until(() => sim.actives().length === 1);
+    expect(took).toBeLessThanOrEqual(100);
+    expect(sim.actives()).toEqual(['lvs1']);
+    expect(sim.owners()).toEqual(['lvs1']);
+    expect(sim.transitions('lvs2').at(-1)).toMatchObject({ from: 'active', to: 'standby', reason: 'split-brain' });
+    // the winner re-sends GARP and re-runs notify
+    expect(sim.all('lvs1', 'regarp').filter((x) => x.t >= healedAt)).toHaveLength(1);
+    expect(sim.all('lvs1', 'renotify').filter((x) => x.t >= healedAt)).toHaveLength(1);
+    sim.run(2000);
+    expect(sim.actives()).toEqual(['lvs1']);
+  });
+
+  it('a graceful stop (leaving frame) hands over at once, without deadtime', () => {
+    const sim = settledPair();
+    sim.stop('lvs1');
+    expect(sim.role('lvs2')).toBe('active');
+    expect(sim.transitions('lvs2').at(-1)).toMatchObject({ reason: 'peer-left', failover: true });
+  });
+});
+
+describe('election: own lateness', () => {
+  it('a tick that fired late defers the verdict by one interval, and queued frames then keep the peer alive', () => {
+    const sim = settledPair();
+    // lvs2 stalls for 900 ms: it neither ticks nor reads; lvs1's frames wait in its socket
+    const n2 = sim.node('lvs2');
+    n2.running = false;
+    sim.run(900);
+    n2.running = true;
+    // the timer fires first (900 ms late) ...
+    const a = sim.event('lvs2', { type: 'tick', lateness: 900, drained: false });
+    expect(a).toContainEqual({ type: 'deferred', latenessMs: 900 });
+    expect(sim.role('lvs2')).toBe('standby');
+    // ... a drained tick inside the hold still decides nothing
+    sim.event('lvs2', { type: 'tick', lateness: 0, drained: true });
+    expect(sim.role('lvs2')).toBe('standby');
+    // ... then the poll phase reads the frames queued meanwhile
+    sim.event('lvs2', { type: 'frame', peer: 'lvs1', link: 'lan', role: 'active', priority: 150, releasing: false, leaving: false, takeover: false, yielding: false });
+    sim.run(3000);
+    expect(sim.role('lvs2')).toBe('standby');
+    expect(sim.transitions('lvs2').filter((t) => t.to === 'active')).toEqual([]);
+  });
+
+  it('a verdict waits until the queued frames are read (drain), even without lateness', () => {
+    const sim = settledPair();
+    sim.node('lvs2').running = false;
+    sim.run(700);
+    sim.node('lvs2').running = true;
+    const first = step(sim.node('lvs2').state, { type: 'tick', lateness: 0, drained: false }, sim.t);
+    expect(first.actions).toEqual([{ type: 'drain' }]);
+    expect(first.state.role).toBe('standby');
+    // nothing was queued: the drained tick declares the peer dead and takes over
+    const second = step(first.state, { type: 'tick', lateness: 0, drained: true }, sim.t);
+    expect(second.state.role).toBe('active');
+    expect(second.actions).toContainEqual(expect.objectContaining({ type: 'transition', reason: 'peer-dead' }));
+  });
+
+  it('initdead is not taken as over by a stalled tick either', () => {
+    const s0 = initialState(new Sim([{ name: 'a', priority: 100 }, { name: 'b', priority: 100 }]).cfg('a'), 0);
+    const r = step(s0, { type: 'tick', lateness: 2500, drained: false }, 2500);
+    expect(r.state.role).toBe('init');
+    expect(r.actions).toEqual([{ type: 'deferred', latenessMs: 2500 }]);
+    const r2 = step(r.state, { type: 'tick', lateness: 0, drained: true }, 2601);
+    expect(r2.state.role).toBe('active');
+  });
+});
+
+describe('election: preempt', () => {
+  const restartBetter = (preempt: boolean): Sim => {
+    const sim = settledPair({ preempt });
+    sim.kill('lvs1');
+    sim.until(() => sim.role('lvs2') === 'active');
+    sim.start('lvs1', 3);
+    return sim;
+  };
+
+  it('preempt on: the better node takes the role back by a handover, not after deadtime', () => {
+    const sim = restartBetter(true);
+    const took = sim.until(() => sim.role('lvs1') === 'active');
+    expect(took).toBeLessThanOrEqual(200); // initdead is skipped: it heard every peer
+    expect(sim.actives()).toEqual(['lvs1']);
+    expect(sim.owners()).toEqual(['lvs1']);
+    expect(sim.transitions('lvs2').at(-1)).toMatchObject({ from: 'active', to: 'standby', reason: 'preempt' });
+    // lvs2 yielded to lvs1's very first frame, so lvs1 never saw it active: an election for it
+    expect(sim.transitions('lvs1').at(-1)).toMatchObject({ to: 'active' });
+    expect(['handover', 'election']).toContain(sim.transitions('lvs1').at(-1)!.reason);
+  });
+
+  it('preempt off: the active stays where it is', () => {
+    const sim = restartBetter(false);
+    sim.run(5000);
+    expect(sim.actives()).toEqual(['lvs2']);
+    expect(sim.role('lvs1')).toBe('standby');
+  });
+});
+
+describe('election: tracks, maintenance, commands', () => {
+  it('a failed gateway track lowers the effective priority and hands over at once', () => {
+    const sim = settledPair();
+    sim.event('lvs1', { type: 'track', penalty: 60 });
+    expect(effectivePriority(sim.node('lvs1').state)).toBe(90);
+    expect(sim.actives()).toEqual(['lvs2']);
+    expect(sim.owners()).toEqual(['lvs2']);
+    expect(sim.transitions('lvs1').at(-1)).toMatchObject({ from: 'active', to: 'standby', reason: 'degraded' });
+    // recovery does not move it back without preempt
+    sim.event('lvs1', { type: 'track', penalty: 0 });
+    sim.run(2000);
+    expect(sim.actives()).toEqual(['lvs2']);
+  });
+
+  it('a node whose tracks all failed (priority 0) is never active', () => {
+    const sim = settledPair();
+    sim.event('lvs2', { type: 'track', penalty: 200 });
+    sim.kill('lvs1');
+    sim.run(3000);
+    expect(sim.actives()).toEqual([]);
+    expect(sim.role('lvs2')).toBe('standby');
+  });
+
+  it('maintenance releases at once, stays out of elections, and comes back as standby', () => {
+    const sim = settledPair();
+    expect(sim.command('lvs1', 'maintenance-on').ok).toBe(true);
+    expect(sim.role('lvs1')).toBe('maintenance');
+    expect(sim.actives()).toEqual(['lvs2']);
+    sim.kill('lvs2');
+    sim.run(3000);
+    expect(sim.role('lvs1')).toBe('maintenance');
+    expect(sim.command('lvs1', 'maintenance-off').ok).toBe(true);
+    expect(sim.role('lvs1')).toBe('active'); // the peer is dead: it is the only candidate
+  });
+
+  it('standby hands over to the peer at once and takeover takes it back', () => {
+    const sim = settledPair();
+    const r = sim.command('lvs1', 'standby');
+    expect(r.ok).toBe(true);
+    expect(sim.actives()).toEqual(['lvs2']);
+    expect(sim.owners()).toEqual(['lvs2']);
+    expect(sim.transitions('lvs2').at(-1)).toMatchObject({ reason: 'handover', failover: true });
+    sim.run(3000);
+    expect(sim.actives()).toEqual(['lvs2']); // yielding: it does not come back by itself
+    const t = sim.command('lvs1', 'takeover');
+    expect(t.ok).toBe(true);
+    expect(sim.actives()).toEqual(['lvs1']);
+    expect(sim.transitions('lvs1').at(-1)).toMatchObject({ to: 'active', reason: 'takeover' });
+    expect(sim.transitions('lvs2').at(-1)).toMatchObject({ to: 'standby', reason: 'takeover-requested' });
+  });
+
+  it('takeover on the worse node pins the role there, even with preempt', () => {
+    const sim = settledPair({ preempt: true });
+    expect(sim.command('lvs2', 'takeover').ok).toBe(true);
+    sim.run(3000);
+    expect(sim.actives()).toEqual(['lvs2']);
+  });
+
+  it('standby is refused when no peer could take over', () => {
+    const sim = settledPair();
+    sim.kill('lvs2');
+    sim.run(1000);
+    const r = sim.command('lvs1', 'standby');
+    expect(r.ok).toBe(false);
+    expect(r.message).toMatch(/no eligible peer/);
+    expect(sim.actives()).toEqual(['lvs1']);
+  });
+
+  it('takeover is refused in maintenance', () => {
+    const sim = settledPair();
+    sim.command('lvs2', 'maintenance-on');
+    expect(sim.command('lvs2', 'takeover')).toMatchObject({ ok: false });
+  });
+});
+
+describe('election: config changes', () => {
+  it('a reload with new timers does not move the role', () => {
+    const sim = settledPair();
+    for (const n of ['lvs1', 'lvs2']) sim.event(n, { type: 'config', cfg: { ...sim.cfg(n), intervalMs: 50, deadtimeMs: 300, warntimeMs: 150 } });
+    expect(sim.actives()).toEqual(['lvs1']);
+    expect(sim.transitions('lvs1')).toHaveLength(1);
+  });
+
+  it('a reload that makes the peer better moves the role only with preempt', () => {
+    const sim = settledPair();
+    sim.event('lvs2', { type: 'config', cfg: sim.cfg('lvs2', 200) });
+    sim.run(1000);
+    expect(sim.actives()).toEqual(['lvs1']);
+    sim.event('lvs1', { type: 'config', cfg: { ...sim.cfg('lvs1'), preempt: true } });
+    expect(sim.actives()).toEqual(['lvs2']);
+    expect(sim.transitions('lvs1').at(-1)).toMatchObject({ reason: 'preempt' });
+  });
+});
+
+describe('election: three nodes', () => {
+  const trio = (): Sim => {
+    const sim = new Sim([
+      { name: 'a', priority: 150 },
+      { name: 'b', priority: 120 },
+      { name: 'c', priority: 100 },
+    ]);
+    sim.start('c', 0);
+    sim.start('b', 20);
+    sim.start('a', 40);
+    sim.run(500);
+    return sim;
+  };
+
+  it('elects the best, and the next best takes over when it dies', () => {
+    const sim = trio();
+    expect(sim.actives()).toEqual(['a']);
+    sim.kill('a');
+    sim.until(() => sim.actives().length === 1 && sim.actives()[0] === 'b', 2000);
+    sim.run(3000);
+    expect(sim.actives()).toEqual(['b']);
+    expect(sim.role('c')).toBe('standby');
+    expect(sim.owners()).toEqual(['b']);
+  });
+
+  it('a node cut off from the others becomes active alone and yields when it is back', () => {
+    const sim = trio();
+    for (const l of LINKS) {
+      sim.cut('a', 'b', l);
+      sim.cut('a', 'c', l);
+    }
+    sim.run(1500);
+    expect(sim.actives().sort()).toEqual(['a', 'b']);
+    for (const l of LINKS) {
+      sim.heal('a', 'b', l);
+      sim.heal('a', 'c', l);
+    }
+    sim.run(100);
+    expect(sim.actives()).toEqual(['a']);
+  });
+});
