@@ -331,7 +331,12 @@ export async function runDaemon(file: string, env: NodeJS.ProcessEnv = process.e
   const daemon = new Daemon(loaded, { env });
   let resolveDone: (code: number) => void = () => undefined;
   const done = new Promise<number>((r) => (resolveDone = r));
+  let stopSignal: string | undefined;
   const onStop = (sig: string) => () => {
+    // Registered with on(), not once(): execa's signal-exit treats a signal as unhandled
+    // (kills its children and re-raises it) when it finds no other listener left.
+    if (stopSignal !== undefined) return;
+    stopSignal = sig;
     const hard = setTimeout(() => {
       daemon.logger.error({ signal: sig }, 'stop took longer than 2 s; exiting');
       resolveDone(1);
@@ -339,8 +344,8 @@ export async function runDaemon(file: string, env: NodeJS.ProcessEnv = process.e
     hard.unref();
     void daemon.stop(sig).then(() => resolveDone(0));
   };
-  process.once('SIGTERM', onStop('SIGTERM'));
-  process.once('SIGINT', onStop('SIGINT'));
+  process.on('SIGTERM', onStop('SIGTERM'));
+  process.on('SIGINT', onStop('SIGINT'));
   process.on('SIGHUP', () => {
     daemon.reload().catch(() => undefined); // reload() logged why
   });

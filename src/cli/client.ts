@@ -179,6 +179,10 @@ export async function request<T>(target: ApiTarget, opts: RequestOptions): Promi
       const code = err.cause?.code;
       why = (code && NET_ERRORS[code]) ?? err.cause?.message ?? err.message;
     }
+    if (why === 'bad port') {
+      // WHATWG fetch refuses a fixed list of ports (6000, 6665-6669, 10080, ...)
+      throw new CliError(`cannot talk to ${target.url}: fetch refuses that port ("bad port"); give api.listen another port`, EXIT.usage);
+    }
     throw new CliError(`vigil daemon not reachable at ${target.url} (${why}): is it running?`, EXIT.unreachable);
   }
   const text = await res.text();

@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync, statSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
+import { getPriority, setPriority } from 'node:os';
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised';
 import type { PeerStatus, Role, VipStatus } from '../api/types.js';
 import type { Config } from '../config/schema.js';
@@ -128,6 +129,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private latenessMax = { value: 0, since: 0 };
   private queue: Promise<void> = Promise.resolve();
   private releasing = 0;
+  private pending = 0;
   private started: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private stallHandler: (() => void) | undefined;
@@ -145,6 +147,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.tracks = this.makeTracks(opts.config);
     this.logReject = rateLimited(this.logger);
     this.state = initialState(electionConfig(opts.config), this.now());
+    this.peerNames = new Set(this.state.cfg.peers.map((p) => p.name));
   }
 
   // ------------------------------------------------------------------ reads
@@ -217,14 +220,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const c = this.config;
     if (c.cluster.key_file) this.key = loadKey(c.cluster.key_file);
     else if (c.cluster.nodes.length > 1) throw new VigilError('VIGIL_KEY_FILE', 'cluster.key_file is required when the cluster has more than one node');
+    // before any frame can start an election: a VIP left over from a crash goes first
+    const stale = await this.vips.removeStale();
+    if (stale.length > 0) this.logger.warn({ vips: stale }, 'removed stale VIPs at start');
+    this.raisePriority();
     await this.bindSockets();
     this.state = initialState(electionConfig(c), this.now());
     this.peerNames = new Set(this.state.cfg.peers.map((p) => p.name));
     this.publishRole();
     this.metrics.effectivePriority.set(this.effectivePriority());
     for (const p of Object.values(this.state.peers)) this.metrics.peerUp.set({ peer: p.name }, 0);
-    const stale = await this.vips.removeStale();
-    if (stale.length > 0) this.logger.warn({ vips: stale }, 'removed stale VIPs at start');
     this.tracks.start();
     this.installTestHooks();
     this.due = this.now();
@@ -261,6 +266,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       const prev = this.state.role;
       this.state = { ...this.state, role: 'standby' };
       this.onTransition({ type: 'transition', from: prev, to: 'standby', reason: 'shutdown', failover: false });
+      this.emit('role', { role: 'standby', previous: prev, reason: 'shutdown', failover: false });
     }
     await this.scripts.idle();
     await this.vips.close();
@@ -327,14 +333,30 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.state = state;
     if (ev.type === 'config') this.peerNames = new Set(state.cfg.peers.map((p) => p.name));
     for (const a of actions) this.perform(a);
+    // Subscribers (the reconciler) hear of a transition once this step's actions are done:
+    // an active node's VIPs exist when the dataplane starts serving them, and the
+    // `ip addr add` is not delayed behind their work.
+    for (const a of actions) {
+      if (a.type !== 'transition') continue;
+      const e: RoleEvent = { role: a.to, previous: a.from, reason: a.reason, failover: a.failover };
+      this.enqueue('role event', async () => void this.emit('role', e));
+    }
     this.metrics.effectivePriority.set(this.effectivePriority());
     return actions;
   }
 
+  /** Runs fn after the actions queued before it; at once (synchronously started) when idle. */
   private enqueue(what: string, fn: () => Promise<void>): void {
-    this.queue = this.queue.then(fn).catch((err: unknown) => {
-      this.logger.error({ err, action: what }, 'cluster action failed');
-    });
+    const run = (): Promise<void> =>
+      fn()
+        .catch((err: unknown) => {
+          this.logger.error({ err, action: what }, 'cluster action failed');
+        })
+        .finally(() => {
+          this.pending -= 1;
+        });
+    this.pending += 1;
+    this.queue = this.pending === 1 ? run() : this.queue.then(run);
   }
 
   private perform(a: Action): void {
@@ -404,7 +426,6 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     if (a.to === 'active' || a.from === 'active') this.logger.warn(line, `role ${a.from} → ${a.to} (${a.reason})`);
     else this.logger.info(line, `role ${a.from} → ${a.to} (${a.reason})`);
     void this.scripts.notify(this.config.cluster.notify, a.to, a.from, a.reason);
-    this.emit('role', { role: a.to, previous: a.from, reason: a.reason, failover: a.failover });
   }
 
   private publishRole(role: Role = this.state.role): void {
@@ -448,6 +469,19 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       }
     };
     process.on('SIGUSR2', this.stallHandler);
+  }
+
+  /**
+   * Heartbeats must not starve behind other work on a busy director (Heartbeat's
+   * `realtime on`): with CAP_SYS_NICE the event loop thread runs at nice -10. Best effort.
+   */
+  private raisePriority(): void {
+    if (this.env.VIGIL_NO_RENICE === '1') return;
+    try {
+      if (getPriority() > -10) setPriority(-10);
+    } catch (err) {
+      this.logger.debug({ err: (err as Error).message }, 'cannot raise the scheduling priority (needs CAP_SYS_NICE)');
+    }
   }
 
   private makeTracks(c: Config): Tracks {

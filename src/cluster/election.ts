@@ -108,8 +108,6 @@ export type ElectionEvent =
       takeover: boolean;
       yielding: boolean;
     }
-  /** A link is known down locally (socket error, interface down): its liveness is dropped at once. */
-  | { type: 'link-down'; link: string }
   | { type: 'command'; command: Command }
   /** Tracks changed: the new sum of failed weights. */
   | { type: 'track'; penalty: number }
@@ -212,17 +210,6 @@ export function step(prev: ElectionState, ev: ElectionEvent, now: number): StepR
     case 'frame':
       onFrame(s, ev, now, actions);
       break;
-    case 'link-down':
-      for (const p of Object.values(s.peers)) {
-        const l = p.links[ev.link];
-        if (l?.up) {
-          l.up = false;
-          l.lastHeard = null;
-          actions.push({ type: 'link', peer: p.name, link: ev.link, up: false });
-        }
-      }
-      decide(s, now, markDead(s, actions), actions);
-      break;
     case 'command':
       onCommand(s, ev.command, now, actions);
       break;
@@ -319,7 +306,12 @@ function onFrame(s: ElectionState, f: Extract<ElectionEvent, { type: 'frame' }>,
     p.takeover = f.takeover;
     p.yielding = f.yielding;
     if (!wasAlive) actions.push({ type: 'peer', peer: p.name, alive: true, reason: 'heard' });
-    if (wasAlive && prevRole === 'active' && f.role !== 'active') cause = 'handover';
+    if (wasAlive && prevRole === 'active' && f.role !== 'active') {
+      cause = 'handover';
+      // the active peer stepped down with `vigil standby`: this node's own older yield
+      // gives way to the newer one, so the hand-over goes through
+      if (f.yielding) s.yielding = false;
+    }
     // healed split brain: the better node stays active, and says so again. The peer may
     // have heard us first and released already, so a peer back from the dead counts too.
     const sawActive = f.role === 'active' && (prevRole !== 'active' || !wasAlive);
@@ -352,8 +344,9 @@ function onCommand(s: ElectionState, cmd: Command, now: number, actions: Action[
       s.takeover = false;
       s.yielding = true;
       if (s.role === 'active') {
-        const me = selfRank(s);
-        const heir = Object.values(s.peers).some((p) => eligiblePeer(p) && better(p, me));
+        // any eligible peer will do: a peer still yielding from an older `standby` gives
+        // way when it sees this node step down (onFrame)
+        const heir = Object.values(s.peers).some((p) => eligiblePeer(p) && p.role !== 'init');
         if (!heir) {
           Object.assign(s, before);
           return reply(false, 'no eligible peer is alive to take over; staying active');
@@ -401,6 +394,7 @@ function onConfig(s: ElectionState, cfg: ElectionConfig): void {
 
 function transition(s: ElectionState, now: number, to: Role, reason: string, failover: boolean, actions: Action[]): void {
   if (s.role === to) return;
+  if (to === 'active') s.yielding = false; // holding the VIPs again: no longer yielding
   actions.push({ type: 'transition', from: s.role, to, reason, failover });
   if (s.role === 'init') s.elected = true;
   s.role = to;

@@ -28,7 +28,7 @@ import { foldAddress, persistenceMasker, unmapV4 } from './address.js';
 import { PersistenceTable, type Template } from './persistence.js';
 import { createScheduler, type PickContext, type SchedDest, type Scheduler } from './schedulers.js';
 import type { DestCounters } from './stats.js';
-import { adoptServer, rawAvailable, sweepIdle, type RawConn, type RawHost } from './tcp-raw.js';
+import { adoptServer, ConnectQueue, rawAvailable, sweepIdle, type RawConn, type RawHost } from './tcp-raw.js';
 
 export interface EngineSettings {
   connectTimeoutMs: number;
@@ -410,6 +410,7 @@ export function defaultTcpMode(env: NodeJS.ProcessEnv = process.env): TcpMode {
 export class Engine implements RawHost<Dest, Service> {
   readonly services = new Map<string, Service>();
   readonly rawConns = new Set<RawConn>();
+  readonly connecting = new ConnectQueue();
   private listenKeys = new Set<string>();
   private udpOwner = true;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -445,8 +446,11 @@ export class Engine implements RawHost<Dest, Service> {
     svc.persistence?.release(t, performance.now());
   }
 
-  /** Replaces the table. Existing connections keep their real server whatever changes. */
-  setTable(table: readonly TableService[]): void {
+  /**
+   * Replaces the table. Existing connections keep their real server whatever changes.
+   * Resolves once every listener it opened is listening (or failed its first attempt).
+   */
+  setTable(table: readonly TableService[]): Promise<void> {
     const keep = new Set<string>();
     for (const def of table) {
       if (def.vip === undefined || def.port === undefined) continue; // fwmark: refused by the dataplane
@@ -493,14 +497,14 @@ export class Engine implements RawHost<Dest, Service> {
       this.stopListening(svc);
       for (const d of svc.all.values()) d.inTable = false;
     }
-    this.syncListeners();
+    return this.syncListeners();
   }
 
   /** Listens on exactly these services (by key); UDP only when udpOwner (one worker owns UDP). */
-  setListening(keys: Iterable<string>, udpOwner = this.udpOwner): void {
+  setListening(keys: Iterable<string>, udpOwner = this.udpOwner): Promise<void> {
     this.listenKeys = new Set(keys);
     this.udpOwner = udpOwner;
-    this.syncListeners();
+    return this.syncListeners();
   }
 
   start(): void {
@@ -640,20 +644,26 @@ export class Engine implements RawHost<Dest, Service> {
 
   // ---- listeners
 
-  private syncListeners(): void {
-    if (this.closed) return;
+  private syncListeners(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const opening: Promise<void>[] = [];
     for (const svc of this.services.values()) {
       const want = this.listenKeys.has(svc.def.key) && (svc.def.protocol === 'tcp' || this.udpOwner);
       svc.listenWanted = want;
-      if (want) this.startListening(svc);
+      if (want) opening.push(this.startListening(svc));
       else this.stopListening(svc);
     }
+    return Promise.all(opening).then(() => undefined);
   }
 
-  private startListening(svc: Service): void {
-    if (svc.tcp !== null || svc.udp !== null || svc.listenRetry !== null) return;
+  /** Opens svc's listener; resolves when it listens or failed (failures are retried every second). */
+  private startListening(svc: Service): Promise<void> {
+    if (svc.tcp !== null || svc.udp !== null || svc.listenRetry !== null) return Promise.resolve();
+    let settle: () => void = () => undefined;
+    const done = new Promise<void>((r) => (settle = r));
     const { vip, port, key } = svc.def as Required<Pick<TableService, 'vip' | 'port' | 'key'>>;
     const fail = (err: Error): void => {
+      settle();
       this.events.listenError(key, err.message);
       svc.tcp = null;
       svc.udp = null;
@@ -671,6 +681,8 @@ export class Engine implements RawHost<Dest, Service> {
       server.once('error', (err) => {
         if (svc.tcp === server) fail(err);
       });
+      server.once('listening', settle);
+      server.once('close', settle);
       if (this.tcpMode === 'raw') {
         server.once('listening', () => {
           adoptServer(
@@ -695,8 +707,11 @@ export class Engine implements RawHost<Dest, Service> {
           fail(err);
         }
       });
+      sock.once('listening', settle);
+      sock.once('close', settle);
       sock.bind({ address: vip, port, exclusive: true });
     }
+    return done;
   }
 
   private stopListening(svc: Service): void {

@@ -24,9 +24,8 @@ process.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'state':
       engine.settings = m.settings;
-      engine.setTable(m.table);
-      engine.setListening(m.listen, m.udpOwner);
-      send({ t: 'ack', seq: m.seq });
+      // Acknowledged once the listeners it asks for listen (or failed once and retry).
+      void Promise.all([engine.setTable(m.table), engine.setListening(m.listen, m.udpOwner)]).then(() => send({ t: 'ack', seq: m.seq }));
       break;
     case 'snapshot':
       send({ t: 'snapshot', id: m.id, services: engine.snapshot() });

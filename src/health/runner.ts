@@ -16,7 +16,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config/schema.js';
-import type { Logger } from '../log.js';
+import { rateLimited, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { realServerId } from '../reconcile/table.js';
 import { createExecutor, type ProbeExecutor, type ProbeResult } from './probes.js';
@@ -121,6 +121,7 @@ export class HealthRunner extends EventEmitter<HealthRunnerEvents> {
   private config: Config;
   private readonly metrics: Metrics;
   private readonly logger: Logger | undefined;
+  private readonly warnLimited: ReturnType<typeof rateLimited> | undefined;
   private readonly clock: RunnerClock;
   private readonly injectedExecutor: ProbeExecutor | undefined;
   private executor: ProbeExecutor;
@@ -141,6 +142,7 @@ export class HealthRunner extends EventEmitter<HealthRunnerEvents> {
     this.config = opts.config;
     this.metrics = opts.metrics;
     this.logger = opts.logger;
+    this.warnLimited = opts.logger ? rateLimited(opts.logger) : undefined;
     this.clock = opts.clock ?? realClock;
     this.injectedExecutor = opts.executor;
     this.executor = opts.executor ?? this.realExecutor(opts.config);
@@ -334,7 +336,7 @@ export class HealthRunner extends EventEmitter<HealthRunnerEvents> {
       // the probe never ran (this director was overloaded): no verdict either way
       const t = st.target;
       this.metrics.probeRuns.inc({ probe: t.probe, result: 'skipped' });
-      this.logger?.warn({ service: t.service, realServer: realServerId(t.address, t.port), reason: r.reason }, 'probe run skipped; not counted toward rise or fall');
+      this.warnLimited?.('probe-skipped', { service: t.service, realServer: realServerId(t.address, t.port), reason: r.reason }, 'probe run skipped; not counted toward rise or fall');
       this.emit('probeRun', { service: t.service, address: t.address, port: t.port, probe: t.probe, delayMs: s.delay, result: r });
     } else if (current && !this.closed) {
       const t = st.target;

@@ -194,6 +194,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   /** Follows the cluster role: the dataplane's setRole, then a reconcile. */
   async setRole(role: DataplaneRole): Promise<void> {
     this.role = role;
+    if (this.closed) return; // stopping: the dataplane is closed next
     await this.applyRole();
     await this.request('role');
   }

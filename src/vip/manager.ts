@@ -60,9 +60,11 @@ export class VipManager {
   /** Adds every managed VIP (in order) and starts the GARP schedule. */
   async acquire(): Promise<void> {
     this.active = true;
-    for (const v of this.vips) await this.addOne(v);
+    for (const v of this.vips) {
+      await this.addOne(v);
+      this.garpBurstOne(v); // announce each VIP as soon as it exists, not after the last one
+    }
     this.publish();
-    this.garpBurst('takeover');
     const repeat = Math.max(0, ...this.vips.filter((v) => v.managed).map((v) => v.garp.repeat_after_ms));
     for (const v of this.vips) {
       if (!v.managed || v.garp.repeat_after_ms <= 0) continue;
@@ -171,16 +173,18 @@ export class VipManager {
   }
 
   private garpBurst(reason: string): void {
-    for (const v of this.vips) {
-      if (!v.managed || !this.owned.has(v.address)) continue;
-      for (let i = 0; i < v.garp.count; i++) {
-        // -U (unsolicited request) and -A (reply) alternate: some devices honour only one
-        const mode = i % 2 === 0 ? 'U' : 'A';
-        if (i === 0) this.garpOne(v, mode);
-        else this.after(i * v.garp.interval_ms, () => this.garpOne(v, mode));
-      }
-    }
+    for (const v of this.vips) this.garpBurstOne(v);
     this.logger.debug({ reason }, 'GARP burst');
+  }
+
+  private garpBurstOne(v: VipConfig): void {
+    if (!v.managed || !this.owned.has(v.address)) return;
+    for (let i = 0; i < v.garp.count; i++) {
+      // -U (unsolicited request) and -A (reply) alternate: some devices honour only one
+      const mode = i % 2 === 0 ? 'U' : 'A';
+      if (i === 0) this.garpOne(v, mode);
+      else this.after(i * v.garp.interval_ms, () => this.garpOne(v, mode));
+    }
   }
 
   private garpOne(v: VipConfig, mode: 'U' | 'A' = 'U'): void {

@@ -60,7 +60,8 @@ export class IpVipPort implements VipPort {
   }
 
   private async run(file: string, args: string[]) {
-    const r = await execa(file, args, { reject: false, timeout: this.timeoutMs, stdin: 'ignore' });
+    // cleanup: false — no signal-exit handlers: the daemon's own SIGTERM handling releases the VIPs
+    const r = await execa(file, args, { reject: false, timeout: this.timeoutMs, stdin: 'ignore', cleanup: false });
     if (r.failed && r.exitCode === undefined) {
       throw new VipError(`${file} ${args.join(' ')}: ${r.timedOut ? `timed out after ${this.timeoutMs} ms` : r.shortMessage}`);
     }

@@ -152,7 +152,7 @@ async function runSetting(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> 
     const target = s.key === 'defaults' ? 'median ≤ 700' : 'median ≤ 120';
     const r = await switchScenario('crash (SIGKILL + links down)', target, pair, t, false, file, async (p) => {
       const res = await crashActive(p, 15_000);
-      await recoverCrashed(p, res.crashed);
+      await recoverCrashed(p, res.crashed, { reboot: true });
       return res.outageMs;
     });
     rows.push(r.row);
@@ -174,7 +174,8 @@ async function runSetting(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> 
       return res.outageMs;
     });
     rows.push(r.row);
-    pair = r.pair;
+    // `vigil standby` leaves d1 yielding until `vigil takeover`: start the next scenarios fresh
+    pair = await resetPair(r.pair, t, false, file);
   }
   if (want('link-loss')) {
     const row: Row = { scenario: 'dedicated-link loss', values: [], failovers: 0, errors: [], target: '0 failovers', note: '' };

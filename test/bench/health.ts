@@ -50,7 +50,7 @@ for (let i = 0; i < left; i++) {
 process.on('message', (m) => {
   if (m.kill) {
     let n = m.kill.length;
-    for (const i of m.kill) servers[i].close(() => { if (--n === 0) process.send({ killed: true }); });
+    for (const i of m.kill) servers[i].close(() => { if (--n === 0 && process.connected) process.send({ killed: true }); });
   }
 });
 process.on('disconnect', () => process.exit(0));
@@ -157,13 +157,15 @@ async function main(): Promise<void> {
   let runs = 0;
   let downs = 0;
   let timeouts = 0;
+  let skipped = 0;
   let measuring = true;
   const downReasons = new Map<string, number>();
   runner.on('probeRun', (r) => {
     if (!measuring) return;
     runs += 1;
     delays.push(r.delayMs);
-    if (!r.result.ok) {
+    if (r.result.result === 'skipped') skipped += 1;
+    else if (!r.result.ok) {
       downs += 1;
       const why = `${r.probe}: ${r.result.reason.replace(/\d+\.\d+\.\d+\.\d+:\d+/g, 'ADDR')}`;
       downReasons.set(why, (downReasons.get(why) ?? 0) + 1);
@@ -225,6 +227,7 @@ async function main(): Promise<void> {
   const rows: [string, string, string][] = [
     ['probes/s achieved', `${(runs / (wall / 1000)).toFixed(0)} (${runs} runs; planned ${expectedRate.toFixed(0)}/s)`, ''],
     ['runs down / timed out (steady state)', `${downs} / ${timeouts}`, '0 / 0'],
+    ['exec runs skipped (spawner busy past the deadline)', String(skipped), '0'],
     ['scheduling delay p50 / p99 / max', `${pct(sorted, 50).toFixed(2)} / ${pct(sorted, 99).toFixed(2)} / ${(sorted.at(-1) ?? NaN).toFixed(2)} ms`, 'p99 < 20 ms'],
     ['overruns skipped', String(overruns), ''],
     ['waiting for the concurrency cap (max, 50 ms samples)', String(queuedMax), `cap ${config.health.concurrency}`],

@@ -62,8 +62,10 @@ describe.skipIf(why !== undefined)('reconciler against the kernel IPVS (VM)', ()
 
   it('a reload edits and removes services; hand-made drift is repaired within one period and counted', () => {
     expect(step('config-reload')).toMatchObject({ ok: true, reloadOk: true, fwmarkGone: true });
-    expect(step('drift-delete').repairedMs as number).toBeLessThan(1000 + 5000); // one period + the emulated ipvsadm runs (10-25x slower)
-    expect(step('drift-clear').repairedMs as number).toBeLessThan(1000 + 5000);
+    // within one period: the first run after the hand-made change (the periodic one) repairs
+    // it. Wall time is only reported: under emulation on a shared host it says little.
+    expect(step('drift-delete')).toMatchObject({ ok: true, repairedByRun: 1 });
+    expect(step('drift-clear')).toMatchObject({ ok: true, repairedByRun: 1 });
     const idle = step('idle');
     expect(idle).toMatchObject({ ok: true, operations: 0, failures: 0 });
     // health changes and reloads are not drift; each hand-made change is one repair

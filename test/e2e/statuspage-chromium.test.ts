@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, standaloneConfig, startDaemon, tmpDir, until, writeFile, type RunningDaemon } from '../helpers/daemon.js';
+import { Lab, freeTcpPort, freeUdpPort, waitFor } from '../integration/cluster-harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const have = existsSync(CHROMIUM);
@@ -107,5 +108,52 @@ dataplane: forwarder
     await page.waitForSelector('#banner', { state: 'visible', timeout: 10_000 });
     expect(await page.textContent('#banner')).toContain('not answering');
     expect(errors).toEqual([]);
+  }, 60_000);
+  it('on a pair: shows the peer and its links, follows a handover and a dead peer by itself', async () => {
+    const addrs = { lvs1: ['127.0.0.51', '127.0.0.52'], lvs2: ['127.0.0.53', '127.0.0.54'] };
+    const lab = new Lab({
+      port: await freeUdpPort(Object.values(addrs).flat()),
+      intervalMs: 50,
+      deadtimeMs: 300,
+      warntimeMs: 150,
+      initdeadMs: 1000,
+      nodes: [
+        { name: 'lvs1', priority: 150, heartbeat: addrs.lvs1[0]!, lan: addrs.lvs1[1]!, apiPort: await freeTcpPort() },
+        { name: 'lvs2', priority: 100, heartbeat: addrs.lvs2[0]!, lan: addrs.lvs2[1]!, apiPort: await freeTcpPort() },
+      ],
+    });
+    try {
+      lab.start('lvs1');
+      lab.start('lvs2');
+      await waitFor('lvs1 active, lvs2 standby', () => lab.role('lvs1') === 'active' && lab.role('lvs2') === 'standby', 15_000);
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      await page.goto(`${lab.node('lvs2').api}/`);
+      await page.waitForFunction("document.getElementById('role')?.textContent === 'standby'", undefined, { timeout: 10_000 });
+      const peer = '[data-peer="lvs1"]';
+      await page.waitForFunction(
+        `[...document.querySelectorAll('${peer}')].length === 2 && [...document.querySelectorAll('${peer}')].every((tr) => / up .*\\d ms/.test(tr.textContent.replace(/\\s+/g, ' ') + ' '))`,
+        undefined,
+        { timeout: 10_000 },
+      );
+      const rows = await page.$$eval(peer, (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+      expect(rows[0]?.slice(0, 7)).toEqual(['lvs1', 'alive', 'active', '150', 'heartbeat', '127.0.0.53 \u2192 127.0.0.51', 'up']);
+      expect(rows[1]?.slice(4, 7)).toEqual(['lan', '127.0.0.54 \u2192 127.0.0.52', 'up']);
+      expect(await page.textContent('[data-vip="127.0.0.1"]')).toContain('lvs1');
+
+      // a handover, asked through the API: the page follows without a reload
+      const r = await fetch(`${lab.node('lvs1').api}/v1/standby`, { method: 'POST', headers: { authorization: `Bearer ${lab.token}`, 'content-type': 'application/json' }, body: '{}' });
+      expect(r.status).toBe(200);
+      await page.waitForFunction("document.getElementById('role')?.textContent === 'active'", undefined, { timeout: 10_000 });
+      await page.waitForFunction(`document.querySelector('${peer} td:nth-child(3)')?.textContent === 'standby'`, undefined, { timeout: 10_000 });
+
+      // the peer dies: DEAD, links down
+      lab.node('lvs1').proc.kill('SIGKILL');
+      await page.waitForFunction(`document.querySelector('${peer} td:nth-child(2)')?.textContent === 'DEAD'`, undefined, { timeout: 10_000 });
+      expect(await page.$$eval(`${peer} td:nth-child(7)`, (tds) => tds.map((td) => td.textContent))).toEqual(['down', 'down']);
+      await page.close();
+    } finally {
+      await lab.stopAll();
+      lab.cleanup();
+    }
   }, 60_000);
 });

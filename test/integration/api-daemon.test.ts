@@ -92,16 +92,17 @@ describe('a running daemon', () => {
     expect(JSON.parse(line)).toMatchObject({ user: 'tester@ci', url: '/v1/takeover', reason: 'wrong token' });
   });
 
-  it('answers a control request with a result or a JSON error with a stable code', async () => {
-    // takeover's answer depends on the cluster state; either way it is JSON and audited
-    const r = await post('/v1/takeover', {});
-    const body = (await r.json()) as { ok?: boolean; message?: string; error?: { code: string } };
-    if (r.status === 200) expect(body).toMatchObject({ ok: true, message: expect.any(String) });
-    else {
-      expect(r.status).toBe(409);
-      expect(body.error?.code).toMatch(/^VIGIL_/);
-    }
-    await daemon.waitForLog(/"audit":true,"action":"takeover"/);
+  it('takeover on the lone active node answers 200; standby with no peer to hand to is 409', async () => {
+    await until(async () => (await fetch(`${api}/readyz`)).ok, 15_000);
+    const t = await post('/v1/takeover', {});
+    expect(t.status).toBe(200);
+    expect(await t.json()).toMatchObject({ ok: true, message: expect.stringContaining('active') });
+    const s = await post('/v1/standby', {});
+    expect(s.status).toBe(409);
+    const err = ((await s.json()) as { error: { code: string; message: string } }).error;
+    expect(err.code).toBe('VIGIL_CONFLICT');
+    expect(err.message).toContain('no eligible peer');
+    expect(JSON.parse(await daemon.waitForLog(/"audit":true,"action":"standby"/))).toMatchObject({ result: 'error', code: 'VIGIL_CONFLICT', user: 'tester@ci' });
   });
 
   it('reloads through the API, and keeps the running config when the file is broken', async () => {

@@ -219,6 +219,16 @@ describe('control operations', () => {
     expect(await metrics.registry.getSingleMetricAsString('vigil_api_mutations_total')).toContain('action="reload",result="error"} 1');
   });
 
+  it('answers malformed JSON with 400 and an XML body with 415, both with VIGIL_ codes', async () => {
+    const bad = await app.inject({ method: 'POST', url: '/v1/maintenance', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"on": tru' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.code).toBe('VIGIL_BAD_REQUEST');
+    const text = await app.inject({ method: 'POST', url: '/v1/maintenance', headers: { ...auth, 'content-type': 'application/xml' }, payload: '<on/>' });
+    expect(text.statusCode).toBe(415);
+    expect(text.json().error.code).toBe('VIGIL_UNSUPPORTED_MEDIA_TYPE');
+    expect(calls).toEqual([]);
+  });
+
   it('rejects a GET on a control route and an oversized body', async () => {
     expect((await app.inject({ method: 'GET', url: '/v1/takeover', headers: auth })).statusCode).toBe(404);
     const big = await post('/v1/maintenance', { on: true, pad: 'x'.repeat(70_000) });

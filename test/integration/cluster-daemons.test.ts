@@ -56,7 +56,7 @@ describe('two daemons (plus a phantom third node the test plays)', () => {
     fetch(`${lab.node(node).api}${path}`, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
 
   it('elects exactly one active; /status shows peers, links with RTT and the VIP owner; scripts ran', async () => {
-    await waitFor('lvs1 active and lvs2 standby', () => lab.role('lvs1') === 'active' && lab.role('lvs2') === 'standby', 15_000);
+    await lab.waitRoles({ lvs1: 'active', lvs2: 'standby' }, 15_000);
     const s1 = await waitFor('RTT on both links', async () => {
       const s = await getJson<any>(`${lab.node('lvs1').api}/status`);
       const p = s.peers.find((x: any) => x.name === 'lvs2');
@@ -176,7 +176,7 @@ describe('two daemons (plus a phantom third node the test plays)', () => {
     expect([200, 409]).toContain(back.status);
     const t = await post('lvs1', '/v1/takeover', lab.token);
     expect(t.status).toBe(200);
-    await waitFor('lvs1 active again', () => lab.role('lvs1') === 'active' && lab.role('lvs2') === 'standby', 3000);
+    await lab.waitRoles({ lvs1: 'active', lvs2: 'standby' }, 3000);
   });
 
   it('SIGTERM on the active hands over in about one round trip (leaving frame)', async () => {
@@ -194,7 +194,7 @@ describe('two daemons (plus a phantom third node the test plays)', () => {
 
   it('a crashed active is replaced after deadtime; the restarted node comes back as standby', async () => {
     lab.start('lvs1');
-    await waitFor('lvs1 standby', () => lab.role('lvs1') === 'standby', 5000);
+    await lab.waitRoles({ lvs1: 'standby' }, 10_000);
     expect(lab.role('lvs2')).toBe('active'); // no preempt
     const n1 = lab.transitions('lvs1').length;
     const t0 = performance.now();
@@ -230,9 +230,9 @@ describe('three daemons', () => {
   });
 
   it('elect the best; when it dies the next best takes over and the third stays standby', async () => {
-    await waitFor('a active', () => lab.role('a') === 'active' && lab.role('b') === 'standby' && lab.role('c') === 'standby', 15_000);
+    await lab.waitRoles({ a: 'active', b: 'standby', c: 'standby' }, 15_000);
     lab.node('a').proc.kill('SIGKILL');
-    await waitFor('b active', () => lab.role('b') === 'active', 5000);
+    await lab.waitRoles({ b: 'active' }, 5000);
     await new Promise((r) => setTimeout(r, 3 * T.deadtimeMs));
     expect(lab.role('b')).toBe('active');
     expect(lab.role('c')).toBe('standby');

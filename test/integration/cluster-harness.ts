@@ -175,6 +175,18 @@ logging:
     return this.transitions(name).at(-1)?.to ?? 'init';
   }
 
+  /** Waits until every named node is in its role; on timeout the error carries their last log lines. */
+  async waitRoles(roles: Record<string, string>, timeoutMs = 10_000): Promise<void> {
+    try {
+      await waitFor(JSON.stringify(roles), () => Object.entries(roles).every(([n, r]) => this.role(n) === r), timeoutMs);
+    } catch (err) {
+      const tail = Object.keys(roles)
+        .map((n) => `--- ${n} (now ${this.role(n)}):\n${this.node(n).logs.slice(-12).map((l) => `${l.t.toFixed(0)} ${l.msg} ${l.reason ?? ''}`).join('\n')}`)
+        .join('\n');
+      throw new Error(`${(err as Error).message}\n${tail}`);
+    }
+  }
+
   async stopAll(): Promise<void> {
     for (const n of this.nodes.values()) {
       if (n.proc.exitCode === null && n.proc.signalCode === null) n.proc.kill('SIGKILL');

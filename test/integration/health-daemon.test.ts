@@ -70,6 +70,10 @@ health:
     const metrics = await (await fetch(`${api}/metrics`)).text();
     expect(metrics).toContain(`vigil_probe_up{service="web",real_server="127.0.0.1:${l.port}",probe="tcp"} 1`);
     expect(metrics).toContain(`vigil_real_server_healthy{service="web",real_server="127.0.0.1:${l.port}"} 1`);
+    // /status shows the verdict and the last check of each real server (DESIGN.md interface)
+    const st = (await (await fetch(`${api}/status`)).json()) as { services: { name: string; realServers: { port: number; healthy: boolean; lastCheck: { ok: boolean; reason: string } | null }[] }[] };
+    const web = st.services.find((x) => x.name === 'web')?.realServers.find((r) => r.port === l.port);
+    expect(web).toMatchObject({ healthy: true, lastCheck: { ok: true, reason: 'connected' } });
 
     // a reload that changes nothing about web's check keeps its state: no new "up"
     const before = d.logs().split('\n').filter((x) => x.includes('"real server up"')).length;

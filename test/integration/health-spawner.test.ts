@@ -79,6 +79,19 @@ describe('ProbeSpawner', () => {
     await sp.close();
   });
 
+  it('a run that waited in a busy helper past its deadline is not started (no verdict), not a timeout of the server', async () => {
+    const sp = new ProbeSpawner(1);
+    await sp.warm();
+    const pid = sp.pids[0] as number;
+    process.kill(pid, 'SIGSTOP'); // the helper is busy (as when it spawns at full tilt)
+    const late = sp.run(script('never', 'echo ran; exit 0'), [], { timeoutMs: 100 });
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(pid, 'SIGCONT');
+    expect(await late).toMatchObject({ kind: 'timeout', notStarted: 'not started: the probe spawner was busy until the deadline' });
+    expect(await sp.run(script('now', 'echo ran; exit 0'), [], { timeoutMs: 2000 })).toMatchObject({ kind: 'exited', code: 0, firstLine: 'ran' });
+    await sp.close();
+  });
+
   it('when the daemon is killed, its helpers stop every probe in flight and exit', async () => {
     const marker = `vigil-spawner-orphan-${process.pid}-${Date.now()}`;
     const hung = script('orphan', `trap '' TERM\n(trap '' TERM; exec -a ${marker} sleep 1000) &\nwait`);

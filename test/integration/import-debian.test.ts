@@ -236,6 +236,8 @@ describe.skipIf(skipReason !== undefined)('Debian example files', () => {
     });
     expect(cfg.services[0].real_servers.map((r: { address: string }) => r.address)).toEqual(['192.168.6.2', '192.168.6.3', '192.168.6.6']);
     expect(report(r.stderr).filter((e) => e.kind === 'untranslated').map((e) => e.line)).toEqual([16]);
+    // comment= is kept as a YAML comment above the service
+    expect(readFileSync(out, 'utf8')).toMatch(/# from .*ldirectord\.cf:25: Test load balanced web site\n\s+- name: Web-Site/);
   });
 
   it('ldirectord.cf with every example virtual service uncommented: validates; each setting vigil lacks is reported', async () => {

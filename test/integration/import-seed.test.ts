@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { loadKey } from '../../src/cluster/cluster.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -38,6 +39,8 @@ describe('vigil import on the seed deployment', () => {
     const key = join(dir, 'etc', 'vigil.key');
     expect(statSync(key).mode & 0o777).toBe(0o600);
     expect(readFileSync(key, 'utf8')).toBe('4f1c2a9e0b7d36e58a1f9c02d4b6e7a3');
+    // the daemon's own key loader accepts it as written
+    expect(loadKey(key).toString()).toBe('4f1c2a9e0b7d36e58a1f9c02d4b6e7a3');
     expect(r.stderr).not.toContain('4f1c2a9e0b7d36e58a1f9c02d4b6e7a3');
 
     const cfg = parseYaml(readFileSync(out, 'utf8'));

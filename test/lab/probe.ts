@@ -50,12 +50,35 @@ function waitReady(child: ChildProcess, what: string, ms: number): Promise<void>
   });
 }
 
+const responders = new WeakMap<Lab, Map<string, ChildProcess>>();
+
+async function startResponder(lab: Lab, name: string, port: number): Promise<ChildProcess> {
+  const ns = lab.nsOf(name);
+  const child = lab.spawn(ns, ['node', TS_RUN, RESPONDER, name, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let map = responders.get(lab);
+  if (!map) responders.set(lab, (map = new Map()));
+  map.set(name, child);
+  await waitReady(child, `responder in ${ns}`, 20_000);
+  return child;
+}
+
 /** Starts the name responder in every director (and real server) namespace. */
 export async function startResponders(lab: Lab, port = SERVICE_PORT): Promise<ChildProcess[]> {
-  const hosts = [...lab.directors, ...lab.realServers];
-  const children = hosts.map((h) => lab.spawn(h.ns, ['node', TS_RUN, RESPONDER, h.name, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] }));
-  await Promise.all(children.map((c, i) => waitReady(c, `responder in ${hosts[i]?.ns}`, 20_000)));
-  return children;
+  return Promise.all([...lab.directors, ...lab.realServers].map((h) => startResponder(lab, h.name, port)));
+}
+
+/**
+ * Restarts one host's responder: its TCP connections (and whatever state the kernel kept
+ * for them) are gone, as after a reboot.
+ */
+export async function restartResponder(lab: Lab, name: string, port = SERVICE_PORT): Promise<void> {
+  const old = responders.get(lab)?.get(name);
+  if (old && old.exitCode === null && old.signalCode === null) {
+    const gone = new Promise<void>((r) => old.once('exit', () => r()));
+    old.kill('SIGKILL');
+    await gone;
+  }
+  await startResponder(lab, name, port);
 }
 
 export interface ProberOptions {

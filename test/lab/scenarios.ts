@@ -6,7 +6,7 @@
  */
 import type { Lab } from './lab.js';
 import { LabError } from './netns.js';
-import type { Prober } from './probe.js';
+import { restartResponder, type Prober } from './probe.js';
 import { longestGap, switches, type Switch } from './timeline.js';
 import { HEARTBEAT_PORT, waitSettled, type VigilNode } from './vigil.js';
 
@@ -74,8 +74,17 @@ export async function crashActive(p: Pair, timeoutMs = 10_000): Promise<SwitchRe
   return { ...r, crashed: active };
 }
 
-/** Brings a crashed director back: links up, then vigil started again (it must come back as standby). */
-export async function recoverCrashed(p: Pair, node: VigilNode, timeoutMs = 20_000): Promise<void> {
+/**
+ * Brings a crashed director back: its responder restarted (no TCP state left from before
+ * the crash), links up, then vigil started again; it must come back as standby. With
+ * `reboot` the VIP is removed first, as a reboot would; without it vigil finds the stale
+ * VIP at start and must remove it itself.
+ */
+export async function recoverCrashed(p: Pair, node: VigilNode, opts: { reboot?: boolean; timeoutMs?: number } = {}): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  const d = node.director;
+  if (opts.reboot) await p.lab.exec(d.ns, ['ip', 'addr', 'del', `${p.lab.vip}/${p.lab.lanPrefix}`, 'dev', d.lanIf], { allowFail: true });
+  await restartResponder(p.lab, node.name);
   await p.lab.reconnect(node.name);
   await node.start();
   await node.waitRole('standby', timeoutMs);

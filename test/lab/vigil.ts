@@ -66,6 +66,8 @@ export function writeClusterConfig(lab: Lab, opts: ClusterOptions = {}): string 
       })),
     },
     vips: [{ address: lab.vip, prefix: lab.lanPrefix, interface: (lab.directors[0] as Director).lanIf }],
+    // no services: the failover path only; one forwarder worker keeps the daemons light
+    dataplane: { mode: 'auto', forwarder: { workers: 1 } },
     api: { listen: `127.0.0.1:${API_PORT}`, token_file: tokenFile },
     logging: { level: opts.logLevel ?? 'info' },
   };

@@ -535,3 +535,19 @@ describe('election: three nodes', () => {
     expect(sim.actives()).toEqual(['a']);
   });
 });
+
+describe('election: repeated standby commands', () => {
+  it('standby on each node in turn always hands over (an older yield gives way to a newer one)', () => {
+    const sim = settledPair();
+    expect(sim.command('lvs1', 'standby').ok).toBe(true);
+    expect(sim.actives()).toEqual(['lvs2']);
+    expect(sim.command('lvs2', 'standby').ok).toBe(true);
+    expect(sim.actives()).toEqual(['lvs1']);
+    const r = sim.command('lvs1', 'standby');
+    expect(r).toMatchObject({ ok: true });
+    expect(sim.actives()).toEqual(['lvs2']);
+    sim.run(3000);
+    expect(sim.actives()).toEqual(['lvs2']);
+    expect(sim.owners()).toEqual(['lvs2']);
+  });
+});

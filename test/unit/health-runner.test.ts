@@ -219,6 +219,7 @@ describe('HealthRunner', () => {
     expect(runner.passiveFailure('web', '10.1.0.1', 80, 'ECONNREFUSED')).toBe(true);
     expect(runner.isHealthy('web', '10.1.0.1', 80)).toBe(true);
     expect(runner.passiveFailure('web', '10.9.9.9', 80, 'x')).toBe(false); // unknown: ignored
+    await runner.close();
   });
 
   it('goes down on a passive failure followed by a failed run', async () => {
@@ -274,6 +275,23 @@ describe('HealthRunner', () => {
     await clock.advance(5000);
     expect(probes.calls.length).toBe(n);
     expect(runner.stats().running).toBe(0);
+  });
+
+  it('does not count a run that never started (skipped: the director was overloaded) toward fall', async () => {
+    const cfg = config([{ address: '10.1.0.1' }], { check: { type: 'tcp', interval_ms: 1000, timeout_ms: 500, initial: 'up', rise: 1, fall: 1 } });
+    const clock = new FakeClock();
+    const metrics = createMetrics({ defaults: false });
+    const executor: ProbeExecutor = async () => ({ ok: false, result: 'skipped', reason: 'not started: the probe spawner was busy until the deadline', durationMs: 0 });
+    const runner = new HealthRunner({ config: cfg, metrics, clock, executor, random: () => 0 });
+    const downs: HealthEvent[] = [];
+    runner.on('realServerDown', (e) => downs.push(e));
+    await runner.start();
+    await clock.advance(3000);
+    expect(downs).toEqual([]);
+    expect(runner.isHealthy('web', '10.1.0.1', 80)).toBe(true);
+    expect(runner.get('web', '10.1.0.1', 80)?.lastCheck).toBeNull();
+    expect(await metrics.registry.metrics()).toContain('vigil_probe_runs_total{probe="tcp",result="skipped"} 4');
+    await runner.close();
   });
 
   it('updates the probe and health metrics', async () => {

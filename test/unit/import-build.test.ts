@@ -202,6 +202,12 @@ describe('haresources', () => {
     expect(at('haresources', 1)[0]?.reason).toMatch(why);
   });
 
+  it('node names match without regard to case, as in Heartbeat', async () => {
+    const { config, problems } = await convert({ ...base, haresources: 'LVS2 10.0.0.1/24/eth0\n' }, opts);
+    expect(problems).toEqual([]);
+    expect(config.cluster.nodes.map((n: any) => [n.name, n.priority])).toEqual([['lvs1', 100], ['lvs2', 150]]);
+  });
+
   it('a group for another node follows the active node, with a warning', async () => {
     const { at, config } = await convert({ ...base, haresources: 'lvs1 10.0.0.1/24/eth0\nlvs2 10.0.0.2/24/eth0\nghost 10.0.0.3/24/eth0\n' }, opts);
     expect(config.vips.map((v: any) => v.address)).toEqual(['10.0.0.1', '10.0.0.2']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { monitorToCheck } from '../../src/import/build.js';
+import { monitorToCheck } from '../../src/import/monchecks.js';
 import { Ledger } from '../../src/import/ledger.js';
 import { isLvsAlert, monMs, parseLvsAlertArgs, parseMonCf } from '../../src/import/moncf.js';
 

@@ -16,7 +16,8 @@ import type { Dataplane, Operation } from '../../../src/reconcile/table.js';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 1000);
 const PER = Number(process.env.BENCH_REAL_SERVERS ?? 10);
-const CHANGES = Number(process.env.BENCH_CHANGES ?? 6);
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 4);
+const PAIRS = Number(process.env.BENCH_PAIRS ?? 20);
 const emit = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
 const sh = (cmd: string): string => execFileSync('sh', ['-c', cmd], { encoding: 'utf8', maxBuffer: 1 << 28 });
 
@@ -83,25 +84,29 @@ async function main(): Promise<void> {
   sh('ipvsadm -C');
   await ipvs.start();
 
-  // ---- initial load through vigil: one batch of every service and real server
+  // ---- initial load, two rounds: vigil then bare, bare then vigil (the same batch)
   const t0 = performance.now();
-  await rec.start();
-  const fullMs = performance.now() - t0;
+  await rec.start(); // round 1 through vigil: one batch with every service and real server
+  emit({ case: 'initial', round: 1, lines: lastOps.length, vigilApplyMs: applyMs, vigilReconcileMs: performance.now() - t0, ok: rec.last?.ok, entries: count() });
   const initialBatch = lastBatch;
-  emit({ case: 'initial', lines: lastOps.length, vigilApplyMs: applyMs, vigilReconcileMs: fullMs, ok: rec.last?.ok, entries: count() });
-
-  // ---- the same batch, bare
   sh('ipvsadm -C');
-  const bareMs = await bare(initialBatch);
-  emit({ case: 'initial-bare', lines: lastOps.length, bareMs, entries: count() });
+  emit({ case: 'initial-bare', round: 1, bareMs: await bare(initialBatch), entries: count() });
+  sh('ipvsadm -C');
+  emit({ case: 'initial-bare', round: 2, bareMs: await bare(initialBatch), entries: count() });
+  sh('ipvsadm -C');
+  const t1 = performance.now();
+  const r2 = await rec.request('periodic'); // round 2 through vigil: the kernel was cleared
+  emit({ case: 'initial', round: 2, lines: lastOps.length, vigilApplyMs: applyMs, vigilReconcileMs: performance.now() - t1, ok: r2.ok, entries: count(), sameBatch: lastBatch === initialBatch });
 
   // ---- read of the full table (what every read-back costs)
   const r0 = performance.now();
   const t = await ipvs.read();
   emit({ case: 'read', ms: performance.now() - r0, services: t.length, realServers: t.reduce((n, s) => n + s.realServers.length, 0) });
 
-  // ---- one real server changes (down, then up again), through vigil and bare
+  // ---- one real server changes (down, then up again) through the reconciler, then the same batch bare
   const victim = { service: 'svc500', address: services[500]?.real_servers[3]?.address as string };
+  const undoOf = (batch: string): string =>
+    batch.startsWith('-d ') ? batch.replace(/^-d (.*)$/m, (_m, rest: string) => `-a ${rest} -g -w 1`) : batch.replace(/^-a (.*) -g -w \d+$/m, '-d $1');
   for (let i = 0; i < CHANGES; i++) {
     if (i % 2 === 0) down.add(`${victim.service} ${victim.address}`);
     else down.delete(`${victim.service} ${victim.address}`);
@@ -110,12 +115,30 @@ async function main(): Promise<void> {
     const reconcileMs = performance.now() - c0;
     const batch = lastBatch;
     const vigilApplyMs = applyMs;
-    // put the kernel back to before the change, untimed, then the same batch bare
-    const undo = batch.startsWith('-d ') ? batch.replace(/^-d (.*)$/m, (_m, rest: string) => `-a ${rest} -g -w 1`) : batch.replace(/^-a (.*) -g -w \d+$/m, '-d $1');
-    await bare(undo);
+    await bare(undoOf(batch)); // back to before the change, untimed
     const bareMs = await bare(batch);
     emit({ case: 'change', i, batch: batch.trim(), ok: r.ok, operations: r.operations, vigilApplyMs, vigilReconcileMs: reconcileMs, bareMs });
   }
+
+  // ---- the same one-line batches many more times: each round deletes then re-adds the
+  // victim; vigil's apply does one and a bare -R the other, alternating, so vigil goes
+  // first in half the rounds and each side does as many deletes as adds
+  const del: Operation[] = [{ kind: 'delete_real_server', serviceKey: 'tcp 10.100.2.1:80', address: victim.address, port: 80 }];
+  const add: Operation[] = [{ kind: 'add_real_server', serviceKey: 'tcp 10.100.2.1:80', realServer: { address: victim.address, port: 80, forward: 'dr', weight: 1 } }];
+  const pairs: { vigil: number; bare: number }[] = [];
+  for (let i = 0; i < PAIRS; i++) {
+    if (i % 2 === 0) {
+      await timed.apply(del);
+      const v = applyMs;
+      pairs.push({ vigil: v, bare: await bare(formatBatch(add)) });
+    } else {
+      const b = await bare(formatBatch(del));
+      await timed.apply(add);
+      pairs.push({ vigil: applyMs, bare: b });
+    }
+  }
+  emit({ case: 'pairs', pairs, entries: count() });
+
   await rec.close();
   await ipvs.close();
   sh('ipvsadm -C');

@@ -82,6 +82,18 @@ const counted: Dataplane = {
 };
 const health = new HealthRunner({ config, metrics, logger });
 const rec = new Reconciler({ dataplane: counted, config: () => config, health: (s, a, p) => health.isHealthy(s, a, p), metrics, logger });
+/** Runs since `mark()`, and which of them (1 = the first) repaired drift. */
+let runs = 0;
+let driftRun: number | undefined;
+rec.on('reconciled', (r) => {
+  runs += 1;
+  if (r.drift && driftRun === undefined) driftRun = runs;
+});
+rec.on('failed', () => void (runs += 1));
+const mark = (): void => {
+  runs = 0;
+  driftRun = undefined;
+};
 health.on('realServerUp', () => void rec.request('health'));
 health.on('realServerDown', () => void rec.request('health'));
 
@@ -190,17 +202,19 @@ async function main(): Promise<void> {
   await settleAll();
   const d0 = rec.last;
   await once(rec, 'reconciled'); // by hand between two runs (a run in flight would see it as a failed batch)
+  mark();
   sh('ipvsadm -d -t 10.10.0.1:80 -r 10.20.0.3:8080 && ipvsadm -e -t 10.10.0.1:443 -r 10.20.0.5:443 -g -w 9');
   const tDrift = performance.now();
   const drift0 = await sum('vigil_reconcile_drift_repairs_total');
-  await step('drift-delete', () => ({ repairedMs: Math.round(performance.now() - tDrift), lastOk: d0?.ok }));
+  await step('drift-delete', () => ({ repairedMs: Math.round(performance.now() - tDrift), repairedByRun: driftRun, lastOk: d0?.ok }));
   await settleAll();
   const before = await sum('vigil_reconcile_drift_repairs_total');
 
   await once(rec, 'reconciled');
+  mark();
   sh('ipvsadm -C');
   const tClear = performance.now();
-  await step('drift-clear', () => ({ repairedMs: Math.round(performance.now() - tClear) }));
+  await step('drift-clear', () => ({ repairedMs: Math.round(performance.now() - tClear), repairedByRun: driftRun }));
   await settleAll();
   const after = await sum('vigil_reconcile_drift_repairs_total');
 

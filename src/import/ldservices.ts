@@ -1,0 +1,340 @@
+/**
+ * ldirectord.cf virtual services → vigil services: ldirectord's defaults (scheduler wrr,
+ * checktype negotiate, checkinterval 10 s, negotiate timeout 30 s), its checks mapped to
+ * built-in probes where vigil has one, and every setting vigil lacks reported.
+ */
+import { isIP } from 'node:net';
+import { SCHEDULERS } from '../config/schema.js';
+import { splitHostPort } from './ipvsadm.js';
+import { parseLdFallback, parseLdReal, unquote, type LdirectordCf, type LdSetting, type LdVirtual } from './ldirectord.js';
+import type { Ledger } from './ledger.js';
+import { addReal, keyOf, resolveService, sanitizeName, type Check, type Obj, type RealServer, type Service, type ServiceState } from './model.js';
+import type { Resolver } from './resolve.js';
+
+const SECRET_KEYS = new Set(['passwd', 'secret']);
+
+const LD_UNSUPPORTED: Record<string, string> = {
+  login: 'vigil’s built-in checks do not log in; use an exec check for authenticated protocols',
+  passwd: 'vigil’s built-in checks do not log in; use an exec check for authenticated protocols',
+  database: 'vigil’s built-in checks do not query databases; use an exec check',
+  secret: 'vigil’s built-in checks do not speak RADIUS; use an exec check',
+  load: 'vigil has no load-based weights',
+  emailalert: 'vigil sends no mail; alert on vigil_real_server_healthy with Prometheus rules (deploy/)',
+  emailalertfreq: 'vigil sends no mail; alert with Prometheus rules (deploy/)',
+  emailalertstatus: 'vigil sends no mail; alert with Prometheus rules (deploy/)',
+  emailalertfrom: 'vigil sends no mail; alert with Prometheus rules (deploy/)',
+  smtp: 'vigil sends no mail',
+  monitorfile: 'vigil logs every check transition on stdout',
+  cleanstop: 'vigil removes only what it declared when it releases',
+  fallbackcommand: 'vigil has no fallback command; use sorry_server',
+  schedflags: 'scheduler flags are not supported by vigil',
+  ops: 'one-packet scheduling is not supported by vigil',
+  autoreload: 'vigil reloads its config on SIGHUP or `vigil reload`, not by watching the file',
+  callback: 'vigil reloads its config on SIGHUP or `vigil reload`',
+  logfile: 'vigil logs on stdout',
+  supervised: 'vigil runs in the foreground under the service manager',
+  fork: 'vigil runs every check in its own process group, concurrently',
+  maintenancedir: 'use `vigil drain` / `vigil enable` instead of maintenance files',
+  readdquiescent: 'vigil re-adds a quiescent real server by setting its weight back',
+  checkcount: 'use failurecount (vigil: fall)',
+  connecttimeout: 'use checktimeout',
+};
+
+export async function ldirectordServices(
+  ld: LdirectordCf,
+  states: ServiceState[],
+  byKey: Map<string, ServiceState>,
+  resolver: Resolver,
+  ledger: Ledger,
+): Promise<void> {
+  const g = ld.globals;
+  const used = new Set<LdSetting>();
+  const global = (k: string): LdSetting | undefined => g.get(k);
+  for (const v of ld.virtuals) {
+    const s = (k: string): LdSetting | undefined => v.settings.get(k);
+    const setting = (k: string): LdSetting | undefined => s(k) ?? global(k);
+    const take = (st: LdSetting | undefined): string | undefined => {
+      if (st) {
+        used.add(st);
+        ledger.ok(st.src);
+      }
+      return st?.value;
+    };
+    const isFwmark = /^\d+$/.test(v.target);
+    let proto: 'tcp' | 'udp' = /:(53|domain)$/.test(v.target) ? 'udp' : 'tcp';
+    const protoSet = s('protocol');
+    if (protoSet) {
+      const p = protoSet.value.toLowerCase();
+      if (p === 'tcp' || p === 'udp') proto = p;
+      else if (p !== 'fwm') ledger.skip(protoSet.src, `protocol "${protoSet.value}" is not tcp, udp or fwm`);
+      ledger.ok(protoSet.src);
+    }
+    const resolved = await resolveService(isFwmark ? 'fwmark' : proto, v.target, resolver, v.ipv6);
+    const blockLines = [v.src, ...v.reals.map((r) => r.src), ...[...v.settings.values()].map((x) => x.src)];
+    if (typeof resolved === 'string') {
+      for (const l of blockLines) if (!ledger.isDone(l)) ledger.skip(l, `virtual service ${v.target} is not translated: ${resolved}`);
+      continue;
+    }
+    const key = keyOf(proto, resolved.vip, resolved.port, resolved.fwmark);
+    if (byKey.has(key)) {
+      for (const l of blockLines) if (!ledger.isDone(l)) ledger.skip(l, `duplicate virtual service ${v.target}`);
+      continue;
+    }
+    const svc: Service = { name: '', scheduler: 'wrr', forward: 'dr', real_servers: [] };
+    const nameSet = s('servicename');
+    if (nameSet) {
+      const n = sanitizeName(nameSet.value);
+      if (n !== '') svc.name = n;
+      take(nameSet);
+    }
+    if (isFwmark) svc.fwmark = resolved.fwmark;
+    else {
+      svc.protocol = proto;
+      svc.vip = resolved.vip;
+      svc.port = resolved.port;
+    }
+    const sched = s('scheduler');
+    if (sched) {
+      if ((SCHEDULERS as readonly string[]).includes(sched.value)) take(sched);
+      else ledger.adjust(sched.src, `scheduler "${sched.value}" is not one vigil knows; wrr (ldirectord's default) is used`);
+      if ((SCHEDULERS as readonly string[]).includes(sched.value)) svc.scheduler = sched.value;
+    }
+    const persistent = s('persistent');
+    const netmask = s('netmask');
+    if (persistent && /^\d+$/.test(persistent.value)) {
+      const p: Obj = { timeout_s: Number(persistent.value) };
+      take(persistent);
+      if (netmask) {
+        p.netmask = netmask.value;
+        take(netmask);
+      }
+      svc.persistence = p;
+    } else if (netmask) ledger.skip(netmask.src, 'netmask without persistent has no effect');
+    const quiescent = setting('quiescent');
+    if (quiescent) {
+      svc.quiescent = quiescent.value === 'yes';
+      take(quiescent);
+    }
+    const fb = s(v.ipv6 ? 'fallback6' : 'fallback') ?? s('fallback') ?? global(v.ipv6 ? 'fallback6' : 'fallback');
+    if (fb) {
+      const f = parseLdFallback(fb.value);
+      const addr = typeof f === 'string' ? undefined : await resolver.host(f.host, v.ipv6 ? 6 : undefined);
+      const port = typeof f === 'string' || f.port === undefined ? undefined : resolver.service(f.port, proto);
+      if (typeof f === 'string') ledger.skip(fb.src, f);
+      else if (addr === undefined) ledger.skip(fb.src, `cannot resolve "${f.host}"`);
+      else {
+        const sorry: Obj = { address: addr };
+        if (port !== undefined && port > 0) sorry.port = port;
+        svc.sorry_server = sorry;
+        used.add(fb);
+        if (f.forward !== undefined) ledger.adjust(fb.src, `sorry_server: forwarded like the service's real servers (the "${f.forward}" method on this line is not used)`);
+        else ledger.ok(fb.src);
+      }
+    }
+    const st: ServiceState = { svc, src: v.src, candidates: new Map(), origin: `${v.src.file}:${v.src.line}`, ipv6: v.ipv6 };
+    ledger.ok(v.src);
+    const comment = s('comment');
+    if (comment) {
+      st.comment = comment.value;
+      take(comment);
+    }
+    // check
+    const check = ldCheck(v, proto, setting, take, ledger);
+    for (const r of v.reals) {
+      const parsed = parseLdReal(r.value);
+      if (typeof parsed === 'string') {
+        ledger.skip(r.src, parsed);
+        continue;
+      }
+      const first = await resolver.host(parsed.first, v.ipv6 ? 6 : undefined);
+      const last = parsed.last !== undefined ? await resolver.host(parsed.last, v.ipv6 ? 6 : undefined) : undefined;
+      if (first === undefined || (parsed.last !== undefined && last === undefined)) {
+        ledger.skip(r.src, `cannot resolve "${first === undefined ? parsed.first : parsed.last ?? ''}"`);
+        continue;
+      }
+      const addrs = last !== undefined ? ipv4Range(first, last) : [first];
+      if (typeof addrs === 'string') {
+        ledger.skip(r.src, addrs);
+        continue;
+      }
+      const port = parsed.port !== undefined ? resolver.service(parsed.port, proto) : undefined;
+      if (parsed.port !== undefined && port === undefined) {
+        ledger.skip(r.src, `unknown port "${parsed.port}"`);
+        continue;
+      }
+      for (const a of addrs) {
+        const i = addReal(st, { address: a, port, forward: parsed.forward, weight: parsed.weight }, r.src, ledger);
+        if (i !== undefined && check && (parsed.request !== undefined || parsed.receive !== undefined) && (check.type === 'http' || check.type === 'https')) {
+          const c: Check = { ...check };
+          if (parsed.request !== undefined) c.path = parsed.request;
+          if (parsed.receive !== undefined) c.body_regex = parsed.receive;
+          svc.real_servers[i] = { ...(svc.real_servers[i] as RealServer), check: c };
+        }
+      }
+    }
+    if (check) {
+      svc.check = check;
+      // a real server with its own request/receive keeps its own check
+    }
+    states.push(st);
+    byKey.set(key, st);
+    for (const [k, set] of v.settings) {
+      if (ledger.isDone(set.src)) continue;
+      if (k === 'comment' || k === 'servicename') ledger.ok(set.src);
+      else ledger.skip(SECRET_KEYS.has(k) ? { ...set.src, text: `${k}=<not shown>` } : set.src, LD_UNSUPPORTED[k] ?? `"${k}" is not an ldirectord setting vigil translates`);
+    }
+  }
+  for (const [k, set] of g) {
+    if (ledger.isDone(set.src)) continue;
+    if (used.has(set)) continue;
+    if (['checktimeout', 'negotiatetimeout', 'checkinterval', 'failurecount', 'quiescent', 'fallback', 'fallback6'].includes(k)) {
+      ledger.skip(set.src, ld.virtuals.length === 0 ? 'no virtual service to apply it to' : 'every virtual service sets its own value, or none uses it');
+    } else ledger.skip(set.src, LD_UNSUPPORTED[k] ?? `"${k}" is not an ldirectord setting vigil translates`);
+  }
+}
+
+function ldCheck(
+  v: LdVirtual,
+  proto: 'tcp' | 'udp',
+  setting: (k: string) => LdSetting | undefined,
+  take: (s: LdSetting | undefined) => string | undefined,
+  ledger: Ledger,
+): Check | undefined {
+  const ct = setting('checktype');
+  const type = (ct?.value ?? 'negotiate').toLowerCase();
+  const service = setting('service');
+  const serviceName = (service?.value ?? '').toLowerCase();
+  const port = /:(\d+|\w+)$/.exec(v.target)?.[1];
+  const intervalSet = setting('checkinterval');
+  const interval = Number(intervalSet?.value ?? 10) * 1000;
+  const negotiate = type === 'negotiate' || /^\d+$/.test(type);
+  const timeoutSet = negotiate ? setting('negotiatetimeout') ?? setting('checktimeout') : setting('checktimeout');
+  let timeout = Number(timeoutSet?.value ?? (negotiate ? 30 : 5)) * 1000;
+  const failSet = setting('failurecount');
+  const fall = failSet && /^\d+$/.test(failSet.value) ? Number(failSet.value) : 1;
+  const common = (c: Check): Check => {
+    c.interval_ms = interval;
+    if (timeout >= interval) {
+      const s = timeoutSet ?? intervalSet;
+      const msg = `check timeout ${timeout} ms is not below the interval ${interval} ms (vigil never overlaps a probe); timeout_ms ${interval - 1} is used`;
+      if (s) ledger.adjust(s.src, msg);
+      else ledger.note(v.src.file, `${v.target}: ${msg}`, 'adjusted');
+      timeout = interval - 1;
+    } else take(timeoutSet);
+    c.timeout_ms = timeout;
+    c.rise = 1;
+    c.fall = fall;
+    take(intervalSet);
+    take(failSet);
+    const cp = setting('checkport');
+    if (cp && /^\d+$/.test(cp.value)) {
+      if (cp.value !== port) c.port = Number(cp.value);
+      take(cp);
+    }
+    return c;
+  };
+  if (type === 'on') {
+    take(ct);
+    for (const k of ['checkinterval', 'checktimeout', 'negotiatetimeout', 'failurecount', 'checkport', 'request', 'receive', 'virtualhost', 'httpmethod', 'service']) {
+      const s = v.settings.get(k);
+      if (s && !ledger.isDone(s.src)) ledger.skip(s.src, 'checktype=on: real servers are not checked');
+    }
+    return undefined;
+  }
+  if (type === 'off') {
+    if (ct) ledger.skip(ct.src, 'checktype=off (real servers always down) has no vigil counterpart: set their weights to 0 or remove the service');
+    return undefined;
+  }
+  const ping = (): Check => common({ type: 'exec', command: '/usr/bin/ping', args: ['-c', '1', '-W', '1'], args_style: 'mon' });
+  if (type === 'connect') {
+    take(ct);
+    take(service);
+    // ldirectord: "checktype=connect and protocol=udp will also effect ping checks"
+    return proto === 'udp' && !isFwmark(v) ? ping() : common({ type: 'tcp' });
+  }
+  if (type === 'ping') {
+    take(ct);
+    return ping();
+  }
+  if (type === 'external' || type === 'external-perl') {
+    const cmdSet = setting('checkcommand');
+    const cmd = unquote(cmdSet?.value ?? '/bin/true');
+    if (!cmd.startsWith('/')) {
+      if (cmdSet) ledger.skip(cmdSet.src, 'checkcommand must be an absolute path for vigil');
+      return undefined;
+    }
+    take(ct);
+    take(cmdSet);
+    const vh = splitHostPort(v.target);
+    const c = common({ type: 'exec', command: cmd, args: [vh.host, vh.port ?? '0'], args_style: 'vigil' });
+    if (type === 'external-perl' && ct) ledger.adjust(ct.src, 'the Perl check runs as a program: make it executable with a #! line');
+    return c;
+  }
+  // negotiate (and the combined "N" form)
+  const http = serviceName === 'http' || serviceName === 'http_proxy' || (serviceName === '' && (port === '80' || port === 'http' || port === '8080'));
+  const https = serviceName === 'https' || (serviceName === '' && (port === '443' || port === 'https'));
+  if (/^\d+$/.test(type) && ct) ledger.adjust(ct.src, `checktype=${type} (negotiate every ${type}th check, connect otherwise): vigil negotiates on every check`);
+  else take(ct);
+  if (http || https) {
+    take(service);
+    const c: Check = { type: https ? 'https' : 'http' };
+    const req = setting('request');
+    if (req) {
+      const r = unquote(req.value);
+      c.path = r.startsWith('/') ? r : `/${r}`;
+      take(req);
+    }
+    const rec = setting('receive');
+    if (rec) {
+      const r = unquote(rec.value);
+      try {
+        new RegExp(r);
+        c.body_regex = r;
+        take(rec);
+      } catch {
+        c.body_regex = r.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        ledger.adjust(rec.src, 'not a valid JavaScript regular expression: matched literally');
+      }
+    }
+    const vh = setting('virtualhost');
+    if (vh) {
+      c.host = unquote(vh.value);
+      take(vh);
+    }
+    const hm = setting('httpmethod');
+    if (hm) {
+      c.method = hm.value.toUpperCase() === 'HEAD' ? 'HEAD' : 'GET';
+      take(hm);
+    }
+    return common(c);
+  }
+  // negotiate for a protocol vigil has no built-in probe for: connect (ping for UDP) instead
+  const udp = proto === 'udp' && !isFwmark(v);
+  const c = udp ? ping() : common({ type: 'tcp' });
+  const msg = `negotiate for service "${serviceName || `port ${port ?? '?'}`}" has no built-in vigil probe: ${udp ? 'a ping check (as ldirectord does for a UDP connect check)' : 'a TCP connect check'} is used (use an exec check for a protocol-level test)`;
+  if (service) ledger.adjust(service.src, msg);
+  else if (ct) ledger.adjust(ct.src, msg);
+  else ledger.adjust(v.src, msg);
+  for (const k of ['request', 'receive', 'virtualhost', 'httpmethod']) {
+    const s = v.settings.get(k);
+    if (s && !ledger.isDone(s.src)) ledger.skip(s.src, 'only used by the negotiate check, which is replaced by a TCP connect check');
+  }
+  return c;
+}
+
+const isFwmark = (v: LdVirtual): boolean => /^\d+$/.test(v.target);
+
+function ipv4Range(first: string, last: string): string[] | string {
+  if (isIP(first) !== 4 || isIP(last) !== 4) return 'address ranges are IPv4 only';
+  const n = (s: string): number => s.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+  const a = n(first);
+  const b = n(last);
+  if (b < a) return `range ${first}->${last} is empty`;
+  if (b - a > 1023) return `range ${first}->${last} has more than 1024 addresses`;
+  const out: string[] = [];
+  for (let x = a; x <= b; x++) out.push([x >>> 24, (x >>> 16) & 255, (x >>> 8) & 255, x & 255].join('.'));
+  return out;
+}
+
+// ---------------------------------------------------------------- mon
+
