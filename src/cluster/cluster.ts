@@ -104,6 +104,8 @@ interface Echo {
 }
 
 const LATENESS_WINDOW_MS = 60_000;
+const SHUTDOWN_SCRIPT_BUDGET_MS = 1000;
+const SHUTDOWN_NOTIFY_WAIT_MS = 300;
 
 export class Cluster extends EventEmitter<ClusterEvents> {
   readonly name = 'cluster';
@@ -167,11 +169,6 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   effectivePriority(): number {
     return effectivePriority(this.state);
-  }
-
-  /** The election state (a copy): tests and /status. */
-  snapshot(): ElectionState {
-    return structuredClone(this.state);
   }
 
   peers(): PeerStatus[] {
@@ -257,7 +254,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const wasActive = this.state.role === 'active';
     if (wasActive) {
       this.releasing += 1;
-      await this.releaseResources('shutdown');
+      // the daemon has 2 s to stop: stop scripts get 1 s in all, then the VIPs go and the peers are told
+      await this.releaseResources('shutdown', SHUTDOWN_SCRIPT_BUDGET_MS);
       this.releasing -= 1;
     }
     // the peers take over on receipt, without waiting for deadtime
@@ -268,8 +266,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.onTransition({ type: 'transition', from: prev, to: 'standby', reason: 'shutdown', failover: false });
       this.emit('role', { role: 'standby', previous: prev, reason: 'shutdown', failover: false });
     }
-    await this.scripts.idle();
-    await this.vips.close();
+    await this.scripts.idle(SHUTDOWN_NOTIFY_WAIT_MS);
+    await this.vips.close(100);
     await Promise.allSettled(this.sockets.map((s) => s.sock.close()));
     this.sockets = [];
     this.logger.info({ wasActive }, 'cluster stopped');
@@ -413,8 +411,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     }
   }
 
-  private async releaseResources(reason: string): Promise<void> {
-    await this.scripts.stop(this.config.cluster.resources, reason);
+  private async releaseResources(reason: string, scriptBudgetMs?: number): Promise<void> {
+    await this.scripts.stop(this.config.cluster.resources, reason, scriptBudgetMs);
     await this.vips.release();
   }
 

@@ -24,7 +24,8 @@
  *   lower name. Effective priority = configured priority − weights of failed tracks;
  *   0 (or maintenance) = not eligible.
  * - Not active: if no alive peer is active and this node is eligible and ranks above
- *   every alive eligible peer, become active.
+ *   every alive eligible peer, become active (a standby does not wait for a peer still in
+ *   INIT; a node in INIT does, so nodes started together elect the best).
  * - Active: release at once when not eligible; when another node is active and ranks
  *   higher (split brain healed: the worse one yields); when an alive eligible peer ranks
  *   higher and preempt is on, or it asked to take over, or this node is degraded by a
@@ -34,6 +35,8 @@
  *   notify (the loser may have poisoned caches).
  * - Liveness: a peer is alive while some link delivered a valid frame within deadtime;
  *   a `leaving` frame makes it dead at once.
+ * - INIT is left only after this node's own timers were on time for a deadtime (a fresh
+ *   daemon stalls while it warms up), or after 2 × initdead in any case.
  * - Own lateness: time-based verdicts (a peer is dead, initdead passed) are taken only
  *   on a tick that ran after the queued frames were read (`drained`), and not before
  *   one interval has passed since a tick that fired more than an interval late.
@@ -90,6 +93,8 @@ export interface ElectionState {
   holdUntil: number;
   /** The first election is done (INIT left). */
   elected: boolean;
+  /** Last tick that fired more than half an interval late (this node stalled). */
+  lastStallAt: number;
 }
 
 export type Command = 'takeover' | 'standby' | 'maintenance-on' | 'maintenance-off';
@@ -169,6 +174,7 @@ export function initialState(cfg: ElectionConfig, now: number): ElectionState {
     peers: Object.fromEntries(cfg.peers.map((p) => [p.name, newPeer(p.name, p.links)])),
     holdUntil: -Infinity,
     elected: false,
+    lastStallAt: -Infinity,
   };
 }
 
@@ -240,6 +246,7 @@ function markDead(s: ElectionState, actions: Action[]): string {
 
 function onTick(s: ElectionState, ev: { lateness: number; drained: boolean }, now: number, actions: Action[]): void {
   const dead = s.cfg.deadtimeMs;
+  if (ev.lateness > s.cfg.intervalMs / 2) s.lastStallAt = now;
   const expired: [PeerView, string][] = [];
   for (const p of Object.values(s.peers)) {
     for (const [name, l] of Object.entries(p.links)) {
@@ -247,7 +254,11 @@ function onTick(s: ElectionState, ev: { lateness: number; drained: boolean }, no
     }
   }
   const initDue = s.role === 'init' && now - s.startedAt >= s.cfg.initdeadMs;
-  if (expired.length === 0 && !initDue) return;
+  if (expired.length === 0 && !initDue) {
+    // INIT may end on what was heard once this node is calm (no time-based verdict here)
+    if (s.role === 'init') decide(s, now, 'election', actions);
+    return;
+  }
   // A verdict is due: make sure it is not one this node's own stall produced.
   if (ev.lateness > s.cfg.intervalMs) {
     s.holdUntil = Math.max(s.holdUntil, now + s.cfg.intervalMs);
@@ -315,7 +326,8 @@ function onFrame(s: ElectionState, f: Extract<ElectionEvent, { type: 'frame' }>,
     // healed split brain: the better node stays active, and says so again. The peer may
     // have heard us first and released already, so a peer back from the dead counts too.
     const sawActive = f.role === 'active' && (prevRole !== 'active' || !wasAlive);
-    const cameBack = !wasAlive && f.role !== 'init';
+    // (in any role: a crashed peer that returns may still answer ARP for the VIPs)
+    const cameBack = !wasAlive;
     if (s.role === 'active' && (sawActive || cameBack) && better(selfRank(s), p)) {
       actions.push({ type: 'regarp', reason: 'split-brain' }, { type: 'renotify', reason: 'split-brain' }, { type: 'send' });
     }
@@ -419,7 +431,8 @@ function decide(s: ElectionState, now: number, cause: string, actions: Action[],
     if (!eligible) return release(s, now, 'not-eligible', actions);
     if (actives.some((p) => better(p, me))) return release(s, now, 'split-brain', actions);
     for (const p of peers) {
-      if (!eligiblePeer(p) || p.role === 'active' || !better(p, me)) continue;
+      // a peer still in INIT is not handed the VIPs: it has not finished starting
+      if (!eligiblePeer(p) || p.role === 'active' || p.role === 'init' || !better(p, me)) continue;
       if (p.takeover) return release(s, now, 'takeover-requested', actions);
       if (s.cfg.preempt) return release(s, now, 'preempt', actions);
       if (me.priority < s.cfg.priority && p.priority > me.priority && !p.yielding) return release(s, now, 'degraded', actions);
@@ -428,15 +441,23 @@ function decide(s: ElectionState, now: number, cause: string, actions: Action[],
   }
 
   if (s.role === 'init') {
+    // A daemon that just started often stalls (JIT, workers starting): it leaves INIT only
+    // once its own timers were on time for a deadtime, so it does not win an election and
+    // then fall silent. Bounded: after 2 × initdead it goes on regardless.
+    const calm = now - s.lastStallAt >= s.cfg.deadtimeMs || now - s.startedAt >= 2 * s.cfg.initdeadMs;
+    if (!calm) return;
     const allHeard = peers.length > 0 && peers.every((p) => p.alive);
-    if (!(initDue || now - s.startedAt >= s.cfg.initdeadMs || allHeard || actives.length > 0)) return;
+    if (!(initDue || allHeard || actives.length > 0)) return;
   }
   const reasonFrom = (): string => {
     if (s.takeover && (cause === 'handover' || cause === 'election' || cause === 'takeover')) return 'takeover';
     if (s.role === 'init' && cause === 'election') return peers.some((p) => p.alive) ? 'election' : 'initdead';
     return cause;
   };
-  if (actives.length === 0 && eligible && !peers.some((p) => eligiblePeer(p) && better(p, me))) {
+  // Nodes starting together (INIT) wait for a better peer in INIT; a standby does not: an
+  // INIT peer (say the old active, restarted before its death was noticed) serves nothing.
+  const candidate = (p: PeerView): boolean => eligiblePeer(p) && (p.role !== 'init' || s.role === 'init');
+  if (actives.length === 0 && eligible && !peers.some((p) => candidate(p) && better(p, me))) {
     const reason = reasonFrom();
     transition(s, now, 'active', reason, FAILOVER_REASONS.has(reason), actions);
     actions.push({ type: 'acquire', reason }, { type: 'send' });

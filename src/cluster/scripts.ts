@@ -26,15 +26,15 @@ export class ScriptRunner {
 
   constructor(private readonly opts: ScriptRunnerOptions) {}
 
-  private async runOne(s: Script, action: string, args: string[], env: NodeJS.ProcessEnv): Promise<ScriptResult> {
+  private async runOne(s: Script, action: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = s.timeout_ms): Promise<ScriptResult> {
     const r = await runScript(s.path, args, {
-      timeoutMs: s.timeout_ms,
+      timeoutMs,
       killGraceMs: this.opts.killGraceMs ?? 500,
       env: { VIGIL_NODE: this.opts.node, ...env },
     });
     const result = resultLabel(r);
     this.opts.metrics.scriptRuns.inc({ script: basename(s.path), action, result });
-    const log = { script: s.path, action, result: describeResult(r, s.timeout_ms), output: r.firstLine, durationMs: Math.round(r.durationMs) };
+    const log = { script: s.path, action, result: describeResult(r, timeoutMs), output: r.firstLine, durationMs: Math.round(r.durationMs) };
     if (result === 'ok') this.opts.logger.info(log, `script ${action} ok`);
     else this.opts.logger.error(log, `script ${action} failed`);
     return r;
@@ -45,9 +45,13 @@ export class ScriptRunner {
     for (const s of scripts) await this.runOne(s, 'start', ['start'], { VIGIL_ACTION: 'start', VIGIL_REASON: reason });
   }
 
-  /** `stop` in reverse order. */
-  async stop(scripts: readonly Script[], reason: string): Promise<void> {
-    for (const s of [...scripts].reverse()) await this.runOne(s, 'stop', ['stop'], { VIGIL_ACTION: 'stop', VIGIL_REASON: reason });
+  /** `stop` in reverse order; with `budgetMs` (shutdown) all of them together get at most that long. */
+  async stop(scripts: readonly Script[], reason: string, budgetMs?: number): Promise<void> {
+    const end = budgetMs === undefined ? Infinity : performance.now() + budgetMs;
+    for (const s of [...scripts].reverse()) {
+      const left = Math.max(50, Math.min(s.timeout_ms, end - performance.now()));
+      await this.runOne(s, 'stop', ['stop'], { VIGIL_ACTION: 'stop', VIGIL_REASON: reason }, left);
+    }
   }
 
   /** Runs notify in the background, one at a time, in transition order. */
@@ -59,8 +63,14 @@ export class ScriptRunner {
     return this.notifyChain;
   }
 
-  /** Resolves when every queued notify has run. */
-  idle(): Promise<void> {
-    return this.notifyChain;
+  /** Resolves when every queued notify has run, or after `maxWaitMs` (the runs go on under their own timeout). */
+  idle(maxWaitMs = Infinity): Promise<void> {
+    if (maxWaitMs === Infinity) return this.notifyChain;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((r) => {
+      timer = setTimeout(r, maxWaitMs);
+      timer.unref();
+    });
+    return Promise.race([this.notifyChain, bound]).finally(() => clearTimeout(timer));
   }
 }

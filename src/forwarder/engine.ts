@@ -203,7 +203,12 @@ function onBackendError(this: ConnSocket, err: NodeJS.ErrnoException): void {
 
 function onBackendTimeout(this: ConnSocket): void {
   const c = this[kConn];
-  if (c.backend === this && c.state === ST_CONNECTING) connectFailed(c, 'connect timeout');
+  // Decided after this loop turn's I/O (see tcp-raw.ts: a stalled loop runs timers first).
+  if (c.backend === this && c.state === ST_CONNECTING) setImmediate(timeoutIfStillConnecting, c, this);
+}
+
+function timeoutIfStillConnecting(c: TcpConn, b: net.Socket): void {
+  if (c.backend === b && c.state === ST_CONNECTING) connectFailed(c, 'connect timeout');
 }
 
 function onBackendClose(this: ConnSocket, hadError: boolean): void {

@@ -199,8 +199,9 @@ export class ConnectQueue {
       const c = this.items[this.head];
       if (c !== null && c !== undefined && c.queued && c.attempt === this.attempts[this.head]) {
         if (c.deadline > now) break;
-        c.queued = false;
-        if (c.state === ST_CONNECTING && !c.closed) connectFailed(c, 'connect timeout');
+        // Decide after this loop turn's I/O: when the event loop was stalled, the connect
+        // may have completed and only waits to be seen (timers run before the poll phase).
+        setImmediate(timeoutIfStillConnecting, c, c.attempt);
       }
       this.items[this.head] = null;
       this.head += 1;
@@ -225,6 +226,13 @@ export class ConnectQueue {
     this.items = [];
     this.attempts = [];
     this.head = 0;
+  }
+}
+
+function timeoutIfStillConnecting(c: RawConn, attempt: number): void {
+  if (c.queued && c.attempt === attempt && c.state === ST_CONNECTING && !c.closed) {
+    c.queued = false;
+    connectFailed(c, 'connect timeout');
   }
 }
 

@@ -14,7 +14,8 @@
  *   it), retry (after a failure, exponential backoff).
  * - A health-triggered run diffs against the read-back of the previous run, so one
  *   health change costs exactly one batch plus its read-back. If the table drifted in
- *   between, the read-back shows it, the run fails and the retry starts from a fresh read.
+ *   between, the read-back shows entries the batch did not touch wrong: that is counted
+ *   as drift and repaired at once by a second batch from that read-back.
  * - Never throws out of the loop: a failure is logged with the lines still missing,
  *   counted in vigil_reconcile_failures_total and retried with backoff.
  * - The table is loaded whatever the role (a warm standby: a failover only moves the
@@ -32,6 +33,22 @@ import { canonicalIp, drainKey, plan, tableKey, type HealthView, type Plan } fro
 import { countByKind, diff } from './diff.js';
 import { formatOperation } from './ipvsadm.js';
 import { realServerId, type Dataplane, type DataplaneRole, type Operation, type RealServerCounters, type Table } from './table.js';
+
+/** What an operation changes: a service, or one real server of a service. */
+function opTarget(op: Operation): string {
+  switch (op.kind) {
+    case 'add_service':
+    case 'edit_service':
+      return op.service.key;
+    case 'delete_service':
+      return op.key;
+    case 'add_real_server':
+    case 'edit_real_server':
+      return `${op.serviceKey} ${realServerId(op.realServer.address, op.realServer.port)}`;
+    case 'delete_real_server':
+      return `${op.serviceKey} ${realServerId(op.address, op.port)}`;
+  }
+}
 
 export type Trigger = 'start' | 'health' | 'config' | 'role' | 'drain' | 'periodic' | 'retry';
 
@@ -348,26 +365,30 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       const actual = useCache ? (this.cache as Table) : await this.dp.read();
       const ops = diff(actual, p.table, declared);
       // drift: the kernel no longer holds what the last successful run left there
-      const drift = !useCache && this.cache !== undefined && ops.length > 0 && diff(actual, this.cache, declared).length > 0;
-      if (drift) {
-        this.m.reconcileDriftRepairs.inc({ dataplane: kind });
-        this.log.warn({ operations: ops.length, lines: ops.slice(0, 20).map(formatOperation) }, 'the dataplane table changed behind vigil (drift); repairing');
-      }
+      let drift = !useCache && this.cache !== undefined && ops.length > 0 && diff(actual, this.cache, declared).length > 0;
+      if (drift) this.onDrift(ops);
       let remaining: Operation[] = [];
+      let applied = ops.length;
       if (ops.length > 0) {
         this.cache = undefined;
-        await this.dp.apply(ops);
-        for (const [k, n] of countByKind(ops)) this.m.reconcileOperations.inc({ dataplane: kind, kind: k }, n);
-        const readBack = await this.dp.read();
-        remaining = diff(readBack, p.table, declared);
-        if (remaining.length === 0) this.cache = readBack;
+        remaining = await this.applyAndReadBack(ops, p.table, declared);
+        // a run that trusted the last read-back finds entries it did not touch wrong: the
+        // table drifted in between; repair it now, in this run, from the fresh read-back
+        const touched = new Set(ops.map(opTarget));
+        const untouched = remaining.filter((op) => !touched.has(opTarget(op)));
+        if (useCache && untouched.length > 0) {
+          drift = true;
+          this.onDrift(remaining);
+          applied += remaining.length;
+          remaining = await this.applyAndReadBack(remaining, p.table, declared);
+        }
       } else this.cache = actual;
       const durationMs = this.clock.now() - t0;
       if (remaining.length > 0) {
-        result = this.result(triggers, false, ops.length, remaining.map(formatOperation), drift, durationMs, 'the read-back differs from the desired table');
+        result = this.result(triggers, false, applied, remaining.map(formatOperation), drift, durationMs, 'the read-back differs from the desired table');
       } else {
         this.owned = p.declared;
-        result = this.result(triggers, true, ops.length, [], drift, durationMs);
+        result = this.result(triggers, true, applied, [], drift, durationMs);
       }
     } catch (err) {
       this.cache = undefined;
@@ -379,6 +400,21 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     if (result.ok) this.onSuccess(result);
     else this.onFailure(result);
     return result;
+  }
+
+  /** One batch, then the read-back; returns what is still missing (the cache is set when nothing is). */
+  private async applyAndReadBack(ops: Operation[], want: Table, declared: ReadonlySet<string>): Promise<Operation[]> {
+    await this.dp.apply(ops);
+    for (const [k, n] of countByKind(ops)) this.m.reconcileOperations.inc({ dataplane: this.dp.kind, kind: k }, n);
+    const readBack = await this.dp.read();
+    const remaining = diff(readBack, want, declared);
+    if (remaining.length === 0) this.cache = readBack;
+    return remaining;
+  }
+
+  private onDrift(ops: Operation[]): void {
+    this.m.reconcileDriftRepairs.inc({ dataplane: this.dp.kind });
+    this.log.warn({ operations: ops.length, lines: ops.slice(0, 20).map(formatOperation) }, 'the dataplane table changed behind vigil (drift); repairing');
   }
 
   private onSuccess(r: RunResult): void {

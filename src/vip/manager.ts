@@ -149,10 +149,16 @@ export class VipManager {
     this.publish();
   }
 
-  /** Waits for GARPs in flight; cancels the schedule. Leaves the addresses as they are. */
-  async close(): Promise<void> {
+  /**
+   * Cancels the GARP schedule and waits for the arpings in flight (each lasts about a
+   * second), at most `maxWaitMs`: they finish on their own. Leaves the addresses as they are.
+   */
+  async close(maxWaitMs = Infinity): Promise<void> {
     this.cancelTimers();
-    await Promise.allSettled([...this.inflight]);
+    let timer: NodeJS.Timeout | undefined;
+    const bound = maxWaitMs === Infinity ? new Promise<void>(() => undefined) : new Promise<void>((r) => (timer = setTimeout(r, maxWaitMs)));
+    await Promise.race([Promise.allSettled([...this.inflight]), bound]);
+    clearTimeout(timer);
   }
 
   private async addOne(v: VipConfig): Promise<void> {

@@ -4,8 +4,9 @@
  *   - 1,000 real servers with the built-in tcp probe, interval 1 s (timeout 500 ms)
  *   - 200 real servers with an exec probe, interval 2 s (timeout 1 s): a bash script
  *     that connects with /dev/tcp (test/bench/health-probe.sh), through src/proc.ts
- *   - 1,200 TCP listeners on 127.0.0.1 in a separate process, so this process's CPU is
- *     the runner's alone (the exec probes' own CPU is reported apart)
+ *   - 1,200 TCP listeners on 127.0.0.1 in a separate process (in its own session), so
+ *     this process's CPU is the runner's alone (the exec probes' own CPU is reported
+ *     apart, their spawner processes included)
  *   - run VIGIL_BENCH_SECONDS (default 60), then kill 50 of the tcp-probed listeners and
  *     measure kill → realServerDown (fall 2: bound 2 × 1000 + 500 + 50 = 2,550 ms)
  *
@@ -18,7 +19,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { availableParallelism, getPriority, setPriority } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { configSchema } from '../../src/config/schema.js';
 import { createExecutor, type ProbeExecutor } from '../../src/health/probes.js';
@@ -30,8 +31,6 @@ const TCP_SERVERS = Number(process.env.VIGIL_BENCH_TCP ?? 1000);
 const EXEC_SERVERS = Number(process.env.VIGIL_BENCH_EXEC ?? 200);
 const SECONDS = Number(process.env.VIGIL_BENCH_SECONDS ?? 60);
 const KILL = 50;
-/** VIGIL_BENCH_NICE=-10: run the runner at a higher priority (as a systemd Nice= would). */
-const NICE = process.env.VIGIL_BENCH_NICE === undefined ? undefined : Number(process.env.VIGIL_BENCH_NICE);
 const TCP = { interval: 1000, timeout: 500, fall: 2 };
 const EXEC = { interval: 2000, timeout: 1000, fall: 2 };
 const PROBE_SCRIPT = resolve(import.meta.dirname, 'health-probe.sh');
@@ -88,10 +87,13 @@ function leftoverProbeProcesses(): number {
 
 async function main(): Promise<void> {
   const out = (s: string) => process.stdout.write(`${s}\n`);
-  out(`bench:health: nice ${NICE ?? getPriority()}; ${TCP_SERVERS} built-in tcp probes @ ${TCP.interval} ms + ${EXEC_SERVERS} exec probes @ ${EXEC.interval} ms, ${SECONDS} s`);
+  out(`bench:health: ${TCP_SERVERS} built-in tcp probes @ ${TCP.interval} ms + ${EXEC_SERVERS} exec probes @ ${EXEC.interval} ms, ${SECONDS} s`);
 
   // ---- listeners, in their own process
-  const listeners = spawn(process.execPath, ['-e', LISTENERS_JS], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // detached: the listeners (the real servers) get their own session, so with the kernel's
+  // autogroup scheduling they do not share this process's CPU share, as real servers on
+  // other hosts would not; they exit when this process goes away (IPC disconnect)
+  const listeners = spawn(process.execPath, ['-e', LISTENERS_JS], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
   const ports = await new Promise<number[]>((res, rej) => {
     listeners.once('error', rej);
     listeners.once('message', (m: { ports: number[] }) => res(m.ports));
@@ -130,7 +132,6 @@ async function main(): Promise<void> {
   // the same executor the runner builds for itself (exec probes through the spawner process)
   const spawner = new ProbeSpawner();
   await spawner.warm();
-  if (NICE !== undefined) setPriority(NICE); // this process only: listeners and spawners keep theirs
   const real = createExecutor({
     spawner,
     checksDir: config.health.checks_dir ?? '.',

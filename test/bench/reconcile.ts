@@ -104,14 +104,14 @@ async function vm(): Promise<string[]> {
   const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
   const verdict = (a: number, b: number): string => (a <= 1.2 * b ? 'PASS' : 'FAIL');
   const row = (name: string, v: number, b: number, whole: string): string =>
-    `  ${pad(name, 50)} ${pad(f(v), 12)} ${pad(f(b), 12)} ${pad(ratio(v, b), 7)} ${pad(verdict(v, b), 5)} ${whole}`;
+    `  ${pad(name, 54)} ${pad(f(v), 12)} ${pad(f(b), 12)} ${pad(ratio(v, b), 7)} ${pad(verdict(v, b), 5)} ${whole}`;
   return [
     `  VM run: ${Math.round(run.wallMs / 1000)} s wall (boot included); every vigil batch verified by its read-back: ${[...inits, ...changes].every((c) => c.ok) ? 'all ok' : 'SOME FAILED'}`,
-    `  ${pad('batch', 50)} ${pad('vigil apply', 12)} ${pad('bare -R', 12)} ${pad('ratio', 7)} ${pad('≤1.2', 5)} vigil whole reconcile`,
-    row(`initial load: ${inits[0]?.lines} lines (mean of ${inits.length} rounds)`, iV, iB, `${f(mean(inits.map((c) => c.vigilReconcileMs as number)))} (${inits.map((c) => f(c.vigilReconcileMs as number)).join(', ')})`),
-    row(`one real server change via reconciler (median of ${changes.length})`, cV, cB, f(cFull)),
+    `  ${pad('batch', 54)} ${pad('vigil apply', 12)} ${pad('bare -R', 12)} ${pad('ratio', 7)} ${pad('≤1.2', 5)} vigil whole reconcile`,
+    row(`initial load, ${inits[0]?.lines} lines (mean of ${inits.length} rounds)`, iV, iB, `${f(mean(inits.map((c) => c.vigilReconcileMs as number)))} (${inits.map((c) => f(c.vigilReconcileMs as number)).join(', ')})`),
+    row(`one-real-server change via reconciler (median of ${changes.length})`, cV, cB, f(cFull)),
     row(`one-line batch, interleaved (median of ${pairs.length} pairs)`, pV, pB, ''),
-    `  ${pad(`read-back: ipvsadm -S -n + parse, ${read.realServers} real servers`, 50)} ${f(read.ms as number)}`,
+    `  ${pad(`read-back: ipvsadm -S -n + parse (${read.realServers} real servers)`, 54)} ${f(read.ms as number)}`,
     `  one health change → ${changes.every((c) => c.operations === 1) ? 'exactly one -R batch of 1 line' : 'MORE THAN ONE OPERATION'} + its read-back; whole reconcile = desired + diff + apply + read-back`,
     `  initial rounds: vigil ${inits.map((c) => f(c.vigilApplyMs as number)).join(', ')}; bare ${initBare.map((c) => f(c.bareMs as number)).join(', ')}`,
     ...changes.map((c) => `  change ${c.i}: ${c.batch}: vigil apply ${f(c.vigilApplyMs as number)}, bare ${f(c.bareMs as number)}, whole ${f(c.vigilReconcileMs as number)}`),

@@ -19,12 +19,12 @@ describe.skipIf(why !== undefined)('NAT data path through the kernel IPVS driven
 
   it('boots the VM once and runs the data path scenario', async () => {
     const file = compileGuest('test/e2e/guest/ipvs-datapath.scenario.ts');
-    run = await runInVm(`node ${file}`, 240);
+    run = await runInVm(`node ${file}`, 420);
     console.log(`IPVS data path scenario: ${Math.round(run.wallMs / 1000)} s in the VM\n${run.records.map((r) => JSON.stringify(r)).join('\n')}`);
     expect(run.records.find((r) => r.step === 'crash')).toBeUndefined();
     expect(run.records.at(-1)).toEqual({ done: true });
     expect(run.code).toBe(0);
-  }, 280_000);
+  }, 480_000);
 
   it('vigil loads the NAT service and round-robin spreads connections over both real servers', () => {
     expect(step('table')).toMatchObject({ ok: true });

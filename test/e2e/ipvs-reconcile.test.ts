@@ -18,12 +18,12 @@ describe.skipIf(why !== undefined)('reconciler against the kernel IPVS (VM)', ()
 
   it('boots the VM once and runs the whole scenario', async () => {
     const file = compileGuest('test/e2e/guest/ipvs-reconcile.scenario.ts');
-    run = await runInVm(`node ${file}`, 240);
+    run = await runInVm(`node ${file}`, 420);
     console.log(`IPVS reconcile scenario: ${Math.round(run.wallMs / 1000)} s in the VM\n${run.records.map((r) => JSON.stringify(r)).join('\n')}`);
     expect(run.records.find((r) => r.step === 'crash')).toBeUndefined();
     expect(run.records.at(-1)).toEqual({ done: true });
     expect(run.code).toBe(0);
-  }, 280_000);
+  }, 480_000);
 
   it.each(['initial', 'role', 'real-server-down', 'real-server-up', 'quiescent', 'sorry-server', 'sorry-server-gone', 'drain', 'enable', 'config-reload', 'drift-delete', 'drift-clear'])(
     'after %s, ipvsadm -S -n equals the desired table',

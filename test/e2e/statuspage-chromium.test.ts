@@ -3,7 +3,9 @@
  * against a running daemon: a virtual service whose real server is a TCP listener this
  * test owns. The page shows it up; the test closes the listener; without reloading,
  * the page shows the real server DOWN with the probe's reason, and the health change
- * in its recent events.
+ * in its recent events. Then a pair of daemons on loopback: the standby's page shows the
+ * peer with both links and RTTs, follows a handover asked through the API, and marks
+ * the peer DEAD when it is killed.
  */
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -81,7 +83,7 @@ dataplane: forwarder
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(url);
-    await page.waitForFunction("document.getElementById('node')?.textContent === 'page-node'", undefined, { timeout: 10_000 });
+    await until(async () => (await page.textContent('#node')) === 'page-node', 10_000);
     expect(await page.textContent('#role')).toMatch(/^(init|standby|active|maintenance)$/);
     expect(await page.textContent('[data-vip="127.0.0.1"]')).toContain('127.0.0.1/8');
 
@@ -95,10 +97,7 @@ dataplane: forwarder
     await page.waitForSelector(`${row}[data-health="down"]`, { timeout: 15_000 });
     expect(await page.textContent(`${row} [data-testid="health"]`)).toBe('DOWN');
     expect(await page.textContent(`${row} td.reason`)).toMatch(/refused|ECONNREFUSED/i);
-    const downEvent = `127.0.0.1:${rsPort} down`;
-    await page.waitForFunction(`[...document.querySelectorAll('li[data-kind="health"]')].some((li) => li.textContent.includes(${JSON.stringify(downEvent)}))`, undefined, {
-      timeout: 10_000,
-    });
+    await until(async () => (await page.$$eval('li[data-kind="health"]', (lis) => lis.map((li) => li.textContent ?? ''))).some((t) => t.includes(`127.0.0.1:${rsPort} down`)), 10_000);
     const shot = join(tmpDir('vigil-page-shot-'), 'statuspage.png');
     await page.screenshot({ path: shot, fullPage: true });
     console.log(`statuspage: screenshot in ${shot}`);
@@ -128,14 +127,15 @@ dataplane: forwarder
       await waitFor('lvs1 active, lvs2 standby', () => lab.role('lvs1') === 'active' && lab.role('lvs2') === 'standby', 15_000);
       const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
       await page.goto(`${lab.node('lvs2').api}/`);
-      await page.waitForFunction("document.getElementById('role')?.textContent === 'standby'", undefined, { timeout: 10_000 });
+      await until(async () => (await page.textContent('#role')) === 'standby', 10_000);
       const peer = '[data-peer="lvs1"]';
-      await page.waitForFunction(
-        `[...document.querySelectorAll('${peer}')].length === 2 && [...document.querySelectorAll('${peer}')].every((tr) => / up .*\\d ms/.test(tr.textContent.replace(/\\s+/g, ' ') + ' '))`,
-        undefined,
-        { timeout: 10_000 },
-      );
-      const rows = await page.$$eval(peer, (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+      const cells = () => page.$$eval(peer, (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+      // both links up, with an RTT
+      await until(async () => {
+        const r = await cells();
+        return r.length === 2 && r.every((c) => c[6] === 'up' && / ms$/.test(c[7] ?? ''));
+      }, 10_000);
+      const rows = await cells();
       expect(rows[0]?.slice(0, 7)).toEqual(['lvs1', 'alive', 'active', '150', 'heartbeat', '127.0.0.53 \u2192 127.0.0.51', 'up']);
       expect(rows[1]?.slice(4, 7)).toEqual(['lan', '127.0.0.54 \u2192 127.0.0.52', 'up']);
       expect(await page.textContent('[data-vip="127.0.0.1"]')).toContain('lvs1');
@@ -143,13 +143,12 @@ dataplane: forwarder
       // a handover, asked through the API: the page follows without a reload
       const r = await fetch(`${lab.node('lvs1').api}/v1/standby`, { method: 'POST', headers: { authorization: `Bearer ${lab.token}`, 'content-type': 'application/json' }, body: '{}' });
       expect(r.status).toBe(200);
-      await page.waitForFunction("document.getElementById('role')?.textContent === 'active'", undefined, { timeout: 10_000 });
-      await page.waitForFunction(`document.querySelector('${peer} td:nth-child(3)')?.textContent === 'standby'`, undefined, { timeout: 10_000 });
+      await until(async () => (await page.textContent('#role')) === 'active' && (await cells())[0]?.[2] === 'standby', 10_000);
 
       // the peer dies: DEAD, links down
       lab.node('lvs1').proc.kill('SIGKILL');
-      await page.waitForFunction(`document.querySelector('${peer} td:nth-child(2)')?.textContent === 'DEAD'`, undefined, { timeout: 10_000 });
-      expect(await page.$$eval(`${peer} td:nth-child(7)`, (tds) => tds.map((td) => td.textContent))).toEqual(['down', 'down']);
+      await until(async () => (await cells())[0]?.[1] === 'DEAD', 10_000);
+      expect((await cells()).map((c) => c[6])).toEqual(['down', 'down']);
       await page.close();
     } finally {
       await lab.stopAll();

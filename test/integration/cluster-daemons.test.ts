@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, type Frame } from '../../src/cluster/wire.js';
 import { CLI, Lab, freeTcpPort, freeUdpPort, getJson, metric, waitFor } from './cluster-harness.js';
 
-const T = { intervalMs: 50, deadtimeMs: 300, warntimeMs: 150, initdeadMs: 1500 };
+// the defaults but a shorter initdead: other test files load the machine at the same time
+const T = { intervalMs: 100, deadtimeMs: 600, warntimeMs: 300, initdeadMs: 1500 };
 
 async function sendUdp(to: string, port: number, frames: Buffer[]): Promise<void> {
   const s = createSocket('udp4');
@@ -49,6 +50,7 @@ describe('two daemons (plus a phantom third node the test plays)', () => {
 
   afterAll(async () => {
     await lab.stopAll();
+    lab.saveLogs('pair');
     lab.cleanup();
   });
 
@@ -125,8 +127,8 @@ describe('two daemons (plus a phantom third node the test plays)', () => {
         expect(await metric(api, 'vigil_cluster_frames_rejected_total', { reason }), `${n} ${reason}`).toBeGreaterThan(0);
       }
     }
-    expect(lab.transitions('lvs1').length).toBe(before.lvs1);
-    expect(lab.transitions('lvs2').length).toBe(before.lvs2);
+    expect(lab.transitions('lvs1').slice(before.lvs1)).toEqual([]);
+    expect(lab.transitions('lvs2').slice(before.lvs2)).toEqual([]);
     expect(lab.role('lvs1')).toBe('active');
     expect(lab.role('lvs2')).toBe('standby');
     expect((await getJson<any>(`${lab.node('lvs2').api}/status`)).peers.find((p: any) => p.name === 'lvs1').alive).toBe(true);
@@ -150,13 +152,13 @@ describe('two daemons (plus a phantom third node the test plays)', () => {
   it('a standby whose event loop stalls for 1.5 × deadtime does not take over', async () => {
     const before = lab.transitions('lvs2').length;
     const api = lab.node('lvs2').api;
-    lab.node('lvs2').proc.kill('SIGUSR2'); // test hook: busy-wait 450 ms
+    lab.node('lvs2').proc.kill('SIGUSR2'); // test hook: busy-wait 1.5 × deadtime
     await waitFor('the stall', () => lab.node('lvs2').logs.some((l) => l.msg === 'test hook: stalling the event loop'), 3000);
     await new Promise((r) => setTimeout(r, T.deadtimeMs * 1.5 + 10 * T.intervalMs));
     expect(lab.transitions('lvs2').length).toBe(before);
     expect(lab.role('lvs2')).toBe('standby');
     expect(await metric(api, 'vigil_cluster_verdicts_deferred_total')).toBeGreaterThanOrEqual(1);
-    expect(await metric(api, 'vigil_cluster_timer_lateness_max_seconds')).toBeGreaterThan(0.4);
+    expect(await metric(api, 'vigil_cluster_timer_lateness_max_seconds')).toBeGreaterThan((1.5 * T.deadtimeMs - T.intervalMs) / 1000);
     expect(await metric(api, 'vigil_cluster_failovers_total')).toBe(0);
     expect(lab.role('lvs1')).toBe('active');
   });
@@ -226,6 +228,7 @@ describe('three daemons', () => {
   });
   afterAll(async () => {
     await lab.stopAll();
+    lab.saveLogs('trio');
     lab.cleanup();
   });
 

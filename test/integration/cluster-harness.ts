@@ -78,6 +78,8 @@ export class Lab {
   readonly tokenFile = join(this.dir, 'api-token');
   readonly token = 'test-token-' + Math.random().toString(36).slice(2);
   readonly nodes = new Map<string, NodeProc>();
+  /** Every process started, restarts included (for saveLogs). */
+  private readonly allNodes: NodeProc[] = [];
   configFile = (name: string): string => join(this.dir, `${name}.yaml`);
 
   constructor(readonly spec: ClusterSpec) {
@@ -157,6 +159,7 @@ logging:
     });
     proc.stderr!.on('data', (d: Buffer) => node.logs.push({ t: performance.now(), msg: `stderr: ${d.toString()}` }));
     this.nodes.set(name, node);
+    this.allNodes.push(node);
     return node;
   }
 
@@ -193,6 +196,13 @@ logging:
       await n.exit;
     }
     this.nodes.clear();
+  }
+
+  /** Keeps every node's log of the last run in $TMPDIR/vigil-cluster-itest-<tag>.log (for failures). */
+  saveLogs(tag: string): void {
+    const lines: string[] = [];
+    for (const n of this.allNodes) for (const l of n.logs) lines.push(`${l.t.toFixed(1)} ${n.name} ${JSON.stringify(l)}`);
+    writeFileSync(join(tmpdir(), `vigil-cluster-itest-${tag}.log`), lines.sort((a, b) => parseFloat(a) - parseFloat(b)).join('\n'));
   }
 
   cleanup(): void {

@@ -100,3 +100,18 @@ describe('resource and notify scripts', () => {
     expect(get('r1', 'stop')).toMatchObject({ value: 1, labels: { result: 'ok' } });
   });
 });
+
+describe('resource scripts at shutdown', () => {
+  it('stop scripts share a budget: a hanging one is cut short so the VIPs can go within the 2 s stop', async () => {
+    const slow = script('hang-stop', 'sleep 30');
+    const metrics = createMetrics({ defaults: false });
+    const r = new ScriptRunner({ logger: pino({ level: 'silent' }), metrics, node: 'lvs1', killGraceMs: 50 });
+    const t0 = performance.now();
+    await r.stop([{ path: slow, timeout_ms: 10_000 }], 'shutdown', 200);
+    const took = performance.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(200);
+    expect(took).toBeLessThan(1500);
+    const runs = await metrics.scriptRuns.get();
+    expect(runs.values.find((v) => v.labels.script === 'hang-stop')).toMatchObject({ value: 1, labels: { action: 'stop', result: 'timeout' } });
+  });
+});

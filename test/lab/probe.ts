@@ -12,6 +12,13 @@ const TS_RUN = fileURLToPath(new URL('./ts-run.mjs', import.meta.url));
 const RESPONDER = fileURLToPath(new URL('./responder.ts', import.meta.url));
 const PROBER = fileURLToPath(new URL('./prober.ts', import.meta.url));
 
+/**
+ * The prober and the responders are the measuring instrument (on real networks they run on
+ * other machines): they run at nice -10 so a busy, shared machine delays them less than it
+ * delays the system under test. vigil itself runs at the default priority, as deployed.
+ */
+const INSTRUMENT = ['nice', '-n', '-10'];
+
 /** TCP port the responders listen on and the prober connects to. */
 export const SERVICE_PORT = 7070;
 
@@ -54,7 +61,7 @@ const responders = new WeakMap<Lab, Map<string, ChildProcess>>();
 
 async function startResponder(lab: Lab, name: string, port: number): Promise<ChildProcess> {
   const ns = lab.nsOf(name);
-  const child = lab.spawn(ns, ['node', TS_RUN, RESPONDER, name, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = lab.spawn(ns, [...INSTRUMENT, 'node', TS_RUN, RESPONDER, name, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let map = responders.get(lab);
   if (!map) responders.set(lab, (map = new Map()));
   map.set(name, child);
@@ -103,7 +110,7 @@ export class Prober {
   async start(): Promise<void> {
     if (this.child) return;
     const o = this.opts;
-    const argv = ['node', TS_RUN, PROBER, o.host ?? this.lab.vip, String(o.port ?? SERVICE_PORT), String(o.intervalMs ?? 5), String(o.timeoutMs ?? 100)];
+    const argv = [...INSTRUMENT, 'node', TS_RUN, PROBER, o.host ?? this.lab.vip, String(o.port ?? SERVICE_PORT), String(o.intervalMs ?? 5), String(o.timeoutMs ?? 100)];
     const child = this.lab.spawn(this.lab.client.ns, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
     child.stdout?.on('data', (d: Buffer) => this.onData(d.toString()));

@@ -119,11 +119,11 @@ export class VigilNode {
     closeSync(fd);
     this.child = child;
     this.exited = new Promise((r) => child.once('exit', () => r()));
-    const deadline = Date.now() + (opts.waitApiMs ?? 15_000);
+    const deadline = Date.now() + (opts.waitApiMs ?? 60_000);
     for (;;) {
       if (!this.running) throw new LabError('LAB_START', `vigil on ${this.name} exited (${child.exitCode ?? child.signalCode}) at start; see ${this.logFile}`);
       if ((await this.get('/healthz')) !== null) return;
-      if (Date.now() > deadline) throw new LabError('LAB_START', `vigil on ${this.name}: API not answering after ${opts.waitApiMs ?? 15_000} ms; see ${this.logFile}`);
+      if (Date.now() > deadline) throw new LabError('LAB_START', `vigil on ${this.name}: API not answering after ${opts.waitApiMs ?? 60_000} ms; see ${this.logFile}`);
       await sleep(100);
     }
   }

@@ -367,7 +367,9 @@ describe('election: own lateness', () => {
     expect(r.state.role).toBe('init');
     expect(r.actions).toEqual([{ type: 'deferred', latenessMs: 2500 }]);
     const r2 = step(r.state, { type: 'tick', lateness: 0, drained: true }, 2601);
-    expect(r2.state.role).toBe('active');
+    expect(r2.state.role).toBe('init'); // and not before its timers were on time for a deadtime
+    const r3 = step(r2.state, { type: 'tick', lateness: 0, drained: true }, 3101);
+    expect(r3.state.role).toBe('active');
   });
 });
 
@@ -549,5 +551,47 @@ describe('election: repeated standby commands', () => {
     sim.run(3000);
     expect(sim.actives()).toEqual(['lvs2']);
     expect(sim.owners()).toEqual(['lvs2']);
+  });
+});
+
+describe('election: a node that stalls while starting', () => {
+  it('does not leave INIT until its timers were on time for a deadtime', () => {
+    const cfg = new Sim([{ name: 'a', priority: 150 }, { name: 'b', priority: 100 }]).cfg('a');
+    let s = initialState(cfg, 0);
+    s = step(s, { type: 'tick', lateness: 150, drained: false }, 150).state; // warming up: late
+    const frame = { type: 'frame', peer: 'b', link: 'lan', role: 'init', priority: 100, releasing: false, leaving: false, takeover: false, yielding: false } as const;
+    s = step(s, frame, 160).state; // every peer heard, but this node is not calm yet
+    expect(s.role).toBe('init');
+    s = step(s, { type: 'tick', lateness: 0, drained: false }, 700).state;
+    expect(s.role).toBe('init');
+    s = step(s, { type: 'tick', lateness: 0, drained: false }, 750).state; // 600 ms on time
+    expect(s.role).toBe('active');
+  });
+
+  it('goes on after 2 × initdead even if it keeps stalling', () => {
+    const cfg = new Sim([{ name: 'a', priority: 150 }, { name: 'b', priority: 100 }]).cfg('a');
+    let s = initialState(cfg, 0);
+    for (let t = 100; t < 4000; t += 100) s = step(s, { type: 'tick', lateness: 60, drained: true }, t).state;
+    expect(s.role).toBe('init');
+    s = step(s, { type: 'tick', lateness: 60, drained: true }, 4000).state;
+    expect(s.role).toBe('active');
+  });
+});
+
+describe('election: the active restarts before its death is noticed', () => {
+  it('the standby takes over at once instead of waiting for the restarted node to leave INIT', () => {
+    const sim = settledPair();
+    const t0 = sim.t;
+    sim.kill('lvs1');
+    sim.run(50); // well within deadtime
+    sim.start('lvs1', 7);
+    // warm-up stalls keep the restarted node in INIT for a while
+    sim.event('lvs1', { type: 'tick', lateness: 200, drained: false });
+    sim.until(() => sim.role('lvs2') === 'active', 1000);
+    expect(sim.t - t0).toBeLessThan(300);
+    expect(sim.transitions('lvs2').at(-1)).toMatchObject({ from: 'standby', to: 'active', reason: 'handover' });
+    sim.run(3000);
+    expect(sim.actives()).toEqual(['lvs2']);
+    expect(sim.role('lvs1')).toBe('standby');
   });
 });

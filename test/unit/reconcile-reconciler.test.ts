@@ -236,6 +236,30 @@ describe('Reconciler', () => {
     expect(await value(metrics, 'vigil_reconcile_drift_repairs_total')).toBe(2);
   });
 
+  it('a health run that finds the table drifted repairs it in the same run and counts it', async () => {
+    const { dp, rec, metrics, down } = rig();
+    await rec.start();
+    dp.table[1]!.realServers = []; // ipvsadm -d by hand on dns, unseen (no periodic run yet)
+    down.add('web 10.0.1.2:80');
+    const r = await rec.request('health');
+    expect(r).toMatchObject({ ok: true, drift: true, operations: 2 });
+    expect(dp.batches.slice(1).map((b) => b.map((o) => o.kind))).toEqual([['delete_real_server'], ['add_real_server']]);
+    expect(dp.table[1]?.realServers).toHaveLength(1);
+    expect(await value(metrics, 'vigil_reconcile_drift_repairs_total')).toBe(1);
+    expect(await value(metrics, 'vigil_reconcile_failures_total')).toBe(0);
+  });
+
+  it('a failing line is not mistaken for drift', async () => {
+    const { dp, rec, metrics, down } = rig();
+    await rec.start();
+    dp.drop = (op) => op.kind === 'delete_real_server';
+    down.add('web 10.0.1.2:80');
+    const r = await rec.request('health');
+    expect(r).toMatchObject({ ok: false, drift: false, operations: 1 });
+    expect(dp.batches).toHaveLength(2);
+    expect(await value(metrics, 'vigil_reconcile_drift_repairs_total')).toBe(0);
+  });
+
   it('never touches a foreign service', async () => {
     const { dp, rec, clock } = rig();
     const foreign = { key: 'tcp 10.0.0.1:8080', protocol: 'tcp' as const, vip: '10.0.0.1', port: 8080, scheduler: 'rr' as const, realServers: [{ address: '10.9.9.9', port: 8080, forward: 'nat' as const, weight: 7 }] };
