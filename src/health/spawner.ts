@@ -129,6 +129,10 @@ class SpawnerProcess {
       const child = spawn(process.execPath, [spawnerEntry()], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         serialization: 'json',
+        // its own session: a terminal's Ctrl-C does not reach it (it stops its probes when
+        // the daemon's IPC channel closes), and the kernel's autogroup scheduler gives its
+        // forking a CPU share of its own instead of taking it from the daemon's event loop
+        detached: true,
       });
       this.child = child;
       const onReady = (m: { t: string }): void => {
