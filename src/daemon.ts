@@ -141,7 +141,9 @@ export class Daemon implements Control {
       this.metrics.ready.set(this.isReady() ? 1 : 0);
     });
     this.reconciler = reconciler;
-    await reconciler.start();
+    // not awaited: the first reconcile (a whole table into the kernel can take seconds)
+    // must not delay the cluster's start; readiness waits for it instead
+    void reconciler.start();
     this.started.push(reconciler);
 
     this.api = await createApi({

@@ -76,8 +76,11 @@ describe('forwarder dataplane (2 worker processes)', () => {
     await dp.setRole('active');
     const names = [];
     for (let i = 0; i < 6; i++) names.push(await greet(vport));
-    expect(names.filter((n) => n === 'A')).toHaveLength(3);
-    expect(names.filter((n) => n === 'B')).toHaveLength(3);
+    // Each worker runs its own rr (split 6/0, 4/2 or 3/3 between them): 2 to 4 each.
+    for (const name of ['A', 'B']) {
+      expect(names.filter((n) => n === name).length).toBeGreaterThanOrEqual(2);
+      expect(names.filter((n) => n === name).length).toBeLessThanOrEqual(4);
+    }
   });
 
   it('aggregates counters across workers and exports metrics with the service name', async () => {

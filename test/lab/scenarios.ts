@@ -49,28 +49,34 @@ export async function roles(p: Pair, timeoutMs = 15_000): Promise<{ active: Vigi
   return { active, standby };
 }
 
-/** Waits until the client reaches `to`, then reads the switch from the timeline. */
-async function observeSwitch(p: Pair, from: string, to: string, actionAt: number, timeoutMs: number): Promise<SwitchResult> {
-  const since = actionAt - 1000;
+/**
+ * Waits until the client reaches `to`, then reads the switch from the timeline.
+ * `cleanFrom` is when the client was known to reach only `from`: an answer from `to`
+ * between then and the action means the standby took over before it (a spurious
+ * failover, e.g. on an overloaded machine), and the run does not measure the action.
+ */
+async function observeSwitch(p: Pair, from: string, to: string, actionAt: number, timeoutMs: number, cleanFrom: number): Promise<SwitchResult> {
   await p.prober.waitForAnswers(to, { since: actionAt, count: 5, timeoutMs });
-  const sw = switches(p.prober.events, { from: since });
+  const early = p.prober.events.find((e) => e.kind === 'answer' && e.name === to && e.at >= cleanFrom && e.at < actionAt);
+  if (early) throw new LabError('LAB_SPURIOUS', `${to} answered ${(actionAt - early.at).toFixed(1)} ms before the action: it had taken over on its own (spurious failover), the run is void`);
+  const sw = switches(p.prober.events, { from: cleanFrom });
   const main = sw.find((s) => s.from === from && s.to === to);
   if (!main) throw new LabError('LAB_STATE', `client reached ${to} but the timeline shows no switch from ${from}: ${sw.map((s) => `${s.from}->${s.to}`).join(', ') || 'none'}`);
   return { from, to, outageMs: main.outageMs, switches: sw, actionAt };
 }
 
-/** Makes sure the client currently reaches `name` (a few answers in a row). */
-async function ensureClientOn(p: Pair, name: string, timeoutMs = 5000): Promise<void> {
-  await p.prober.waitForAnswers(name, { since: Date.now(), count: 3, timeoutMs });
+/** Makes sure the client currently reaches `name` (a few answers in a row); returns the first of them. */
+async function ensureClientOn(p: Pair, name: string, timeoutMs = 5000): Promise<number> {
+  return p.prober.waitForAnswers(name, { since: Date.now(), count: 3, timeoutMs });
 }
 
 /** Crash of the active director: SIGKILL of vigil and every link down at the same moment. */
 export async function crashActive(p: Pair, timeoutMs = 10_000): Promise<SwitchResult & { crashed: VigilNode }> {
   const { active, standby } = await roles(p);
-  await ensureClientOn(p, active.name);
+  const cleanFrom = await ensureClientOn(p, active.name);
   const actionAt = Date.now();
   await Promise.all([active.signal('SIGKILL'), p.lab.isolate(active.name)]);
-  const r = await observeSwitch(p, active.name, standby.name, actionAt, timeoutMs);
+  const r = await observeSwitch(p, active.name, standby.name, actionAt, timeoutMs, cleanFrom);
   return { ...r, crashed: active };
 }
 
@@ -94,10 +100,10 @@ export async function recoverCrashed(p: Pair, node: VigilNode, opts: { reboot?: 
 /** Graceful stop of the active director (SIGTERM): it hands over before it exits. */
 export async function stopActive(p: Pair, timeoutMs = 10_000): Promise<SwitchResult & { stopped: VigilNode }> {
   const { active, standby } = await roles(p);
-  await ensureClientOn(p, active.name);
+  const cleanFrom = await ensureClientOn(p, active.name);
   const actionAt = Date.now();
   const stopping = active.signal('SIGTERM');
-  const r = await observeSwitch(p, active.name, standby.name, actionAt, timeoutMs);
+  const r = await observeSwitch(p, active.name, standby.name, actionAt, timeoutMs, cleanFrom);
   await stopping;
   return { ...r, stopped: active };
 }
@@ -121,7 +127,7 @@ export async function standbyFrom(p: Pair, node: VigilNode, timeoutMs = 10_000):
     ({ active, standby } = await roles(p));
     await Promise.all(p.nodes.map((n) => n.waitPeerLinks(timeoutMs)));
   }
-  await ensureClientOn(p, active.name);
+  const cleanFrom = await ensureClientOn(p, active.name);
   const actionAt = Date.now();
   // the command's outcome is read after the switch; keep a failure from going unhandled meanwhile
   const cmd = active.standby().then(
@@ -130,7 +136,7 @@ export async function standbyFrom(p: Pair, node: VigilNode, timeoutMs = 10_000):
   );
   let r: SwitchResult;
   try {
-    r = await observeSwitch(p, active.name, standby.name, actionAt, timeoutMs);
+    r = await observeSwitch(p, active.name, standby.name, actionAt, timeoutMs, cleanFrom);
   } catch (err) {
     const cmdErr = await cmd;
     throw cmdErr ?? err;
@@ -152,11 +158,10 @@ export async function preemptingReturn(p: Pair, better: VigilNode, timeoutMs = 2
   if (!other) throw new LabError('LAB_STATE', 'no other node running');
   await stopActive(p, timeoutMs);
   await other.waitRole('active', timeoutMs);
-  await ensureClientOn(p, other.name);
-  await sleep(200);
+  const cleanFrom = await ensureClientOn(p, other.name);
   const actionAt = Date.now();
   await better.start();
-  const r = await observeSwitch(p, other.name, better.name, actionAt, timeoutMs);
+  const r = await observeSwitch(p, other.name, better.name, actionAt, timeoutMs, cleanFrom);
   await better.waitRole('active', timeoutMs);
   await other.waitRole('standby', timeoutMs);
   await Promise.all(p.nodes.map((n) => n.waitPeerLinks(timeoutMs)));
