@@ -24,8 +24,8 @@
  *   lower name. Effective priority = configured priority − weights of failed tracks;
  *   0 (or maintenance) = not eligible.
  * - Not active: if no alive peer is active and this node is eligible and ranks above
- *   every alive eligible peer, become active (a standby does not wait for a peer still in
- *   INIT; a node in INIT does, so nodes started together elect the best).
+ *   every alive eligible peer, become active (a better peer in INIT is waited for while
+ *   the cluster starts, but not when it restarted).
  * - Active: release at once when not eligible; when another node is active and ranks
  *   higher (split brain healed: the worse one yields); when an alive eligible peer ranks
  *   higher and preempt is on, or it asked to take over, or this node is degraded by a
@@ -72,6 +72,8 @@ export interface PeerView {
   yielding: boolean;
   /** Last frame had the leaving flag: dead until it speaks without it. */
   left: boolean;
+  /** In INIT again after having been seen in another role: it restarted. */
+  restarted: boolean;
   lastHeard: number | null;
   links: Record<string, LinkView>;
 }
@@ -156,6 +158,7 @@ function newPeer(name: string, links: string[]): PeerView {
     takeover: false,
     yielding: false,
     left: false,
+    restarted: false,
     lastHeard: null,
     links: Object.fromEntries(links.map((l) => [l, { up: false, lastHeard: null }])),
   };
@@ -312,6 +315,8 @@ function onFrame(s: ElectionState, f: Extract<ElectionEvent, { type: 'frame' }>,
     p.lastHeard = now;
     p.left = false;
     p.alive = true;
+    if (f.role !== 'init') p.restarted = false;
+    else if (prevRole !== 'init' && prevRole !== 'unknown') p.restarted = true;
     p.role = f.role;
     p.priority = f.priority;
     p.takeover = f.takeover;
@@ -454,9 +459,10 @@ function decide(s: ElectionState, now: number, cause: string, actions: Action[],
     if (s.role === 'init' && cause === 'election') return peers.some((p) => p.alive) ? 'election' : 'initdead';
     return cause;
   };
-  // Nodes starting together (INIT) wait for a better peer in INIT; a standby does not: an
-  // INIT peer (say the old active, restarted before its death was noticed) serves nothing.
-  const candidate = (p: PeerView): boolean => eligiblePeer(p) && (p.role !== 'init' || s.role === 'init');
+  // A better peer still in INIT is waited for when the cluster is starting (it has only
+  // ever been seen in INIT), not when it restarted (say the old active, back before its
+  // death was noticed): then it serves nothing and someone must, now.
+  const candidate = (p: PeerView): boolean => eligiblePeer(p) && !(p.role === 'init' && p.restarted);
   if (actives.length === 0 && eligible && !peers.some((p) => candidate(p) && better(p, me))) {
     const reason = reasonFrom();
     transition(s, now, 'active', reason, FAILOVER_REASONS.has(reason), actions);

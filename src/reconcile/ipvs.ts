@@ -19,9 +19,15 @@
  * reconcile path every millisecond of spawn overhead counts against the bare `ipvsadm -R`
  * (measured on this machine: execa ~15 ms per call, a plain spawn ~8 ms), and the target
  * is vigil's apply ≤ 1.2 × bare. `runIpvsadm` still classifies every run (exit code,
- * signal, timeout, spawn error) and kills a run that outlives its timeout.
+ * signal, timeout, spawn error) and kills a run that outlives its timeout. The `-R`
+ * batch goes in, and its stderr comes out, through files in a private temp dir passed as
+ * plain file descriptors (what a shell's `ipvsadm -R < batch 2> err` does): node's pipe
+ * streams cost more than the restore of a one-line batch itself under emulation.
  */
 import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { VigilError } from '../errors.js';
@@ -58,6 +64,7 @@ export class IpvsDataplane implements Dataplane {
   private readonly timeoutMs: number;
   private syncState: SyncState = 'none';
   private started = false;
+  private tmp: string | undefined;
   /** The last stderr of `ipvsadm -R` (error lines of a batch; for logs and tests). */
   lastApplyStderr = '';
 
@@ -74,6 +81,8 @@ export class IpvsDataplane implements Dataplane {
   }
 
   async close(): Promise<void> {
+    if (this.tmp) rmSync(this.tmp, { recursive: true, force: true });
+    this.tmp = undefined;
     if (!this.started) return;
     this.started = false;
     if (this.syncState !== 'none') {
@@ -91,7 +100,20 @@ export class IpvsDataplane implements Dataplane {
 
   async apply(ops: Operation[]): Promise<void> {
     if (ops.length === 0) return;
-    const r = await runIpvsadm(this.bin, ['-R'], formatBatch(ops), this.timeoutMs);
+    this.tmp ??= mkdtempSync(join(tmpdir(), 'vigil-ipvsadm-'));
+    const batchFile = join(this.tmp, 'batch');
+    const errFile = join(this.tmp, 'stderr');
+    writeFileSync(batchFile, formatBatch(ops));
+    const inFd = openSync(batchFile, 'r');
+    const errFd = openSync(errFile, 'w');
+    let r: IpvsadmRun;
+    try {
+      r = await runIpvsadm(this.bin, ['-R'], { fd: inFd }, this.timeoutMs, errFd);
+    } finally {
+      closeSync(inFd);
+      closeSync(errFd);
+    }
+    r.stderr = readFileSync(errFile, 'utf8');
     this.lastApplyStderr = r.stderr.trim();
     if (r.stderr.trim()) this.opts.logger.warn({ stderr: r.stderr.trim().split('\n').slice(0, 20), lines: ops.length }, 'ipvsadm -R reported errors');
     if (!succeeded(r)) throw new IpvsadmError(`${this.bin} -R failed (${describe(r)}): ${firstLine(r.stderr)}`, r.stderr, { cause: r.error });
@@ -190,14 +212,19 @@ function describe(r: IpvsadmRun): string {
   return r.code !== null ? `exit ${r.code}` : `signal ${r.signal}`;
 }
 
-/** Runs ipvsadm once (stdin = `input`); never rejects; KILLs it after timeoutMs. */
-export function runIpvsadm(bin: string, args: readonly string[], input: string | undefined, timeoutMs: number): Promise<IpvsadmRun> {
+/**
+ * Runs ipvsadm once; never rejects; KILLs it after timeoutMs. stdin: a string, an open
+ * file (`{ fd }`) or nothing; stdout and stderr are collected, unless `stderrFd` takes
+ * stderr (a restore: the caller reads that file; stdout, which -R leaves empty, is dropped).
+ */
+export function runIpvsadm(bin: string, args: readonly string[], input: string | { fd: number } | undefined, timeoutMs: number, stderrFd?: number): Promise<IpvsadmRun> {
   return new Promise((resolve) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
     let spawnError: Error | undefined;
-    const child = spawn(bin, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const stdin = input === undefined ? 'ignore' : typeof input === 'string' ? 'pipe' : input.fd;
+    const child = spawn(bin, args, { stdio: [stdin, stderrFd === undefined ? 'pipe' : 'ignore', stderrFd ?? 'pipe'] });
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
@@ -212,7 +239,7 @@ export function runIpvsadm(bin: string, args: readonly string[], input: string |
       if (spawnError) r.error = spawnError;
       resolve(r);
     });
-    if (input !== undefined) child.stdin?.end(input);
+    if (typeof input === 'string') child.stdin?.end(input);
   });
 }
 

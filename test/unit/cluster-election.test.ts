@@ -595,3 +595,19 @@ describe('election: the active restarts before its death is noticed', () => {
     expect(sim.role('lvs1')).toBe('standby');
   });
 });
+
+describe('election: staggered start with a node that never comes', () => {
+  it('the node that left INIT first waits for the better one still in INIT', () => {
+    const sim = new Sim([
+      { name: 'lvs1', priority: 150 },
+      { name: 'lvs2', priority: 100 },
+      { name: 'lvs9', priority: 1 }, // configured, never started: nobody leaves INIT before initdead
+    ]);
+    sim.start('lvs2', 0);
+    sim.run(350);
+    sim.start('lvs1', 13);
+    sim.run(4000);
+    expect(sim.actives()).toEqual(['lvs1']);
+    expect(sim.transitions('lvs2').filter((t) => t.to === 'active')).toEqual([]);
+  });
+});
