@@ -16,7 +16,7 @@ import type { Dataplane, Operation } from '../../../src/reconcile/table.js';
 
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 1000);
 const PER = Number(process.env.BENCH_REAL_SERVERS ?? 10);
-const CHANGES = Number(process.env.BENCH_CHANGES ?? 4);
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 10);
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 20);
 const emit = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
 const sh = (cmd: string): string => execFileSync('sh', ['-c', cmd], { encoding: 'utf8', maxBuffer: 1 << 28 });
