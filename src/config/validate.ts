@@ -3,6 +3,7 @@
  * the raw YAML when it did not, so they are written defensively: a field of the wrong
  * type is skipped here (the schema already reported it).
  */
+import { isIP } from 'node:net';
 
 export interface Problem {
   path: (string | number)[];
@@ -15,14 +16,18 @@ const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
 
-/** Service identity as ipvsadm knows it: `tcp 10.0.0.1:80`, `fwmark 7`. */
+/**
+ * Service identity as ipvsadm knows it: `tcp 10.0.0.1:80`, `udp [2001:db8::1]:53`,
+ * `fwmark 7`. IPv6 is written the way ipvsadm prints it (lower case, compressed), and an
+ * fwmark service has no protocol in its key because IPVS matches the mark alone.
+ */
 export function serviceKey(s: { protocol?: unknown; vip?: unknown; port?: unknown; fwmark?: unknown }): string | undefined {
   const fwmark = num(s.fwmark);
-  if (fwmark !== undefined) return `fwmark ${fwmark}${s.protocol === 'udp' ? ' udp' : ''}`;
+  if (fwmark !== undefined) return `fwmark ${fwmark}`;
   const vip = str(s.vip);
   const port = num(s.port);
   if (vip === undefined || port === undefined) return undefined;
-  return `${str(s.protocol) ?? 'tcp'} ${vip.includes(':') ? `[${vip}]` : vip}:${port}`;
+  return `${str(s.protocol) ?? 'tcp'} ${isIP(vip) === 6 ? `[${new URL(`http://[${vip}]/`).hostname.slice(1, -1)}]` : vip}:${port}`;
 }
 
 export function crossCheck(input: unknown): Problem[] {

@@ -94,6 +94,12 @@ describe('config: every rule names the path and the problem', () => {
     ['service VIP declared', edit('vip: 192.168.1.100', 'vip: 192.168.1.101'), 'services[0].vip: 192.168.1.101 is not declared under vips'],
     ['unique service names', `${BASE}  - { name: web, vip: 192.168.1.100, port: 443 }\n`, 'services[1].name: duplicate service name "web" (also services[0])'],
     ['unique service keys', `${BASE}  - { name: web2, vip: 192.168.1.100, port: 80 }\n`, 'services[1]: duplicate virtual service tcp 192.168.1.100:80 (also services[0])'],
+    ['fwmark services are one per mark, whatever the protocol', `${edit('    port: 80\n', '    fwmark: 7\n')}  - { name: web-udp, protocol: udp, fwmark: 7 }\n`, 'services[1]: duplicate virtual service fwmark 7 (also services[0])'],
+    [
+      'IPv6 service keys compare in canonical form',
+      `${edit('vips:\n', 'vips:\n  - { address: "2001:db8::1", prefix: 64, interface: eth0 }\n')}  - { name: v6a, vip: "2001:db8::1", port: 80 }\n  - { name: v6b, vip: "2001:db8:0::1", port: 80 }\n`,
+      'services[2]: duplicate virtual service tcp [2001:db8::1]:80 (also services[1])',
+    ],
     ['unique real servers', edit('192.168.1.11, weight: 2', '192.168.1.10, weight: 2'), 'services[0].real_servers[1]: duplicate real server 192.168.1.10:80 (also real_servers[0])'],
     ['vip+port or fwmark', edit('    port: 80\n', ''), 'services[0].port: a service needs vip and port, or fwmark'],
     ['fwmark excludes port', edit('port: 80\n', 'port: 80\n    fwmark: 5\n'), 'services[0].fwmark: fwmark and port are exclusive (an fwmark service matches by mark, not by port)'],
