@@ -112,9 +112,9 @@ dataplane: forwarder
     const addrs = { lvs1: ['127.0.0.51', '127.0.0.52'], lvs2: ['127.0.0.53', '127.0.0.54'] };
     const lab = new Lab({
       port: await freeUdpPort(Object.values(addrs).flat()),
-      intervalMs: 50,
-      deadtimeMs: 300,
-      warntimeMs: 150,
+      intervalMs: 100,
+      deadtimeMs: 600,
+      warntimeMs: 300,
       initdeadMs: 1000,
       nodes: [
         { name: 'lvs1', priority: 150, heartbeat: addrs.lvs1[0]!, lan: addrs.lvs1[1]!, apiPort: await freeTcpPort() },
