@@ -35,6 +35,9 @@
  *   notify (the loser may have poisoned caches).
  * - Liveness: a peer is alive while some link delivered a valid frame within deadtime;
  *   a `leaving` frame makes it dead at once.
+ * - A peer heard again after being dead or unknown is not taken at its word for one
+ *   interval before this node becomes active on it: its first frames may be stale ones
+ *   the kernel queued while ARP was unresolved (a restart, a link back up).
  * - INIT is left only after this node's own timers were on time for a deadtime (a fresh
  *   daemon stalls while it warms up), or after 2 × initdead in any case.
  * - Own lateness: time-based verdicts (a peer is dead, initdead passed) are taken only
@@ -75,6 +78,13 @@ export interface PeerView {
   /** In INIT again after having been seen in another role: it restarted. */
   restarted: boolean;
   lastHeard: number | null;
+  /**
+   * When it was last heard after having been dead or unknown. The first frames from such
+   * a peer may be stale: the kernel queues datagrams while a neighbour is unresolved and
+   * flushes them when it answers ARP, so a node restarting (or a link coming back) can
+   * read a peer's seconds-old "standby" before its current "active".
+   */
+  aliveSince: number | null;
   links: Record<string, LinkView>;
 }
 
@@ -160,6 +170,7 @@ function newPeer(name: string, links: string[]): PeerView {
     left: false,
     restarted: false,
     lastHeard: null,
+    aliveSince: null,
     links: Object.fromEntries(links.map((l) => [l, { up: false, lastHeard: null }])),
   };
 }
@@ -314,6 +325,7 @@ function onFrame(s: ElectionState, f: Extract<ElectionEvent, { type: 'frame' }>,
     }
     p.lastHeard = now;
     p.left = false;
+    if (!wasAlive) p.aliveSince = now;
     p.alive = true;
     if (f.role !== 'init') p.restarted = false;
     else if (prevRole !== 'init' && prevRole !== 'unknown') p.restarted = true;
@@ -463,7 +475,12 @@ function decide(s: ElectionState, now: number, cause: string, actions: Action[],
   // ever been seen in INIT), not when it restarted (say the old active, back before its
   // death was noticed): then it serves nothing and someone must, now.
   const candidate = (p: PeerView): boolean => eligiblePeer(p) && !(p.role === 'init' && p.restarted);
+  // A peer heard again less than an interval ago may have spoken from a stale queue (see
+  // PeerView.aliveSince): its current frame is at most one interval away, so becoming
+  // active on its word waits for that frame instead of seizing the VIPs from it.
+  const unconfirmed = peers.some((p) => p.alive && p.aliveSince !== null && now - p.aliveSince < s.cfg.intervalMs);
   if (actives.length === 0 && eligible && !peers.some((p) => candidate(p) && better(p, me))) {
+    if (unconfirmed) return; // stay as is until the peer's current frame is in
     const reason = reasonFrom();
     transition(s, now, 'active', reason, FAILOVER_REASONS.has(reason), actions);
     actions.push({ type: 'acquire', reason }, { type: 'send' });

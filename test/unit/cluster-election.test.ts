@@ -596,6 +596,53 @@ describe('election: the active restarts before its death is noticed', () => {
   });
 });
 
+describe('election: stale frames flushed from a neighbour queue', () => {
+  // The kernel queues datagrams to a neighbour that does not answer ARP and sends them
+  // when it does: a node that restarts reads the peer's seconds-old frames first.
+  const frame = (peer: string, role: 'standby' | 'active', link = 'heartbeat'): ElectionEvent => ({
+    type: 'frame',
+    peer,
+    link,
+    role,
+    priority: 100,
+    releasing: false,
+    leaving: false,
+    takeover: false,
+    yielding: false,
+  });
+
+  it('a restarting better node does not seize the VIPs on a stale "standby" from the active peer', () => {
+    const sim = new Sim([
+      { name: 'lvs1', priority: 150 },
+      { name: 'lvs2', priority: 100 },
+    ]);
+    sim.start('lvs2');
+    sim.run(2100);
+    expect(sim.actives()).toEqual(['lvs2']);
+    sim.start('lvs1', 37);
+    // the first frames lvs1 reads were queued while lvs2 was still standby
+    sim.event('lvs1', frame('lvs2', 'standby'));
+    sim.event('lvs1', frame('lvs2', 'standby', 'lan'));
+    expect(sim.role('lvs1')).toBe('init');
+    sim.run(1000);
+    expect(sim.actives()).toEqual(['lvs2']);
+    expect(sim.transitions('lvs1')).toEqual([expect.objectContaining({ from: 'init', to: 'standby', reason: 'peer-active' })]);
+    expect(sim.transitions('lvs2').filter((t) => t.t > 2100)).toEqual([]);
+  });
+
+  it('a peer that really is standby is believed once its current frame confirms it (one interval)', () => {
+    const sim = new Sim([
+      { name: 'lvs1', priority: 150 },
+      { name: 'lvs2', priority: 100 },
+    ]);
+    sim.start('lvs1');
+    sim.start('lvs2', 10);
+    const took = sim.until(() => sim.actives().length === 1);
+    expect(sim.actives()).toEqual(['lvs1']);
+    expect(took).toBeLessThanOrEqual(2 * sim.interval + 10);
+  });
+});
+
 describe('election: staggered start with a node that never comes', () => {
   it('the node that left INIT first waits for the better one still in INIT', () => {
     const sim = new Sim([
