@@ -191,6 +191,7 @@ export class Daemon implements Control {
       for (const c of [...this.started].reverse()) {
         try {
           await c.close();
+          this.logger.debug({ component: c.name }, 'component closed');
         } catch (err) {
           this.logger.error({ err, component: c.name }, 'component failed to close');
         }

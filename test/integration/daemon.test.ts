@@ -87,6 +87,18 @@ describe('the daemon as a child process', () => {
     }
   });
 
+  it('closes its components in reverse start order, the cluster first (it releases the VIPs and tells the peers)', async () => {
+    const { d } = await boot();
+    d.child.kill('SIGTERM');
+    await d.exited;
+    const closed = d
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes('"msg":"component closed"'))
+      .map((l) => (JSON.parse(l) as { component: string }).component);
+    expect(closed).toEqual(['cluster', 'api', 'reconcile', 'dataplane', 'health']);
+  });
+
   it('refuses to start on an invalid config with every problem listed', async () => {
     const dir = tmpDir();
     const file = writeFile(dir, 'bad.yaml', 'node: x\ncluster:\n  nodes: []\n  frob: 1\n');
