@@ -17,6 +17,19 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
 
 /**
+ * An address the way ipvsadm prints it: IPv4 as is, IPv6 lower case and compressed
+ * (`2001:db8::10`), so every spelling of one address is one key.
+ */
+export function canonicalIp(address: string): string {
+  if (isIP(address) !== 6) return address;
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return address.toLowerCase(); // a zone index (fe80::1%eth0) is not URL syntax
+  }
+}
+
+/**
  * Service identity as ipvsadm knows it: `tcp 10.0.0.1:80`, `udp [2001:db8::1]:53`,
  * `fwmark 7`. IPv6 is written the way ipvsadm prints it (lower case, compressed), and an
  * fwmark service has no protocol in its key because IPVS matches the mark alone.
@@ -27,7 +40,7 @@ export function serviceKey(s: { protocol?: unknown; vip?: unknown; port?: unknow
   const vip = str(s.vip);
   const port = num(s.port);
   if (vip === undefined || port === undefined) return undefined;
-  return `${str(s.protocol) ?? 'tcp'} ${isIP(vip) === 6 ? `[${new URL(`http://[${vip}]/`).hostname.slice(1, -1)}]` : vip}:${port}`;
+  return `${str(s.protocol) ?? 'tcp'} ${isIP(vip) === 6 ? `[${canonicalIp(vip)}]` : vip}:${port}`;
 }
 
 export function crossCheck(input: unknown): Problem[] {

@@ -6,9 +6,9 @@
  * Identity: service name + address + port + the check definition. A reload that keeps
  * all four keeps the target's health state and schedule; any change starts it afresh.
  */
-import { isIP } from 'node:net';
 import { isAbsolute, join } from 'node:path';
 import type { CheckConfig, Config } from '../config/schema.js';
+import { canonicalIp } from '../config/validate.js';
 import { realServerId } from '../reconcile/table.js';
 
 export interface ProbeTarget {
@@ -29,16 +29,7 @@ export interface ProbeTarget {
 
 /** `web 10.0.0.5:80`: the same for every spelling of an IPv6 address. */
 export function realServerKey(service: string, address: string, port: number): string {
-  return `${service} ${realServerId(canonical(address), port)}`;
-}
-
-function canonical(address: string): string {
-  if (isIP(address) !== 6) return address;
-  try {
-    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
-  } catch {
-    return address.toLowerCase();
-  }
+  return `${service} ${realServerId(canonicalIp(address), port)}`;
 }
 
 export function probeLabel(check: CheckConfig): string {

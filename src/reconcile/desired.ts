@@ -17,7 +17,7 @@
  */
 import { isIP } from 'node:net';
 import type { Config, ForwardMethod, ServiceConfig } from '../config/schema.js';
-import { serviceKey } from '../config/validate.js';
+import { canonicalIp, serviceKey } from '../config/validate.js';
 import { realServerId, type Table, type TableRealServer, type TableService } from './table.js';
 
 /** Is this real server healthy? Real servers with no check are healthy. */
@@ -41,11 +41,7 @@ export function tableKey(s: ServiceConfig): string {
   return serviceKey({ protocol: s.protocol, vip: canonicalIp(s.vip as string), port: s.port }) as string;
 }
 
-/** The form ipvsadm prints: IPv6 lower case and compressed (`2001:db8::10`). */
-export function canonicalIp(address: string): string {
-  if (isIP(address) !== 6) return address;
-  return new URL(`http://[${address}]/`).hostname.slice(1, -1);
-}
+export { canonicalIp };
 
 export function fwmarkKey(mark: number, ipv6: boolean): string {
   return ipv6 ? `fwmark ${mark} ipv6` : `fwmark ${mark}`;
