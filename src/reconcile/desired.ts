@@ -87,57 +87,110 @@ export interface Plan {
 
 /** The desired table with the reasons behind each weight (for /status). */
 export function plan(config: Pick<Config, 'services'>, health: HealthView, drains: DrainView): Plan {
-  const table: Table = [];
-  const services: ServicePlan[] = [];
-  const declared = new Set<string>();
-  for (const s of config.services) {
-    const key = tableKey(s);
-    if (declared.has(key)) continue; // a duplicate is a config error; validate.ts reports it
-    declared.add(key);
-    const ipv6 = s.vip !== undefined ? isIP(s.vip) === 6 : key.endsWith(' ipv6');
-    const svcPort = s.port ?? 0;
-    const rsPlans: RealServerPlan[] = [];
-    const entries: TableRealServer[] = [];
-    let anyHealthy = false;
-    for (const r of s.real_servers) {
-      const port = r.port ?? svcPort;
-      const healthy = health(s.name, r.address, port);
-      const address = canonicalIp(r.address);
-      const drained = drains.size > 0 && drains.has(drainKey(s.name, address, port));
-      anyHealthy ||= healthy;
-      let weight: number | null;
-      if (healthy) weight = drained ? 0 : r.weight;
-      else weight = s.quiescent ? 0 : null;
-      rsPlans.push({ address, port, configuredWeight: r.weight, healthy, drained, weight });
-      if (weight !== null) entries.push({ address, port: tablePort(s, s.forward, port), forward: s.forward, weight });
+  return new Planner().plan(config, health, drains);
+}
+
+interface Planned {
+  svc: TableService;
+  plan: ServicePlan;
+}
+
+/**
+ * plan() run again and again (every reconcile), reusing the services whose inputs did
+ * not change: the same config object (a reload makes new ones) and the same health and
+ * drain verdicts for each of its real servers. Those are still asked for every real
+ * server, so the result is always plan()'s; only the objects are shared. A health change
+ * in a 10,000-entry table then allocates the one service it changed instead of 3 MB
+ * (that garbage is collected during the next `ipvsadm -R`; see SaveParser in ipvsadm.ts).
+ * The shared objects are frozen.
+ */
+export class Planner {
+  private memo = new Map<ServiceConfig, Planned>();
+
+  plan(config: Pick<Config, 'services'>, health: HealthView, drains: DrainView): Plan {
+    const next = new Map<ServiceConfig, Planned>();
+    const table: Table = [];
+    const services: ServicePlan[] = [];
+    const declared = new Set<string>();
+    for (const s of config.services) {
+      const before = this.memo.get(s);
+      const p = before !== undefined && unchanged(s, before.plan, health, drains) ? before : planService(s, health, drains);
+      const key = p.svc.key;
+      if (declared.has(key)) continue; // a duplicate is a config error; validate.ts reports it
+      declared.add(key);
+      next.set(s, p);
+      table.push(p.svc);
+      services.push(p.plan);
     }
-    const sorryServerActive = !anyHealthy && s.sorry_server !== undefined;
-    let realServers = entries;
-    if (sorryServerActive && s.sorry_server) {
-      const port = s.sorry_server.port ?? svcPort;
-      const forward: ForwardMethod = s.fwmark === undefined && port !== svcPort ? 'nat' : s.forward;
-      realServers = [{ address: canonicalIp(s.sorry_server.address), port: tablePort(s, forward, port), forward, weight: 1 }];
-      for (const p of rsPlans) p.weight = null;
-    }
-    const svc: TableService = {
-      key,
-      protocol: s.protocol,
-      scheduler: s.scheduler,
-      realServers,
-    };
-    if (s.fwmark !== undefined) svc.fwmark = s.fwmark;
-    else {
-      svc.vip = canonicalIp(s.vip as string);
-      svc.port = s.port as number;
-    }
-    if (s.persistence) {
-      const netmask = normalizeNetmask(s.persistence.netmask, ipv6);
-      svc.persistence = netmask === undefined ? { timeoutS: s.persistence.timeout_s } : { timeoutS: s.persistence.timeout_s, netmask };
-    }
-    table.push(svc);
-    services.push({ name: s.name, key, sorryServerActive, realServers: rsPlans });
+    this.memo = next;
+    return { table, services, declared };
   }
-  return { table, services, declared };
+}
+
+/** Same health and drain verdicts as when `before` was planned (the config object is the same). */
+function unchanged(s: ServiceConfig, before: ServicePlan, health: HealthView, drains: DrainView): boolean {
+  const svcPort = s.port ?? 0;
+  const rs = before.realServers;
+  if (rs.length !== s.real_servers.length) return false;
+  for (let i = 0; i < rs.length; i++) {
+    const r = s.real_servers[i] as ServiceConfig['real_servers'][number];
+    const was = rs[i] as RealServerPlan;
+    const port = r.port ?? svcPort;
+    if (health(s.name, r.address, port) !== was.healthy) return false;
+    const drained = drains.size > 0 && drains.has(drainKey(s.name, was.address, port));
+    if (drained !== was.drained) return false;
+  }
+  return true;
+}
+
+function planService(s: ServiceConfig, health: HealthView, drains: DrainView): Planned {
+  const key = tableKey(s);
+  const ipv6 = s.vip !== undefined ? isIP(s.vip) === 6 : key.endsWith(' ipv6');
+  const svcPort = s.port ?? 0;
+  const rsPlans: RealServerPlan[] = [];
+  const entries: TableRealServer[] = [];
+  let anyHealthy = false;
+  for (const r of s.real_servers) {
+    const port = r.port ?? svcPort;
+    const healthy = health(s.name, r.address, port);
+    const address = canonicalIp(r.address);
+    const drained = drains.size > 0 && drains.has(drainKey(s.name, address, port));
+    anyHealthy ||= healthy;
+    let weight: number | null;
+    if (healthy) weight = drained ? 0 : r.weight;
+    else weight = s.quiescent ? 0 : null;
+    rsPlans.push({ address, port, configuredWeight: r.weight, healthy, drained, weight });
+    if (weight !== null) entries.push({ address, port: tablePort(s, s.forward, port), forward: s.forward, weight });
+  }
+  const sorryServerActive = !anyHealthy && s.sorry_server !== undefined;
+  let realServers = entries;
+  if (sorryServerActive && s.sorry_server) {
+    const port = s.sorry_server.port ?? svcPort;
+    const forward: ForwardMethod = s.fwmark === undefined && port !== svcPort ? 'nat' : s.forward;
+    realServers = [{ address: canonicalIp(s.sorry_server.address), port: tablePort(s, forward, port), forward, weight: 1 }];
+    for (const p of rsPlans) p.weight = null;
+  }
+  const svc: TableService = {
+    key,
+    protocol: s.protocol,
+    scheduler: s.scheduler,
+    realServers,
+  };
+  if (s.fwmark !== undefined) svc.fwmark = s.fwmark;
+  else {
+    svc.vip = canonicalIp(s.vip as string);
+    svc.port = s.port as number;
+  }
+  if (s.persistence) {
+    const netmask = normalizeNetmask(s.persistence.netmask, ipv6);
+    svc.persistence = netmask === undefined ? { timeoutS: s.persistence.timeout_s } : { timeoutS: s.persistence.timeout_s, netmask };
+  }
+  for (const r of realServers) Object.freeze(r);
+  Object.freeze(realServers);
+  if (svc.persistence) Object.freeze(svc.persistence);
+  for (const p of rsPlans) Object.freeze(p);
+  Object.freeze(rsPlans);
+  return { svc: Object.freeze(svc), plan: Object.freeze({ name: s.name, key, sorryServerActive, realServers: rsPlans }) };
 }
 
 /** `desired(config, health, drains) → Table` (see `plan` for the reasons behind it). */

@@ -2,7 +2,7 @@
  * The reconciler: keeps a dataplane's table equal to desired(config, health, drains).
  *
  *   request(trigger) ──► pending triggers (merged) ──► one run at a time:
- *        plan = desired(config, health, drains)
+ *        plan = desired(config, health, drains)              (unchanged services reused)
  *        actual = cached read-back of the last run | dataplane.read()
  *        ops = diff(actual, plan.table, declared)            (nothing changed → no ops)
  *        dataplane.apply(ops)                                  (one batch)
@@ -29,7 +29,7 @@ import type { Config } from '../config/schema.js';
 import { badRequest, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { canonicalIp, drainKey, plan, tableKey, type HealthView, type Plan } from './desired.js';
+import { canonicalIp, drainKey, Planner, tableKey, type HealthView, type Plan } from './desired.js';
 import { countByKind, diff } from './diff.js';
 import { formatOperation } from './ipvsadm.js';
 import { realServerId, type Dataplane, type DataplaneRole, type Operation, type RealServerCounters, type Table } from './table.js';
@@ -140,6 +140,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private role: DataplaneRole = 'init';
   private roleApplied: DataplaneRole | undefined;
 
+  /** desired(): reuses the services whose config, health and drains did not change. */
+  private readonly planner = new Planner();
   private lastPlan: Plan | undefined;
   private firstSuccess = false;
   private lastResult: RunResult | undefined;
@@ -354,7 +356,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     try {
       if (this.roleApplied !== this.role && primary !== 'role') await this.applyRole();
       const cfg = this.opts.config();
-      const p = plan(cfg, this.opts.health, this.drains);
+      const p = this.planner.plan(cfg, this.opts.health, this.drains);
       this.pruneDrains(p);
       this.lastPlan = p;
       this.m.tableServices.set(p.table.length);

@@ -64,9 +64,24 @@ esac`,
   });
 
   it('an exit 0 restore with error lines is not trusted but not thrown (the read-back decides)', async () => {
-    const dp = new IpvsDataplane({ ipvsadm: script('ipvsadm-mid', 'cat >/dev/null; echo "Service already exists" >&2; exit 0'), logger });
+    const dp = new IpvsDataplane({ ipvsadm: script('ipvsadm-mid', 'if grep -q 10.0.0.9 ; then echo "Memory allocation problem" >&2; elif true; then echo "Service already exists" >&2; fi; exit 0'), logger });
     await dp.apply([{ kind: 'delete_service', key: 'tcp 10.0.0.1:80' }]);
     expect(dp.lastApplyStderr).toBe('Service already exists');
+    // each run's stderr alone: the file kept open is emptied before the next run
+    await dp.apply([{ kind: 'delete_service', key: 'tcp 10.0.0.9:80' }]);
+    expect(dp.lastApplyStderr).toBe('Memory allocation problem');
+    await dp.close();
+  });
+
+  it('a clean restore after a noisy one reports no stderr', async () => {
+    const flag = join(dir, 'noisy');
+    writeFileSync(flag, '');
+    const dp = new IpvsDataplane({ ipvsadm: script('ipvsadm-once', `cat >/dev/null; if [ -e ${flag} ]; then rm ${flag}; echo "Service already exists" >&2; fi; exit 0`), logger });
+    await dp.apply([{ kind: 'delete_service', key: 'tcp 10.0.0.1:80' }]);
+    expect(dp.lastApplyStderr).toBe('Service already exists');
+    await dp.apply([{ kind: 'delete_service', key: 'tcp 10.0.0.1:80' }]);
+    expect(dp.lastApplyStderr).toBe('');
+    await dp.close();
   });
 
   it('a failing restore or read throws a coded error naming the command and its message', async () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { formatBatch, formatOperation, formatSave, IpvsadmParseError, parseList, parseSave, serviceArgs } from '../../src/reconcile/ipvsadm.js';
+import { formatBatch, formatOperation, formatSave, IpvsadmParseError, parseList, parseSave, SaveParser, serviceArgs } from '../../src/reconcile/ipvsadm.js';
 import type { Operation, TableService } from '../../src/reconcile/table.js';
 
 // recorded with ipvsadm v1.31 against Debian 12's kernel in ../shared/ipvs-vm
@@ -108,6 +108,55 @@ describe('parseSave on recorded `ipvsadm -S -n` output', () => {
   ])('rejects %j with a located error', (text, msg) => {
     expect(() => parseSave(text)).toThrow(IpvsadmParseError);
     expect(() => parseSave(text)).toThrow(msg);
+  });
+});
+
+describe('SaveParser: the read-back parsed again, unchanged services reused', () => {
+  const forms = fixture('save-all-forms.txt');
+
+  it('gives what parseSave gives, on every recorded output, read after read', () => {
+    const p = new SaveParser();
+    for (const name of ['save-all-forms.txt', 'save-empty.txt', 'save-after-edit.txt', 'save-after-restore-edit.txt', 'save-all-forms.txt']) {
+      expect(p.parse(fixture(name))).toEqual(parseSave(fixture(name)));
+    }
+  });
+
+  it('returns the same objects for services whose lines did not change, and new ones for the changed service', () => {
+    const p = new SaveParser();
+    const first = p.parse(forms);
+    const changed = forms.replace('-a -t 10.0.0.1:80 -r 10.0.1.3:80 -g -w 3', '-a -t 10.0.0.1:80 -r 10.0.1.3:80 -g -w 7');
+    expect(changed).not.toBe(forms);
+    const second = p.parse(changed);
+    expect(second).toEqual(parseSave(changed));
+    const at = (t: typeof first, key: string) => t.find((s) => s.key === key);
+    expect(at(second, 'tcp 10.0.0.1:80')).not.toBe(at(first, 'tcp 10.0.0.1:80'));
+    expect(at(second, 'tcp 10.0.0.1:80')?.realServers.find((r) => r.address === '10.0.1.3')?.weight).toBe(7);
+    for (const s of first.filter((x) => x.key !== 'tcp 10.0.0.1:80')) expect(at(second, s.key)).toBe(s);
+  });
+
+  it('hands out frozen services, so a shared one cannot be changed behind the next read', () => {
+    const svc = new SaveParser().parse(forms)[0] as TableService;
+    expect(Object.isFrozen(svc) && Object.isFrozen(svc.realServers) && Object.isFrozen(svc.realServers[0])).toBe(true);
+    expect(() => (svc.realServers as unknown[]).push({})).toThrow(TypeError);
+  });
+
+  it.each([
+    ['-X -t 10.0.0.1:80 -s rr', /line 1: expected a line starting with -A or -a/],
+    ['-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.1.2:80 -g -w x', /line 2: weight "x" is not a number/],
+    ['-A -t 10.0.0.1:80 -s rr\n-A -t 10.0.0.1:80 -s rr', /line 2: service tcp 10.0.0.1:80 listed twice/],
+    ['-A -t 10.0.0.2:80 -s rr\n-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.1.2:80 -g -w 1\n-A -t 10.0.0.1:80 -s wlc', /line 4: service tcp 10.0.0.1:80 listed twice/],
+  ])('rejects %j with the same located error as parseSave, also after a good read', (text, msg) => {
+    const p = new SaveParser();
+    p.parse(forms);
+    expect(() => p.parse(text)).toThrow(msg);
+    expect(p.parse(forms)).toEqual(parseSave(forms));
+  });
+
+  it('reads a real server listed after another service (not what ipvsadm prints) like parseSave does', () => {
+    const text = ['-A -t 10.0.0.1:80 -s rr', '-A -t 10.0.0.2:80 -s rr', '-a -t 10.0.0.1:80 -r 10.0.1.2:80 -g -w 1'].join('\n');
+    const p = new SaveParser();
+    expect(p.parse(text)).toEqual(parseSave(text));
+    expect(p.parse(text)[0]?.realServers).toHaveLength(1);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { serviceSchema, type ServiceConfig } from '../../src/config/schema.js';
-import { desired, drainKey, plan, tableKey, type HealthView } from '../../src/reconcile/desired.js';
+import { desired, drainKey, plan, Planner, tableKey, type HealthView } from '../../src/reconcile/desired.js';
 
 const svc = (s: Record<string, unknown>): ServiceConfig => serviceSchema.parse(s);
 const web = (extra: Record<string, unknown> = {}) =>
@@ -143,5 +143,53 @@ describe('desired', () => {
   it('lists every declared key once', () => {
     const p = plan({ services: [web(), svc({ name: 'x', fwmark: 3 })] }, allUp, none);
     expect([...p.declared]).toEqual(['tcp 10.0.0.1:80', 'fwmark 3']);
+  });
+});
+
+describe('Planner: plan() again and again, unchanged services reused', () => {
+  const dns = svc({ name: 'dns', protocol: 'udp', vip: '10.0.0.1', port: 53, scheduler: 'rr', quiescent: true, real_servers: [{ address: '10.0.1.2' }, { address: '10.0.1.3' }] });
+  const w = web({ sorry_server: { address: '10.0.9.9', port: 8080 } });
+  const config = { services: [w, dns] };
+
+  it('gives plan()’s result on every run, whatever changed in between', () => {
+    const p = new Planner();
+    const steps: [HealthView, Set<string>][] = [
+      [allUp, none],
+      [down('10.0.1.2'), none],
+      [down('10.0.1.2'), new Set([drainKey('web', '10.0.1.3', 80)])],
+      [down('10.0.1.2', '10.0.1.3'), none],
+      [down('10.0.1.3'), none],
+      [allUp, none],
+    ];
+    for (const [h, d] of steps) expect(p.plan(config, h, d)).toEqual(plan(config, h, d));
+  });
+
+  it('shares the objects of services that did not change, and only those', () => {
+    const p = new Planner();
+    const a = p.plan(config, allUp, none);
+    const b = p.plan(config, (s, addr) => !(s === 'dns' && addr === '10.0.1.3'), none);
+    expect(b.table[0]).toBe(a.table[0]);
+    expect(b.services[0]).toBe(a.services[0]);
+    expect(b.table[1]).not.toBe(a.table[1]);
+    expect(b.table[1]?.realServers.find((r) => r.address === '10.0.1.3')?.weight).toBe(0);
+    // a drain is a change too
+    const c = p.plan(config, allUp, new Set([drainKey('web', '10.0.1.2', 80)]));
+    expect(c.table[0]).not.toBe(b.table[0]);
+    expect(c.services[0]?.realServers[0]).toMatchObject({ drained: true, weight: 0 });
+  });
+
+  it('plans a reloaded service afresh (a new config object), even with the same name', () => {
+    const p = new Planner();
+    const a = p.plan(config, allUp, none);
+    const reloaded = { services: [web({ sorry_server: { address: '10.0.9.9', port: 8080 }, scheduler: 'wlc' }), dns] };
+    const b = p.plan(reloaded, allUp, none);
+    expect(b.table[0]).not.toBe(a.table[0]);
+    expect(b.table[0]?.scheduler).toBe('wlc');
+    expect(b.table[1]).toBe(a.table[1]);
+  });
+
+  it('hands out frozen objects', () => {
+    const t = new Planner().plan(config, allUp, none);
+    expect(Object.isFrozen(t.table[0]) && Object.isFrozen(t.table[0]?.realServers) && Object.isFrozen(t.services[0]?.realServers[0])).toBe(true);
   });
 });

@@ -90,4 +90,20 @@ describe('diff', () => {
     expect(diff(big, big, keys)).toEqual([]);
     expect(diff(big, want, keys)).toHaveLength(1);
   });
+
+  it('finds nothing to do when the kernel lists the same real servers in another order', () => {
+    const have = s();
+    const want = s({ realServers: [...have.realServers].reverse() });
+    expect(diff([have], [want], declared)).toEqual([]);
+  });
+
+  it('sees a swapped real server even when the count is the same', () => {
+    const want = s({ realServers: [{ address: '10.0.1.2', port: 80, forward: 'dr', weight: 1 }, { address: '10.0.1.4', port: 80, forward: 'dr', weight: 1 }] });
+    expect(diff([s()], [want], declared).map((o) => o.kind)).toEqual(['delete_real_server', 'add_real_server']);
+  });
+
+  it('deletes the real server a desired list with a repeated entry leaves out', () => {
+    const r = { address: '10.0.1.2', port: 80, forward: 'dr' as const, weight: 1 };
+    expect(diff([s()], [s({ realServers: [r, { ...r }] })], declared)).toEqual([{ kind: 'delete_real_server', serviceKey: 'tcp 10.0.0.1:80', address: '10.0.1.3', port: 80 }]);
+  });
 });
