@@ -429,8 +429,14 @@ export class Engine implements RawHost<Dest, Service> {
 
   // ---- RawHost (the fast path calls back into scheduling and accounting)
 
-  scheduleFor(svc: Service, clientKey: string | null, ctx: PickContext, tried: Dest[] | null): [Dest, Template<Dest> | null] | null {
-    return this.schedule(svc, clientKey, ctx, tried, performance.now());
+  /** The persistence template of the last scheduleFor() (a field, not a tuple: one allocation less per connection). */
+  scheduledTemplate: Template<Dest> | null = null;
+
+  scheduleFor(svc: Service, clientKey: string | null, ctx: PickContext, tried: Dest[] | null): Dest | null {
+    const picked = this.schedule(svc, clientKey, ctx, tried, performance.now());
+    if (picked === null) return null;
+    this.scheduledTemplate = picked[1];
+    return picked[0];
   }
 
   connectFailed(svc: Service, dest: Dest, reason: string, clientKey: string | null, hadTemplate: boolean): void {

@@ -55,7 +55,7 @@ interface ShutdownReq {
 
 interface Bindings {
   TCP: new (type: number) => TcpHandle;
-  TCPConnectWrap: new () => { oncomplete: unknown; address: string; port: number };
+  TCPConnectWrap: new () => { oncomplete: unknown };
   SOCKET: number;
   WriteWrap: new () => WriteReq;
   ShutdownWrap: new () => ShutdownReq;
@@ -142,8 +142,9 @@ export interface RawHost<D extends RawDest, S> {
   readonly rawConns: Set<RawConn>;
   /** Connects in flight, oldest first (one timeout for all, so also soonest deadline first). */
   readonly connecting: ConnectQueue;
-  /** Schedules (persistence first); null when no real server can take the connection. */
-  scheduleFor(svc: S, clientKey: string | null, ctx: PickContext, tried: D[] | null): [D, Template<D> | null] | null;
+  /** Schedules (persistence first); null when no real server can take the connection. Its template: scheduledTemplate. */
+  scheduleFor(svc: S, clientKey: string | null, ctx: PickContext, tried: D[] | null): D | null;
+  readonly scheduledTemplate: Template<D> | null;
   connectFailed(svc: S, dest: D, reason: string, clientKey: string | null, hadTemplate: boolean): void;
   countRetry(svc: S): void;
   countUnschedulable(svc: S): void;
@@ -260,6 +261,15 @@ export class RawConn {
   /** The buffers libuv reads into (one per side); replaced when a write still holds one. */
   clientBuf: Buffer | null = null;
   backendBuf: Buffer | null = null;
+  /**
+   * The last view handed to a write and the buffer it is of: request/response traffic
+   * repeats sizes, and a write that completed at once leaves the view free to reuse (a
+   * queued write took the buffer along, and the next read is into another one).
+   */
+  clientView: Buffer | null = null;
+  clientViewOf: Buffer | null = null;
+  backendView: Buffer | null = null;
+  backendViewOf: Buffer | null = null;
   constructor(
     readonly host: RawHost<any, any>,
     readonly svc: unknown,
@@ -380,7 +390,12 @@ function onClientRead(this: TcpHandle): Buffer | undefined {
     c.lastActive = coarseNow;
     (c.dest as RawDest).bytesIn += n;
     const buf = c.clientBuf as Buffer;
-    const queued = write(c, c.backend as TcpHandle, this, buf.subarray(0, n));
+    let view = c.clientView;
+    if (view === null || view.length !== n || c.clientViewOf !== buf) {
+      view = c.clientView = buf.subarray(0, n);
+      c.clientViewOf = buf;
+    }
+    const queued = write(c, c.backend as TcpHandle, this, view);
     if (c.closed) return undefined;
     const next = nextBuffer(queued, buf, n);
     if (next !== undefined) c.clientBuf = next;
@@ -411,7 +426,12 @@ function onBackendRead(this: TcpHandle): Buffer | undefined {
     c.lastActive = coarseNow;
     (c.dest as RawDest).bytesOut += n;
     const buf = c.backendBuf as Buffer;
-    const queued = write(c, c.client, this, buf.subarray(0, n));
+    let view = c.backendView;
+    if (view === null || view.length !== n || c.backendViewOf !== buf) {
+      view = c.backendView = buf.subarray(0, n);
+      c.backendViewOf = buf;
+    }
+    const queued = write(c, c.client, this, view);
     if (c.closed) return undefined;
     const next = nextBuffer(queued, buf, n);
     if (next !== undefined) c.backendBuf = next;
@@ -458,6 +478,7 @@ function closeBoth(c: RawConn, reset: boolean): void {
   giveBuffer(c.backendBuf);
   c.clientBuf = null;
   c.backendBuf = null;
+  c.clientView = c.clientViewOf = c.backendView = c.backendViewOf = null;
   if (c.template !== null) c.host.release(c.svc, c.template);
   c.template = null;
 }
@@ -474,10 +495,9 @@ export function sweepIdle(host: RawHost<any, any>): void {
   for (const c of host.rawConns) if (c.state !== ST_CONNECTING && c.lastActive < limit) abort(c);
 }
 
-function afterConnect(this: { conn: RawConn | null; handle: TcpHandle }, status: number, handle: TcpHandle): void {
-  const c = this.conn as RawConn;
-  this.conn = null;
-  if (c.backend !== handle || c.closed) return;
+function afterConnect(status: number, handle: TcpHandle): void {
+  const c = handle[kConn] as RawConn;
+  if (c.backend !== handle || c.closed) return; // a retry replaced it, or the client went away
   c.queued = false;
   if (status < 0) {
     connectFailed(c, getSystemErrorName(status));
@@ -485,14 +505,10 @@ function afterConnect(this: { conn: RawConn | null; handle: TcpHandle }, status:
   }
   c.state = ST_ESTABLISHED;
   c.lastActive = coarseNow;
-  handle.setNoDelay(true);
   c.clientBuf = takeBuffer();
-  c.backendBuf = takeBuffer();
   c.client.useUserBuffer(c.clientBuf);
-  handle.useUserBuffer(c.backendBuf);
-  handle.onread = onBackendRead;
   c.client.onread = onClientRead;
-  if (c.client.readStart() !== 0 || handle.readStart() !== 0) abort(c);
+  if (c.client.readStart() !== 0) abort(c);
 }
 
 function connectFailed(c: RawConn, reason: string): void {
@@ -517,34 +533,45 @@ function connectFailed(c: RawConn, reason: string): void {
   closeBoth(c, true);
 }
 
-/** Schedules c and starts the connect; false when no real server can take it. */
+/**
+ * Schedules c and starts the connect; false when no real server can take it.
+ *
+ * The backend's reading starts with the connect, not after it: libuv then registers the
+ * socket once for writable and readable and only narrows it when the connect completes.
+ * Started afterwards, the socket (still in epoll from the connect) was re-added, refused
+ * with EEXIST and modified: two more epoll_ctl calls per connection. libuv reports the
+ * connect before any read, so nothing is read from a backend before afterConnect.
+ */
 function connect(c: RawConn): boolean {
   const b = B as Bindings;
-  const picked = c.host.scheduleFor(c.svc, c.clientKey, c.ctx, c.tried);
-  if (picked === null) return false;
-  const [dest, template] = picked as [RawDest, Template<any> | null];
+  const host = c.host;
+  const dest = host.scheduleFor(c.svc, c.clientKey, c.ctx, c.tried) as RawDest | null;
+  if (dest === null) return false;
   c.dest = dest;
-  c.template = template;
+  c.template = host.scheduledTemplate;
   c.state = ST_CONNECTING;
   dest.active += 1;
   dest.connections += 1;
   const h = new b.TCP(b.SOCKET);
   h[kConn] = c;
   c.backend = h;
-  const req = new b.TCPConnectWrap() as { oncomplete: unknown; address: string; port: number; conn: RawConn | null; handle: TcpHandle };
+  const req = new b.TCPConnectWrap();
   req.oncomplete = afterConnect;
-  req.address = dest.address;
-  req.port = dest.port;
-  req.conn = c;
-  req.handle = h;
   const err = dest.v6 ? h.connect6(req, dest.address, dest.port) : h.connect(req, dest.address, dest.port);
   if (err !== 0) {
-    req.conn = null;
     // Report on the next tick, as a refused connect would be.
     c.timer = setTimeout(failSoon, 0, c, getSystemErrorName(err));
     return true;
   }
-  c.host.connecting.add(c, performance.now(), c.host.settings.connectTimeoutMs);
+  h.setNoDelay(true);
+  c.backendBuf ??= takeBuffer();
+  h.useUserBuffer(c.backendBuf);
+  h.onread = onBackendRead;
+  if (h.readStart() !== 0) {
+    c.timer = setTimeout(failSoon, 0, c, 'read start failed');
+    return true;
+  }
+  host.connecting.add(c, performance.now(), host.settings.connectTimeoutMs);
   return true;
 }
 
