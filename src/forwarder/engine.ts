@@ -28,7 +28,7 @@ import { foldAddress, persistenceMasker, unmapV4 } from './address.js';
 import { PersistenceTable, type Template } from './persistence.js';
 import { createScheduler, type PickContext, type SchedDest, type Scheduler } from './schedulers.js';
 import type { DestCounters } from './stats.js';
-import { adoptServer, ConnectQueue, rawAvailable, sweepIdle, type RawConn, type RawHost } from './tcp-raw.js';
+import { adoptServer, ConnectQueue, ConnList, rawAvailable, sweepIdle, type RawHost } from './tcp-raw.js';
 
 export interface EngineSettings {
   connectTimeoutMs: number;
@@ -414,7 +414,7 @@ export function defaultTcpMode(env: NodeJS.ProcessEnv = process.env): TcpMode {
 
 export class Engine implements RawHost<Dest, Service> {
   readonly services = new Map<string, Service>();
-  readonly rawConns = new Set<RawConn>();
+  readonly rawConns = new ConnList();
   readonly connecting = new ConnectQueue();
   private listenKeys = new Set<string>();
   private udpOwner = true;

@@ -139,7 +139,7 @@ export interface RawDest {
 /** What the raw path needs from the engine. */
 export interface RawHost<D extends RawDest, S> {
   settings: { connectTimeoutMs: number; connectRetries: number; tcpIdleTimeoutMs: number };
-  readonly rawConns: Set<RawConn>;
+  readonly rawConns: ConnList;
   /** Connects in flight, oldest first (one timeout for all, so also soonest deadline first). */
   readonly connecting: ConnectQueue;
   /** Schedules (persistence first); null when no real server can take the connection. Its template: scheduledTemplate. */
@@ -237,7 +237,35 @@ function timeoutIfStillConnecting(c: RawConn, attempt: number): void {
   }
 }
 
+/**
+ * The open connections, as a list threaded through the connections themselves: adding
+ * and removing one allocates nothing (a Set rehashes as the count moves up and down).
+ */
+export class ConnList {
+  head: RawConn | null = null;
+  size = 0;
+
+  add(c: RawConn): void {
+    c.prev = null;
+    c.next = this.head;
+    if (this.head !== null) this.head.prev = c;
+    this.head = c;
+    this.size += 1;
+  }
+
+  delete(c: RawConn): void {
+    if (c.prev === null && this.head !== c) return; // not in the list
+    if (c.prev !== null) c.prev.next = c.next;
+    else this.head = c.next;
+    if (c.next !== null) c.next.prev = c.prev;
+    c.prev = c.next = null;
+    this.size -= 1;
+  }
+}
+
 export class RawConn {
+  prev: RawConn | null = null;
+  next: RawConn | null = null;
   backend: TcpHandle | null = null;
   dest: RawDest | null = null;
   template: Template<any> | null = null;
@@ -492,7 +520,11 @@ function abort(c: RawConn): void {
 export function sweepIdle(host: RawHost<any, any>): void {
   startCoarseClock();
   const limit = coarseNow - host.settings.tcpIdleTimeoutMs;
-  for (const c of host.rawConns) if (c.state !== ST_CONNECTING && c.lastActive < limit) abort(c);
+  for (let c = host.rawConns.head; c !== null; ) {
+    const next = c.next; // abort() unlinks c
+    if (c.state !== ST_CONNECTING && c.lastActive < limit) abort(c);
+    c = next;
+  }
 }
 
 function afterConnect(status: number, handle: TcpHandle): void {
