@@ -177,15 +177,38 @@ export class ConnectQueue {
   /** The attempt each entry was queued for (a retry queues the connection again). */
   private attempts: number[] = [];
   private head = 0;
+  /** The absolute position of items[0] (slots are absolute, so compaction keeps them valid). */
+  private base = 0;
   private timer: NodeJS.Timeout | null = null;
 
   add(c: RawConn, now: number, timeoutMs: number): void {
     c.deadline = now + timeoutMs;
     c.queued = true;
     c.attempt += 1;
+    c.queueSlot = this.base + this.items.length;
     this.items.push(c);
     this.attempts.push(c.attempt);
     if (this.timer === null) this.arm(timeoutMs);
+  }
+
+  /**
+   * The connect finished (or the connection closed): drop the queue's reference now. Left
+   * until its deadline came up, every connection of the last connect_timeout_ms stayed
+   * reachable, survived two scavenges and went to the old space, to be freed by
+   * mark-compacts (measured: the old space grew ~4 MB per scavenge under new-connection load).
+   */
+  remove(c: RawConn): void {
+    if (!c.queued) return;
+    c.queued = false;
+    const i = c.queueSlot - this.base;
+    if (i >= this.head && i < this.items.length && this.items[i] === c) this.items[i] = null;
+  }
+
+  /** Connects still referenced by the queue (for tests; walks the queue). */
+  get waiting(): number {
+    let n = 0;
+    for (let i = this.head; i < this.items.length; i++) if (this.items[i] != null) n += 1;
+    return n;
   }
 
   private arm(ms: number): void {
@@ -210,9 +233,11 @@ export class ConnectQueue {
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.attempts = this.attempts.slice(this.head);
+      this.base += this.head;
       this.head = 0;
     }
     if (this.head >= this.items.length) {
+      this.base += this.items.length;
       this.items.length = 0;
       this.attempts.length = 0;
       this.head = 0;
@@ -224,6 +249,7 @@ export class ConnectQueue {
   close(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    this.base += this.items.length;
     this.items = [];
     this.attempts = [];
     this.head = 0;
@@ -275,6 +301,8 @@ export class RawConn {
   timer: NodeJS.Timeout | null = null;
   /** In the host's connect queue (cleared when the connect completes). */
   queued = false;
+  /** Its slot in the connect queue while queued. */
+  queueSlot = 0;
   deadline = 0;
   attempt = 0;
   lastActive = coarseNow;
@@ -480,7 +508,7 @@ function onBackendRead(this: TcpHandle): Buffer | undefined {
 function closeBoth(c: RawConn, reset: boolean): void {
   if (c.closed) return;
   c.closed = true;
-  c.queued = false;
+  c.host.connecting.remove(c);
   if (c.timer !== null) clearTimeout(c.timer);
   c.timer = null;
   c.host.rawConns.delete(c);
@@ -530,7 +558,7 @@ export function sweepIdle(host: RawHost<any, any>): void {
 function afterConnect(status: number, handle: TcpHandle): void {
   const c = handle[kConn] as RawConn;
   if (c.backend !== handle || c.closed) return; // a retry replaced it, or the client went away
-  c.queued = false;
+  c.host.connecting.remove(c);
   if (status < 0) {
     connectFailed(c, getSystemErrorName(status));
     return;
