@@ -655,6 +655,9 @@ export function adoptServer<S>(
   const handle = server._handle;
   if (B === null || handle === null || handle === undefined) return false;
   startCoarseClock();
+  // Accepted sockets inherit TCP_NODELAY from the listening socket (Linux copies the
+  // option at accept): set once here instead of one setsockopt per connection.
+  handle.setNoDelay(true);
   const peer: { address?: string; port?: number; family?: string } = {};
   const noAddressCtx = contextOf('0.0.0.0');
   handle.onconnection = (err: number, h: TcpHandle): void => {
@@ -672,7 +675,6 @@ export function adoptServer<S>(
       clientKey = clientKeyOf(a);
       ctx = contextOf(a);
     }
-    h.setNoDelay(true);
     const c = new RawConn(host, svc, h, clientKey, ctx);
     h[kConn] = c;
     host.rawConns.add(c);
