@@ -433,7 +433,8 @@ export class Engine implements RawHost<Dest, Service> {
   scheduledTemplate: Template<Dest> | null = null;
 
   scheduleFor(svc: Service, clientKey: string | null, ctx: PickContext, tried: Dest[] | null): Dest | null {
-    const picked = this.schedule(svc, clientKey, ctx, tried, performance.now());
+    // the clock is read only for persistence templates (a native call per connection otherwise)
+    const picked = this.schedule(svc, clientKey, ctx, tried, svc.persistence !== null && clientKey !== null ? performance.now() : 0);
     if (picked === null) return null;
     this.scheduledTemplate = picked[1];
     return picked[0];

@@ -91,6 +91,16 @@ function loadBindings(): Bindings | null {
 const B = loadBindings();
 export const rawAvailable = B !== null;
 
+/**
+ * The connect callback, on the request class's prototype rather than on each request (a
+ * property store and a backing store per connection less). net.Socket, the fallback path,
+ * sets its own `oncomplete` on each request, which shadows this one.
+ */
+function installConnectCallback(b: Bindings): void {
+  const proto = b.TCPConnectWrap.prototype as { oncomplete?: unknown };
+  if (proto.oncomplete === undefined) Object.defineProperty(proto, 'oncomplete', { value: afterConnect, writable: true, configurable: true });
+}
+
 const UV_EOF = -4095;
 /**
  * Per-side read buffer: 16 KiB (HAProxy's default tune.bufsize), grown to 64 KiB for a
@@ -615,9 +625,7 @@ function connect(c: RawConn): boolean {
   const h = new b.TCP(b.SOCKET);
   h[kConn] = c;
   c.backend = h;
-  const req = new b.TCPConnectWrap();
-  req.oncomplete = afterConnect;
-  const err = dest.v6 ? h.connect6(req, dest.address, dest.port) : h.connect(req, dest.address, dest.port);
+  const err = dest.v6 ? h.connect6(new b.TCPConnectWrap(), dest.address, dest.port) : h.connect(new b.TCPConnectWrap(), dest.address, dest.port);
   if (err !== 0) {
     // Report on the next tick, as a refused connect would be.
     c.timer = setTimeout(failSoon, 0, c, getSystemErrorName(err));
@@ -655,6 +663,7 @@ export function adoptServer<S>(
   const handle = server._handle;
   if (B === null || handle === null || handle === undefined) return false;
   startCoarseClock();
+  installConnectCallback(B);
   // Accepted sockets inherit TCP_NODELAY from the listening socket (Linux copies the
   // option at accept): set once here instead of one setsockopt per connection.
   handle.setNoDelay(true);
