@@ -332,12 +332,12 @@ class UdpListener {
     const svc = this.svc;
     const e = this.engine;
     const clientKey = svc.persistence !== null ? svc.masker(rinfo.address) : null;
-    const picked = e.schedule(svc, clientKey, e.pickContext(svc, rinfo.address), null, now);
-    if (picked === null) {
+    const dest = e.schedule(svc, clientKey, e.pickContext(svc, rinfo.address), null, now);
+    if (dest === null) {
       svc.noRealServer += 1;
       return null;
     }
-    const [dest, template] = picked;
+    const template = e.scheduledTemplate;
     const sock = dgram.createSocket(net.isIPv6(dest.address) ? 'udp6' : 'udp4') as FlowSocket;
     const flow: Flow = { address: rinfo.address, port: rinfo.port, dest, sock, lastSeen: now, template };
     sock[kFlow] = flow;
@@ -429,15 +429,12 @@ export class Engine implements RawHost<Dest, Service> {
 
   // ---- RawHost (the fast path calls back into scheduling and accounting)
 
-  /** The persistence template of the last scheduleFor() (a field, not a tuple: one allocation less per connection). */
+  /** The persistence template of the last schedule() (a field, not a tuple: one allocation less per connection). */
   scheduledTemplate: Template<Dest> | null = null;
 
   scheduleFor(svc: Service, clientKey: string | null, ctx: PickContext, tried: Dest[] | null): Dest | null {
     // the clock is read only for persistence templates (a native call per connection otherwise)
-    const picked = this.schedule(svc, clientKey, ctx, tried, svc.persistence !== null && clientKey !== null ? performance.now() : 0);
-    if (picked === null) return null;
-    this.scheduledTemplate = picked[1];
-    return picked[0];
+    return this.schedule(svc, clientKey, ctx, tried, svc.persistence !== null && clientKey !== null ? performance.now() : 0);
   }
 
   connectFailed(svc: Service, dest: Dest, reason: string, clientKey: string | null, hadTemplate: boolean): void {
@@ -584,14 +581,17 @@ export class Engine implements RawHost<Dest, Service> {
     return { source: svc.scheduler.effective === 'sh' ? foldAddress(clientAddress) : 0, destination: svc.vipFold };
   }
 
-  /** Picks a real server (persistence first), skipping `tried`; null when none can take it. */
-  schedule(svc: Service, clientKey: string | null, ctx: PickContext, tried: Dest[] | null, now: number): [Dest, Template<Dest> | null] | null {
+  /** Picks a real server (persistence first), skipping `tried`; null when none can take it. Its template: scheduledTemplate. */
+  schedule(svc: Service, clientKey: string | null, ctx: PickContext, tried: Dest[] | null, now: number): Dest | null {
     const p = svc.persistence;
     if (p !== null && clientKey !== null) {
       const t = p.lookup(clientKey, now);
       if (t !== undefined) {
         const d = t.dest;
-        if (d.inTable && d.weight > 0 && (tried === null || !tried.includes(d))) return [d, p.bind(clientKey, d, now)];
+        if (d.inTable && d.weight > 0 && (tried === null || !tried.includes(d))) {
+          this.scheduledTemplate = p.bind(clientKey, d, now);
+          return d;
+        }
         p.drop(clientKey);
       }
     }
@@ -602,9 +602,11 @@ export class Engine implements RawHost<Dest, Service> {
     const dest = svc.dests[i] as Dest;
     if (p !== null && clientKey !== null) {
       this.events.template?.(svc.def.key, clientKey, dest.id);
-      return [dest, p.bind(clientKey, dest, now)];
+      this.scheduledTemplate = p.bind(clientKey, dest, now);
+      return dest;
     }
-    return [dest, null];
+    this.scheduledTemplate = null;
+    return dest;
   }
 
   // ---- TCP
@@ -635,9 +637,9 @@ export class Engine implements RawHost<Dest, Service> {
 
   /** Schedules c and connects to the real server; false when none is available. */
   connectTo(c: TcpConn): boolean {
-    const picked = this.schedule(c.svc, c.clientKey, c.ctx, c.tried, performance.now());
-    if (picked === null) return false;
-    const [dest, template] = picked;
+    const dest = this.schedule(c.svc, c.clientKey, c.ctx, c.tried, performance.now());
+    if (dest === null) return false;
+    const template = this.scheduledTemplate;
     c.dest = dest;
     c.template = template;
     c.state = ST_CONNECTING;
