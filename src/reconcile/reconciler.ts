@@ -422,6 +422,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private onSuccess(r: RunResult): void {
     if (this.failuresInRow > 0) this.log.info({ after: this.failuresInRow }, 'reconcile succeeded again');
     this.failuresInRow = 0;
+    // the counters are read once the table is in, so the first /status has them (they are
+    // otherwise read on demand, in the background, when older than countersMaxAgeMs)
+    if (!this.firstSuccess) void this.refreshCounters().catch(() => undefined);
     this.firstSuccess = true;
     this.m.reconcileLastSuccess.set({ dataplane: this.dp.kind }, Date.now() / 1000);
     this.clock.clearTimeout(this.retryTimer);

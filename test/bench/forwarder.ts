@@ -6,7 +6,7 @@
  * the proxy, so besides raw figures the table gives throughput per proxy CPU-second
  * (requests divided by the CPU time the proxy's processes used, read from /proc).
  *
- * Environment: BENCH_DURATION_S (per wrk run, default 6), BENCH_ROUNDS (default 2),
+ * Environment: BENCH_DURATION_S (per wrk run, default 6), BENCH_ROUNDS (default 3; the medians are over rounds),
  * BENCH_CONNECTIONS (wrk -c, default 32), BENCH_CPU_PROF=DIR (vigil workers write
  * --cpu-prof profiles there).
  */
@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 6);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 const BACKENDS = [18181, 18182, 18183];

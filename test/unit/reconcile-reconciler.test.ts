@@ -182,6 +182,14 @@ describe('Reconciler', () => {
     expect(await value(metrics, 'vigil_table_real_servers')).toBe(4);
   });
 
+  it('reads the counters once the first table is in, so the first status has them', async () => {
+    const { dp, rec } = rig();
+    dp.conns.set('tcp 10.0.0.1:80 10.0.1.2:80', 3);
+    await rec.start();
+    await new Promise((r) => setImmediate(r));
+    expect(rec.counters().get('tcp 10.0.0.1:80')?.get('10.0.1.2:80')?.active).toBe(3);
+  });
+
   it('does nothing when nothing changed (0 operations, no batch)', async () => {
     const { dp, rec, clock } = rig();
     await rec.start();
