@@ -40,6 +40,7 @@ export interface IpVipPortOptions {
   netns?: string;
   ip?: string;
   arping?: string;
+  sysctl?: string;
   timeoutMs?: number;
 }
 
@@ -47,11 +48,15 @@ export interface IpVipPortOptions {
 export class IpVipPort implements VipPort {
   private readonly ip: string;
   private readonly arping: string;
+  private readonly sysctl: string;
   private readonly timeoutMs: number;
+  /** Interfaces already set up for IPv6 VIPs (prepareV6). */
+  private readonly v6Ready = new Set<string>();
 
   constructor(private readonly opts: IpVipPortOptions = {}) {
     this.ip = opts.ip ?? 'ip';
     this.arping = opts.arping ?? 'arping';
+    this.sysctl = opts.sysctl ?? 'sysctl';
     this.timeoutMs = opts.timeoutMs ?? 5000;
   }
 
@@ -75,10 +80,30 @@ export class IpVipPort implements VipPort {
   }
 
   async add(v: VipSpec): Promise<'added' | 'present'> {
+    if (isV6(v.address)) await this.prepareV6(v.interface);
     const r = await this.run(this.ip, this.ipArgs(this.addrArgs(v, 'add')));
     if (r.code === 0) return 'added';
     if (/File exists|already assigned/i.test(r.stderr)) return 'present';
     throw new VipError(`ip addr add ${v.address}/${v.prefix} dev ${v.interface}: ${r.stderr || `exit ${r.code}`}`);
+  }
+
+  /**
+   * IPv6 VIPs: the interface gets accept_dad=0 and ndisc_notify=1 before the first one is
+   * added. Then an added address is usable at once and the kernel sends one unsolicited
+   * neighbour advertisement with the override flag, which moves the neighbours' entries
+   * for the VIP to this director's MAC (the IPv6 gratuitous ARP). Measured in network
+   * namespaces: with duplicate address detection the VIP stays tentative (answers
+   * nothing) for about a second, and would fail for good if the old active still holds
+   * it; `nodad` skips the detection but then the kernel sends no advertisement at all;
+   * without ndisc_notify neither does. Done once per interface and process.
+   */
+  private async prepareV6(ifname: string): Promise<void> {
+    if (this.v6Ready.has(ifname)) return;
+    // slashes: interface names may contain dots (VLANs), which sysctl's dotted form splits
+    const args = ['-q', '-w', `net/ipv6/conf/${ifname}/accept_dad=0`, `net/ipv6/conf/${ifname}/ndisc_notify=1`];
+    const r = this.opts.netns ? await this.run(this.ip, ['netns', 'exec', this.opts.netns, this.sysctl, ...args]) : await this.run(this.sysctl, args);
+    if (r.code !== 0) throw new VipError(`sysctl ${args.slice(2).join(' ')}: ${r.stderr.split('\n')[0] || `exit ${r.code}`}`);
+    this.v6Ready.add(ifname);
   }
 
   async del(v: VipSpec): Promise<'removed' | 'absent'> {
@@ -103,7 +128,7 @@ export class IpVipPort implements VipPort {
   }
 
   async garp(v: VipSpec, mode: 'U' | 'A'): Promise<boolean> {
-    if (isV6(v.address)) return false; // IPv6 has no ARP; the kernel sends unsolicited NA on add
+    if (isV6(v.address)) return false; // IPv6 has no ARP: the kernel advertised it at add (see prepareV6)
     const args = [`-${mode}`, '-c', '1', '-I', v.interface, v.address];
     const r = this.opts.netns
       ? await this.run(this.ip, ['netns', 'exec', this.opts.netns, this.arping, ...args])

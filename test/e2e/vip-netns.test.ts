@@ -69,6 +69,26 @@ describe.skipIf(!root)('IpVipPort in network namespaces', () => {
     expect(await port.has(spec)).toBe(false);
   });
 
+  it('IPv6: the VIP is usable at once and the kernel advertises it, moving the client\'s neighbour entry', async () => {
+    const spec6 = { address: 'fd00:231::100', prefix: 64, interface: 'vd0' };
+    const port = new IpVipPort({ netns: D });
+    // the client's entry for the VIP points at the old active director's MAC
+    ip('-n', C, '-6', 'neigh', 'replace', spec6.address, 'lladdr', '02:00:00:00:00:98', 'dev', 'vc0', 'nud', 'stale');
+    expect(neighbourMac(C, spec6.address)).toBe('02:00:00:00:00:98');
+    expect(await port.add(spec6)).toBe('added');
+    // not tentative: duplicate address detection would keep it unusable for about a second
+    expect(ip('-n', D, '-6', '-o', 'addr', 'show', 'dev', 'vd0')).toMatch(/inet6 fd00:231::100\/64 scope global/);
+    expect(ip('-n', D, '-6', '-o', 'addr', 'show', 'dev', 'vd0')).not.toMatch(/fd00:231::100\/64.*tentative/);
+    let mac = neighbourMac(C, spec6.address);
+    for (let i = 0; i < 50 && mac !== dirMac; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      mac = neighbourMac(C, spec6.address);
+    }
+    expect(mac).toBe(dirMac);
+    expect(await port.garp(spec6, 'U')).toBe(false); // no ARP for IPv6: the advertisement came with the add
+    expect(await port.del(spec6)).toBe('removed');
+  });
+
   it('reports a missing interface as a clear error', async () => {
     const port = new IpVipPort({ netns: D });
     await expect(port.add({ ...spec, interface: 'nosuch0' })).rejects.toThrow(VipError);
