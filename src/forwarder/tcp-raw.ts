@@ -279,14 +279,12 @@ function timeoutIfStillConnecting(c: RawConn, attempt: number): void {
  */
 export class ConnList {
   head: RawConn | null = null;
-  size = 0;
 
   add(c: RawConn): void {
     c.prev = null;
     c.next = this.head;
     if (this.head !== null) this.head.prev = c;
     this.head = c;
-    this.size += 1;
   }
 
   delete(c: RawConn): void {
@@ -295,7 +293,6 @@ export class ConnList {
     else this.head = c.next;
     if (c.next !== null) c.next.prev = c.prev;
     c.prev = c.next = null;
-    this.size -= 1;
   }
 }
 
@@ -609,7 +606,7 @@ function connectFailed(c: RawConn, reason: string): void {
  * The backend's reading starts with the connect, not after it: libuv then registers the
  * socket once for writable and readable and only narrows it when the connect completes.
  * Started afterwards, the socket (still in epoll from the connect) was re-added, refused
- * with EEXIST and modified: two more epoll_ctl calls per connection. libuv reports the
+ * with EEXIST, then modified: one wasted epoll_ctl per connection. libuv reports the
  * connect before any read, so nothing is read from a backend before afterConnect.
  */
 function connect(c: RawConn): boolean {
