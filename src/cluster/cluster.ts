@@ -28,6 +28,7 @@ import type { Metrics } from '../metrics.js';
 import { VipManager } from '../vip/manager.js';
 import { IpVipPort, type VipPort } from '../vip/port.js';
 import { effectivePriority, initialState, step, type Action, type Command, type ElectionConfig, type ElectionEvent, type ElectionState } from './election.js';
+import { startIncarnation, writeIncarnation } from './incarnation.js';
 import { ScriptRunner } from './scripts.js';
 import { Tracks } from './tracks.js';
 import { ReplayGuard, decodeFrame, encodeFrame, monoUs, usDiff, type Frame } from './wire.js';
@@ -217,6 +218,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const c = this.config;
     if (c.cluster.key_file) this.key = loadKey(c.cluster.key_file);
     else if (c.cluster.nodes.length > 1) throw new VigilError('VIGIL_KEY_FILE', 'cluster.key_file is required when the cluster has more than one node');
+    if (c.cluster.state_file) this.incarnation = startIncarnation(c.cluster.state_file, BigInt(Date.now()) * 1000n, this.logger);
     // before any frame can start an election: a VIP left over from a crash goes first
     const stale = await this.vips.removeStale();
     if (stale.length > 0) this.logger.warn({ vips: stale }, 'removed stale VIPs at start');
@@ -235,6 +237,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       { links: this.sockets.map((s) => `${s.name}=${s.address}:${c.cluster.port}`), peers: this.state.cfg.peers.map((p) => p.name), initdeadMs: c.cluster.initdead_ms },
       'cluster started',
     );
+  }
+
+  /** After a sequence wrap (2^32 frames): a failure to store is logged, the frames go on. */
+  private persistIncarnation(file: string): void {
+    try {
+      writeIncarnation(file, this.incarnation);
+    } catch (err) {
+      this.logger.error({ err }, 'cannot store the new incarnation; a restart with the clock stepped back may be refused by the peers');
+    }
   }
 
   /** Releases (if active), tells the peers this node is leaving, closes the sockets. Idempotent. */
@@ -299,13 +310,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   async reload(next: Config): Promise<void> {
     const prev = this.config;
     const mine = (c: Config) => JSON.stringify(c.cluster.nodes.find((n) => n.name === c.node)?.links ?? []);
-    if (mine(prev) !== mine(next) || prev.cluster.port !== next.cluster.port || prev.cluster.id !== next.cluster.id) {
-      this.logger.warn('changes to this node\'s links, cluster.port or cluster.id take effect at the next restart');
+    if (mine(prev) !== mine(next) || prev.cluster.port !== next.cluster.port || prev.cluster.id !== next.cluster.id || prev.cluster.state_file !== next.cluster.state_file) {
+      this.logger.warn('changes to this node\'s links, cluster.port, cluster.id or cluster.state_file take effect at the next restart');
     }
     if (next.cluster.key_file) this.key = loadKey(next.cluster.key_file); // also picks up a key rotated in place
     this.config = {
       ...next,
-      cluster: { ...next.cluster, id: prev.cluster.id, port: prev.cluster.port, nodes: next.cluster.nodes.map((n) => (n.name === prev.node ? { ...n, links: prev.cluster.nodes.find((p) => p.name === prev.node)!.links } : n)) },
+      cluster: { ...next.cluster, id: prev.cluster.id, port: prev.cluster.port, state_file: prev.cluster.state_file, nodes: next.cluster.nodes.map((n) => (n.name === prev.node ? { ...n, links: prev.cluster.nodes.find((p) => p.name === prev.node)!.links } : n)) },
     };
     if (JSON.stringify(prev.cluster.tracks) !== JSON.stringify(next.cluster.tracks)) {
       this.tracks.close();
@@ -591,6 +602,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         if (this.seq > 0xffff_ffff) {
           this.incarnation += 1n; // the sequence wrapped: a new incarnation keeps frames newer
           this.seq = 1;
+          if (c.cluster.state_file) this.persistIncarnation(c.cluster.state_file);
         }
         const frame: Frame = {
           cluster: c.cluster.id,

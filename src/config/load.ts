@@ -119,7 +119,7 @@ function issueToProblems(issue: z.core.$ZodIssue): Problem[] {
 
 const KNOWN_KEYS = [
   'node', 'cluster', 'vips', 'services', 'health', 'dataplane', 'api', 'logging', 'id', 'port', 'interval_ms', 'deadtime_ms',
-  'warntime_ms', 'initdead_ms', 'preempt', 'key_file', 'nodes', 'tracks', 'resources', 'notify', 'name', 'priority', 'links',
+  'warntime_ms', 'initdead_ms', 'preempt', 'key_file', 'state_file', 'nodes', 'tracks', 'resources', 'notify', 'name', 'priority', 'links',
   'address', 'prefix', 'interface', 'label', 'garp', 'count', 'repeat_after_ms', 'refresh_ms', 'managed', 'protocol', 'vip',
   'fwmark', 'scheduler', 'persistence', 'timeout_s', 'netmask', 'forward', 'quiescent', 'sorry_server', 'check', 'real_servers',
   'weight', 'type', 'timeout_ms', 'rise', 'fall', 'initial', 'path', 'host', 'method', 'expect_status', 'body_regex', 'insecure',
@@ -188,6 +188,7 @@ function lineOf(doc: Document, lines: LineCounter, path: readonly (string | numb
 function resolvePaths(config: Config, dir: string): void {
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(dir, p));
   if (config.cluster.key_file) config.cluster.key_file = abs(config.cluster.key_file);
+  if (config.cluster.state_file) config.cluster.state_file = abs(config.cluster.state_file);
   for (const r of config.cluster.resources) r.path = abs(r.path);
   if (config.cluster.notify) config.cluster.notify.path = abs(config.cluster.notify.path);
   if (config.api.token_file) config.api.token_file = abs(config.api.token_file);

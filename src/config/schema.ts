@@ -163,6 +163,11 @@ export const clusterSchema = z
     preempt: z.boolean().default(false),
     /** Shared HMAC key, mode 0600. Required when the cluster has more than one node. */
     key_file: path.optional(),
+    /**
+     * Where this node keeps its heartbeat incarnation across restarts (Heartbeat's
+     * hb_generation), so a restart with the clock stepped back is not refused as a replay.
+     */
+    state_file: path.optional(),
     nodes: z.array(clusterNode).min(1, 'list at least this node'),
     tracks: z.array(track).default([]),
     /** Resource scripts: start in order on takeover, stop in reverse order on release. */

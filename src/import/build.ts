@@ -253,6 +253,8 @@ export async function buildConfig(inputs: ImportInputs, opts: ImportOptions): Pr
       );
     }
   }
+  // Heartbeat kept its generation in /var/lib/heartbeat/hb_generation; vigil's is here
+  if (nodeNames.length > 1) cluster.state_file = '/var/lib/vigil/incarnation';
   cluster.nodes = nodeNames.map((n) => {
     const node: Obj = { name: n };
     if (preferred !== undefined && nodeNames.length > 1) node.priority = n === preferred ? 150 : 100;

@@ -58,6 +58,7 @@ describe('cluster from ha.cf', () => {
       initdead_ms: 60_000,
       preempt: false,
       key_file: 'vigil.key',
+      state_file: '/var/lib/vigil/incarnation',
       nodes: [
         { name: 'lvs1', priority: 150, links: [{ name: 'eth1', address: '10.10.10.1' }] },
         { name: 'lvs2', priority: 100, links: [{ name: 'eth1', address: '10.10.10.2' }] },
