@@ -4,6 +4,7 @@
  * with the real implementation (iproute2 `ip`, iputils `arping`) and a recording fake
  * beside it for unit tests of the logic above.
  */
+import { writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { VigilError } from '../errors.js';
 
@@ -99,10 +100,22 @@ export class IpVipPort implements VipPort {
    */
   private async prepareV6(ifname: string): Promise<void> {
     if (this.v6Ready.has(ifname)) return;
-    // slashes: interface names may contain dots (VLANs), which sysctl's dotted form splits
-    const args = ['-q', '-w', `net/ipv6/conf/${ifname}/accept_dad=0`, `net/ipv6/conf/${ifname}/ndisc_notify=1`];
-    const r = this.opts.netns ? await this.run(this.ip, ['netns', 'exec', this.opts.netns, this.sysctl, ...args]) : await this.run(this.sysctl, args);
-    if (r.code !== 0) throw new VipError(`sysctl ${args.slice(2).join(' ')}: ${r.stderr.split('\n')[0] || `exit ${r.code}`}`);
+    const settings = [`net/ipv6/conf/${ifname}/accept_dad=0`, `net/ipv6/conf/${ifname}/ndisc_notify=1`];
+    if (this.opts.netns) {
+      // another namespace's /proc/sys is only reachable from inside it (tests)
+      const r = await this.run(this.ip, ['netns', 'exec', this.opts.netns, this.sysctl, '-q', '-w', ...settings]);
+      if (r.code !== 0) throw new VipError(`sysctl ${settings.join(' ')}: ${r.stderr.split('\n')[0] || `exit ${r.code}`}`);
+    } else {
+      // written directly: no process on the takeover path, and no dependency on procps
+      for (const kv of settings) {
+        const [key, value] = kv.split('=') as [string, string];
+        try {
+          await writeFile(`/proc/sys/${key}`, value);
+        } catch (err) {
+          throw new VipError(`cannot set ${key.replaceAll('/', '.')}=${value} for IPv6 VIPs on ${ifname}: ${(err as Error).message}`, { cause: err });
+        }
+      }
+    }
     this.v6Ready.add(ifname);
   }
 

@@ -6,6 +6,8 @@
  * stale cleanup, release. Needs root.
  */
 import { execFileSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vipSchema } from '../../src/config/schema.js';
@@ -14,6 +16,7 @@ import { VipManager } from '../../src/vip/manager.js';
 import { IpVipPort, VipError } from '../../src/vip/port.js';
 
 const root = process.getuid?.() === 0;
+const ROOT = resolve(import.meta.dirname, '../..');
 if (!root) console.log('vip-netns: skipped, needs root (network namespaces, ip addr)');
 
 const id = `v${process.pid.toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
@@ -87,6 +90,26 @@ describe.skipIf(!root)('IpVipPort in network namespaces', () => {
     expect(mac).toBe(dirMac);
     expect(await port.garp(spec6, 'U')).toBe(false); // no ARP for IPv6: the advertisement came with the add
     expect(await port.del(spec6)).toBe('removed');
+  });
+
+  it('IPv6, as the daemon does it in its own namespace: the interface settings written to /proc/sys directly', async () => {
+    const spec6 = { address: 'fd00:231::101', prefix: 64, interface: 'vd0' };
+    ip('-n', D, 'link', 'set', 'vd0', 'down'); // a fresh start for the settings: the daemon's port sets them itself
+    ip('netns', 'exec', D, 'sysctl', '-q', '-w', 'net.ipv6.conf.vd0.accept_dad=1', 'net.ipv6.conf.vd0.ndisc_notify=0');
+    ip('-n', D, 'link', 'set', 'vd0', 'up');
+    ip('-n', C, '-6', 'neigh', 'replace', spec6.address, 'lladdr', '02:00:00:00:00:97', 'dev', 'vc0', 'nud', 'stale');
+    const port = pathToFileURL(join(ROOT, 'dist', 'vip', 'port.js')).href;
+    const out = execFileSync('ip', ['netns', 'exec', D, process.execPath, '--input-type=module', '-e', `const { IpVipPort } = await import(${JSON.stringify(port)}); console.log(await new IpVipPort().add(${JSON.stringify(spec6)}));`], { encoding: 'utf8' });
+    expect(out.trim()).toBe('added');
+    expect(execFileSync('ip', ['netns', 'exec', D, 'cat', '/proc/sys/net/ipv6/conf/vd0/accept_dad', '/proc/sys/net/ipv6/conf/vd0/ndisc_notify'], { encoding: 'utf8' }).split('\n').slice(0, 2)).toEqual(['0', '1']);
+    expect(ip('-n', D, '-6', '-o', 'addr', 'show', 'dev', 'vd0')).not.toMatch(/fd00:231::101\/64.*tentative/);
+    let mac = neighbourMac(C, spec6.address);
+    for (let i = 0; i < 50 && mac !== dirMac; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      mac = neighbourMac(C, spec6.address);
+    }
+    expect(mac).toBe(dirMac);
+    ip('-n', D, '-6', 'addr', 'del', `${spec6.address}/64`, 'dev', 'vd0');
   });
 
   it('reports a missing interface as a clear error', async () => {
