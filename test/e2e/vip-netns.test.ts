@@ -31,6 +31,16 @@ function neighbourMac(ns: string, addr: string): string | undefined {
   return out[0]?.lladdr;
 }
 
+/** The neighbour entry's MAC once it is `want`, or whatever it is after a second (an advertisement is handled asynchronously). */
+async function neighbourMacSoon(ns: string, addr: string, want: string): Promise<string | undefined> {
+  let mac = neighbourMac(ns, addr);
+  for (let i = 0; i < 50 && mac !== want; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    mac = neighbourMac(ns, addr);
+  }
+  return mac;
+}
+
 describe.skipIf(!root)('IpVipPort in network namespaces', () => {
   let dirMac = '';
   beforeAll(() => {
@@ -82,12 +92,7 @@ describe.skipIf(!root)('IpVipPort in network namespaces', () => {
     // not tentative: duplicate address detection would keep it unusable for about a second
     expect(ip('-n', D, '-6', '-o', 'addr', 'show', 'dev', 'vd0')).toMatch(/inet6 fd00:231::100\/64 scope global/);
     expect(ip('-n', D, '-6', '-o', 'addr', 'show', 'dev', 'vd0')).not.toMatch(/fd00:231::100\/64.*tentative/);
-    let mac = neighbourMac(C, spec6.address);
-    for (let i = 0; i < 50 && mac !== dirMac; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      mac = neighbourMac(C, spec6.address);
-    }
-    expect(mac).toBe(dirMac);
+    expect(await neighbourMacSoon(C, spec6.address, dirMac)).toBe(dirMac);
     expect(await port.garp(spec6, 'U')).toBe(false); // no ARP for IPv6: the advertisement came with the add
     expect(await port.del(spec6)).toBe('removed');
   });
@@ -103,12 +108,7 @@ describe.skipIf(!root)('IpVipPort in network namespaces', () => {
     expect(out.trim()).toBe('added');
     expect(execFileSync('ip', ['netns', 'exec', D, 'cat', '/proc/sys/net/ipv6/conf/vd0/accept_dad', '/proc/sys/net/ipv6/conf/vd0/ndisc_notify'], { encoding: 'utf8' }).split('\n').slice(0, 2)).toEqual(['0', '1']);
     expect(ip('-n', D, '-6', '-o', 'addr', 'show', 'dev', 'vd0')).not.toMatch(/fd00:231::101\/64.*tentative/);
-    let mac = neighbourMac(C, spec6.address);
-    for (let i = 0; i < 50 && mac !== dirMac; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      mac = neighbourMac(C, spec6.address);
-    }
-    expect(mac).toBe(dirMac);
+    expect(await neighbourMacSoon(C, spec6.address, dirMac)).toBe(dirMac);
     ip('-n', D, '-6', 'addr', 'del', `${spec6.address}/64`, 'dev', 'vd0');
   });
 
