@@ -59,6 +59,27 @@ ${opts.tokenFile ? `  token_file: ${opts.tokenFile}\n` : ''}logging:
 ${opts.extra ?? ''}`;
 }
 
+/**
+ * The `extra` of a standaloneConfig serving one virtual service, `web`, on
+ * 127.0.0.1:`port` (an unmanaged loopback VIP, forward nat) with real servers on
+ * 127.0.0.1. `service`: more keys of the service (check, scheduler), one per line;
+ * `dataplane`: the dataplane section (default: the forwarder).
+ */
+export function loopbackWeb(opts: { port: number; realServers: { port: number; weight?: number }[]; service?: string[]; dataplane?: string }): string {
+  const rs = opts.realServers.map((r) => `      - { address: 127.0.0.1, port: ${r.port}${r.weight === undefined ? '' : `, weight: ${r.weight}`} }`);
+  return `vips:
+  - { address: 127.0.0.1, prefix: 8, interface: lo, managed: false }
+services:
+  - name: web
+    vip: 127.0.0.1
+    port: ${opts.port}
+    forward: nat
+${(opts.service ?? []).map((l) => `    ${l}\n`).join('')}    real_servers:
+${rs.join('\n')}
+${opts.dataplane ?? 'dataplane: forwarder'}
+`;
+}
+
 export interface RunningDaemon {
   child: ChildProcess;
   logs: () => string;

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, standaloneConfig, startDaemon, tmpDir, until, writeFile, type RunningDaemon } from '../helpers/daemon.js';
+import { freePort, loopbackWeb, standaloneConfig, startDaemon, tmpDir, until, writeFile, type RunningDaemon } from '../helpers/daemon.js';
 import { sampleStatus } from '../support/operate-fixtures.js';
 import { statusSchemaErrors } from '../support/status-schema.js';
 
@@ -24,17 +24,7 @@ beforeAll(async () => {
     apiPort,
     clusterPort: await freePort(),
     tokenFile,
-    extra: `vips:
-  - { address: 127.0.0.1, prefix: 8, interface: lo, managed: false }
-services:
-  - name: web
-    vip: 127.0.0.1
-    port: ${await freePort()}
-    forward: nat
-    real_servers:
-      - { address: 127.0.0.1, port: ${rsPort} }
-dataplane: forwarder
-`,
+    extra: loopbackWeb({ port: await freePort(), realServers: [{ port: rsPort }] }),
   });
   configFile = writeFile(dir, 'vigil.yaml', configText);
   daemon = startDaemon(configFile);

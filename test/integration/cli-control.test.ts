@@ -16,7 +16,7 @@ import type { Control, DrainResult, StatusDoc } from '../../src/api/types.js';
 import { main } from '../../src/cli.js';
 import { notFound } from '../../src/errors.js';
 import { createMetrics } from '../../src/metrics.js';
-import { CLI, freePort, standaloneConfig, startDaemon, tmpDir, until, writeFile, type RunningDaemon } from '../helpers/daemon.js';
+import { CLI, freePort, loopbackWeb, standaloneConfig, startDaemon, tmpDir, until, writeFile, type RunningDaemon } from '../helpers/daemon.js';
 import { sampleStatus } from '../support/operate-fixtures.js';
 
 const TOKEN = 'cli-test-token';
@@ -249,18 +249,7 @@ describe('drain life cycle against a running daemon (forwarder dataplane)', () =
         apiPort,
         clusterPort: await freePort(),
         tokenFile,
-        extra: `vips:
-  - { address: 127.0.0.1, prefix: 8, interface: lo, managed: false }
-services:
-  - name: web
-    vip: 127.0.0.1
-    port: ${vipPort}
-    forward: nat
-    check: { type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 1 }
-    real_servers:
-      - { address: 127.0.0.1, port: ${rsPort} }
-dataplane: forwarder
-`,
+        extra: loopbackWeb({ port: vipPort, realServers: [{ port: rsPort }], service: ['check: { type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 1 }'] }),
       }),
     );
     daemon = startDaemon(config);

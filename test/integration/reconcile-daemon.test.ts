@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceStatus, StatusDoc } from '../../src/api/types.js';
-import { freePort, standaloneConfig, startDaemon, tmpDir, until, writeFile, type RunningDaemon } from '../helpers/daemon.js';
+import { freePort, loopbackWeb, standaloneConfig, startDaemon, tmpDir, until, writeFile, type RunningDaemon } from '../helpers/daemon.js';
 
 const TOKEN = 'reconcile-daemon-token';
 let daemon: RunningDaemon;
@@ -38,23 +38,15 @@ beforeAll(async () => {
     apiPort,
     clusterPort: await freePort(),
     tokenFile,
-    extra: `vips:
-  - { address: 127.0.0.1, prefix: 8, interface: lo, managed: false }
-services:
-  - name: web
-    vip: 127.0.0.1
-    port: ${await freePort()}
-    forward: nat
-    scheduler: wrr
-    check: { type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 1 }
-    real_servers:
-      - { address: 127.0.0.1, port: ${ports[0]}, weight: 3 }
-      - { address: 127.0.0.1, port: ${ports[1]} }
-dataplane:
+    extra: loopbackWeb({
+      port: await freePort(),
+      realServers: [{ port: ports[0] as number, weight: 3 }, { port: ports[1] as number }],
+      service: ['scheduler: wrr', 'check: { type: tcp, interval_ms: 200, timeout_ms: 150, rise: 1, fall: 1 }'],
+      dataplane: `dataplane:
   mode: auto
   reconcile_interval_ms: 500
-  forwarder: { workers: 1 }
-`,
+  forwarder: { workers: 1 }`,
+    }),
   });
   daemon = startDaemon(writeFile(dir, 'vigil.yaml', config));
   api = `http://127.0.0.1:${apiPort}`;
