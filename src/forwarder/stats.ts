@@ -4,17 +4,8 @@
  */
 import type { RealServerCounters } from '../reconcile/table.js';
 
-/** The counters a worker keeps per real server (totals since the worker started). */
-export interface DestCounters {
-  active: number;
-  inactive: number;
-  connections: number;
-  bytesIn: number;
-  bytesOut: number;
-  packetsIn: number;
-  packetsOut: number;
-  connectFailures: number;
-}
+/** The counters a worker keeps per real server (totals since the worker started): no rates, plus connect failures. */
+export type DestCounters = Omit<RealServerCounters, 'cps' | 'bpsIn' | 'bpsOut'> & { connectFailures: number };
 
 export const zeroCounters = (): DestCounters => ({
   active: 0,

@@ -179,13 +179,11 @@ function startCoarseClock(): void {
 
 /**
  * Connect timeouts without a timer per connection: connects are queued in start order,
- * which is deadline order, and one timer is armed for the oldest. An entry whose connect
- * finished is skipped when it reaches the head.
+ * which is deadline order, and one timer is armed for the oldest. A connect that finishes
+ * empties its slot at once (remove()), so the queue holds only connects in flight.
  */
 export class ConnectQueue {
   private items: (RawConn | null)[] = [];
-  /** The attempt each entry was queued for (a retry queues the connection again). */
-  private attempts: number[] = [];
   private head = 0;
   /** The absolute position of items[0] (slots are absolute, so compaction keeps them valid). */
   private base = 0;
@@ -197,7 +195,6 @@ export class ConnectQueue {
     c.attempt += 1;
     c.queueSlot = this.base + this.items.length;
     this.items.push(c);
-    this.attempts.push(c.attempt);
     if (this.timer === null) this.arm(timeoutMs);
   }
 
@@ -231,7 +228,9 @@ export class ConnectQueue {
     const now = performance.now();
     while (this.head < this.items.length) {
       const c = this.items[this.head];
-      if (c !== null && c !== undefined && c.queued && c.attempt === this.attempts[this.head]) {
+      // a filled slot is the connection's current attempt: a finished or failed connect
+      // empties its slot (remove(), or this loop) before a retry takes a new one
+      if (c !== null && c !== undefined && c.queued) {
         if (c.deadline > now) break;
         // Decide after this loop turn's I/O: when the event loop was stalled, the connect
         // may have completed and only waits to be seen (timers run before the poll phase).
@@ -242,14 +241,12 @@ export class ConnectQueue {
     }
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
-      this.attempts = this.attempts.slice(this.head);
       this.base += this.head;
       this.head = 0;
     }
     if (this.head >= this.items.length) {
       this.base += this.items.length;
       this.items.length = 0;
-      this.attempts.length = 0;
       this.head = 0;
       return;
     }
@@ -261,7 +258,6 @@ export class ConnectQueue {
     this.timer = null;
     this.base += this.items.length;
     this.items = [];
-    this.attempts = [];
     this.head = 0;
   }
 }

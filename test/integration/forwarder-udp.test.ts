@@ -45,16 +45,22 @@ function engine(udpIdleTimeoutMs = 60_000): Engine {
   return e;
 }
 
+/** A UDP virtual service on a free port with real servers on `ports`, listening. */
+async function serveUdp(e: ReturnType<typeof engine>, ports: number[]) {
+  const vport = await freePort('udp');
+  const svc = service(vport, ports.map((p) => rs(p)), { protocol: 'udp' });
+  e.setTable([svc]);
+  e.setListening([svc.key]);
+  await until(() => e.addresses().size === 1, 2000, 'the UDP socket');
+  return { vport, svc };
+}
+
 describe('UDP flows', () => {
   it('keeps a flow per client, balances new clients and answers from the VIP:port', async () => {
     const a = await udpServer('A');
     const b = await udpServer('B');
-    const vport = await freePort('udp');
     const e = engine();
-    const svc = service(vport, [rs(a.port), rs(b.port)], { protocol: 'udp' });
-    e.setTable([svc]);
-    e.setListening([svc.key]);
-    await until(() => e.addresses().size === 1, 2000, 'the UDP socket');
+    const { vport } = await serveUdp(e, [a.port, b.port]);
     const c1 = await client();
     const c2 = await client();
     const r1 = await c1.ask(vport, 'one');
@@ -70,12 +76,8 @@ describe('UDP flows', () => {
   it('re-schedules a flow whose real server was removed; weight 0 keeps existing flows', async () => {
     const a = await udpServer('A');
     const b = await udpServer('B');
-    const vport = await freePort('udp');
     const e = engine();
-    const svc = service(vport, [rs(a.port), rs(b.port)], { protocol: 'udp' });
-    e.setTable([svc]);
-    e.setListening([svc.key]);
-    await until(() => e.addresses().size === 1, 2000, 'the UDP socket');
+    const { vport, svc } = await serveUdp(e, [a.port, b.port]);
     const c1 = await client();
     expect((await c1.ask(vport, 'x')).text).toBe('A:x');
     e.setTable([{ ...svc, realServers: [rs(a.port, 0), rs(b.port)] }]);
@@ -88,12 +90,8 @@ describe('UDP flows', () => {
 
   it('ends flows idle for udp_idle_timeout_ms', async () => {
     const a = await udpServer('A');
-    const vport = await freePort('udp');
     const e = engine(300);
-    const svc = service(vport, [rs(a.port)], { protocol: 'udp' });
-    e.setTable([svc]);
-    e.setListening([svc.key]);
-    await until(() => e.addresses().size === 1, 2000, 'the UDP socket');
+    const { vport } = await serveUdp(e, [a.port]);
     const c1 = await client();
     await c1.ask(vport, 'x');
     const inactive = () => new Map(e.snapshot()[0]!.dests).get(`127.0.0.1:${a.port}`)?.inactive;
