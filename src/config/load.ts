@@ -124,7 +124,7 @@ const KNOWN_KEYS = [
   'fwmark', 'scheduler', 'persistence', 'timeout_s', 'netmask', 'forward', 'quiescent', 'sorry_server', 'check', 'real_servers',
   'weight', 'type', 'timeout_ms', 'rise', 'fall', 'initial', 'path', 'host', 'method', 'expect_status', 'body_regex', 'insecure',
   'command', 'args', 'args_style', 'target', 'mode', 'reconcile_interval_ms', 'ipvs', 'forwarder', 'ipvsadm', 'sync_daemon',
-  'sync_id', 'workers', 'connect_timeout_ms', 'connect_retries', 'tcp_idle_timeout_ms', 'udp_idle_timeout_ms', 'listen',
+  'sync_id', 'workers', 'connect_timeout_ms', 'connect_retries', 'tcp_idle_timeout_ms', 'udp_idle_timeout_ms', 'max_accept', 'listen',
   'token_file', 'level', 'checks_dir', 'concurrency', 'kill_grace_ms', 'output_limit_bytes',
 ];
 

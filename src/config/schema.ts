@@ -311,6 +311,11 @@ export const dataplaneSchema = z.preprocess(
         connect_retries: z.number().int().min(0).max(10).default(2),
         tcp_idle_timeout_ms: ms(1000).default(900_000),
         udp_idle_timeout_ms: ms(100).default(300_000),
+        /**
+         * Connections a worker can accept per event-loop turn (HAProxy's tune.maxaccept):
+         * the worker polls this many descriptors of each TCP listening socket.
+         */
+        max_accept: z.number().int().min(1).max(64).default(8),
       })
       .prefault({}),
   }),

@@ -11,6 +11,7 @@
  * A worker that dies is forked again (after 1 s) and given the current state; while it is
  * down its share of the accept queue is served by the others.
  */
+import type { SendHandle } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -67,6 +68,7 @@ function settingsOf(config: Config): EngineSettings {
     connectRetries: f.connect_retries,
     tcpIdleTimeoutMs: f.tcp_idle_timeout_ms,
     udpIdleTimeoutMs: f.udp_idle_timeout_ms,
+    maxAccept: f.max_accept,
   };
 }
 
@@ -77,11 +79,15 @@ interface Slot {
   /** Last counters seen from this worker incarnation (for metric deltas). */
   last: Map<string, ServiceSnapshot>;
   restartTimer: NodeJS.Timeout | null;
+  /** Copies of listening sockets this process holds while it sends them to the worker. */
+  inFlight: Set<{ close(): void }>;
 }
 
 const ACK_TIMEOUT_MS = 3000;
 const SNAPSHOT_TIMEOUT_MS = 500;
 const POLL_MS = 1000;
+/** The schema's bound on dataplane.forwarder.max_accept (a worker asks for at most this many copies). */
+const MAX_ACCEPT_LIMIT = 64;
 
 const cloneService = (s: TableService): TableService => ({
   ...s,
@@ -158,7 +164,7 @@ class ForwarderMain implements ForwarderDataplane {
     cluster.setupPrimary({ exec: workerEntry(), execArgv: this.deps.workerExecArgv ?? [], args: [], silent: false });
     const ready: Promise<void>[] = [];
     for (let i = 0; i < this.count; i++) {
-      const slot: Slot = { index: i, worker: null, ready: false, last: new Map(), restartTimer: null };
+      const slot: Slot = { index: i, worker: null, ready: false, last: new Map(), restartTimer: null, inFlight: new Set() };
       this.slots.push(slot);
       ready.push(this.fork(slot));
     }
@@ -186,8 +192,9 @@ class ForwarderMain implements ForwarderDataplane {
         settle();
       }, 10_000);
       timer.unref();
-      w.on('message', (m: FromWorker) => {
-        if (m.t === 'ready') {
+      w.on('message', (m: FromWorker, handle?: unknown) => {
+        if (m.t === 'acceptHandles') this.sendAcceptHandles(slot, w, m, handle);
+        else if (m.t === 'ready') {
           slot.ready = true;
           this.deps.metrics.fwdWorkers.set(this.slots.filter((s) => s.ready).length);
           this.sendState(slot, ++this.seq);
@@ -219,6 +226,8 @@ class ForwarderMain implements ForwarderDataplane {
     slot.worker = null;
     slot.ready = false;
     slot.last = new Map();
+    for (const h of slot.inFlight) h.close();
+    slot.inFlight.clear();
     this.deps.metrics.fwdWorkers.set(this.slots.filter((s) => s.ready).length);
     for (const a of this.acks.values()) if (a.need.delete(slot.index) && a.need.size === 0) a.done();
     for (const s of this.snaps.values()) if (s.need.delete(slot.index) && s.need.size === 0) s.done();
@@ -275,6 +284,38 @@ class ForwarderMain implements ForwarderDataplane {
         break;
       case 'ready':
         break;
+    }
+  }
+
+  /**
+   * max_accept: the worker sent its listening handle; send it back `count` times. Every
+   * send passes a new descriptor of the same socket, which the worker polls beside its
+   * own, so one event-loop turn can accept up to that many connections (libuv accepts one
+   * per descriptor and turn). This process never polls or accepts on its copy, and
+   * closes it once the last send has gone (or the worker exited).
+   */
+  private sendAcceptHandles(slot: Slot, w: Worker, m: Extract<FromWorker, { t: 'acceptHandles' }>, handle: unknown): void {
+    const h = handle as { close(): void } | null | undefined;
+    if (h === null || h === undefined || typeof h.close !== 'function') return;
+    const count = Math.min(Math.max(0, Math.floor(m.count)), MAX_ACCEPT_LIMIT);
+    if (slot.worker !== w || count === 0 || !w.isConnected()) {
+      h.close();
+      return;
+    }
+    slot.inFlight.add(h);
+    let left = count;
+    const sent = (err: Error | null): void => {
+      if (err !== null) this.log.warn({ err, worker: slot.index, service: this.nameOf(m.key) }, 'cannot pass a listening socket to a forwarder worker');
+      left -= 1;
+      if (left === 0 && slot.inFlight.delete(h)) h.close();
+    };
+    const msg: ToWorker = { t: 'acceptHandle', key: m.key, gen: m.gen };
+    for (let i = 0; i < count; i++) {
+      try {
+        w.send(msg, h as SendHandle, sent);
+      } catch (err) {
+        sent(err as Error);
+      }
     }
   }
 

@@ -22,20 +22,30 @@
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import type { TableService } from '../reconcile/table.js';
 import { realServerId } from '../reconcile/table.js';
 import { foldAddress, persistenceMasker, unmapV4 } from './address.js';
 import { PersistenceTable, type Template } from './persistence.js';
 import { createScheduler, type PickContext, type SchedDest, type Scheduler } from './schedulers.js';
 import type { DestCounters } from './stats.js';
-import { adoptServer, ConnectQueue, ConnList, rawAvailable, sweepIdle, type RawHost } from './tcp-raw.js';
+import { adoptListener, ConnectQueue, ConnList, rawAvailable, serverHandle, sweepIdle, type ListenHandle, type RawHost } from './tcp-raw.js';
 
 export interface EngineSettings {
   connectTimeoutMs: number;
   connectRetries: number;
   tcpIdleTimeoutMs: number;
   udpIdleTimeoutMs: number;
+  /**
+   * Descriptors of each TCP listening socket a worker polls (dataplane.forwarder.max_accept):
+   * libuv accepts one connection per descriptor and event-loop turn, so this is how many
+   * connections a turn can take. Absent or 1: the listener's own descriptor only.
+   */
+  maxAccept?: number;
 }
+
+/** The listen(2) backlog of the forwarder's TCP sockets. */
+const LISTEN_BACKLOG = 4096;
 
 export interface EngineEvents {
   /** A connect to a real server failed (refused, timed out, reset before it was up). */
@@ -44,6 +54,13 @@ export interface EngineEvents {
   listenError(serviceKey: string, message: string): void;
   /** A persistence template was made (the dataplane shares it with the other workers). */
   template?(serviceKey: string, client: string, destId: string): void;
+  /**
+   * Wants `count` more descriptors of this listening socket (see EngineSettings.maxAccept).
+   * A worker sends the handle to the daemon, which sends copies back; each one arrives at
+   * addAcceptHandle() with the same generation. Without this event (an engine run
+   * in-process) the listener's own descriptor is the only one.
+   */
+  acceptHandles?(serviceKey: string, generation: number, listener: ListenHandle, count: number): void;
 }
 
 /** A real server of a virtual service, with its counters. */
@@ -82,6 +99,12 @@ export class Service {
   retries = 0;
   noRealServer = 0;
   tcp: net.Server | null = null;
+  /** More descriptors of tcp's socket, each adopted like the listener's own (raw mode). */
+  acceptExtra: ListenHandle[] = [];
+  /** Descriptors asked for and not arrived yet. */
+  acceptPending = 0;
+  /** Counts the listeners opened: a descriptor asked for by an earlier one is closed on arrival. */
+  listenGen = 0;
   udp: UdpListener | null = null;
   listenWanted = false;
   listenRetry: NodeJS.Timeout | null = null;
@@ -664,10 +687,69 @@ export class Engine implements RawHost<Dest, Service> {
     for (const svc of this.services.values()) {
       const want = this.listenKeys.has(svc.def.key) && (svc.def.protocol === 'tcp' || this.udpOwner);
       svc.listenWanted = want;
-      if (want) opening.push(this.startListening(svc));
-      else this.stopListening(svc);
+      if (want) {
+        opening.push(this.startListening(svc));
+        this.fillAcceptHandles(svc); // max_accept may have changed
+      } else this.stopListening(svc);
     }
     return Promise.all(opening).then(() => undefined);
+  }
+
+  /** Accepts svc's connections on h through the raw path. */
+  private adopt(svc: Service, h: ListenHandle): boolean {
+    return adoptListener(
+      h,
+      this,
+      svc,
+      () => svc.persistence !== null || svc.scheduler.effective === 'sh',
+      (a) => (svc.persistence !== null ? svc.masker(a) : null),
+      (a) => this.pickContext(svc, a),
+    );
+  }
+
+  /** Asks for the descriptors svc's listener lacks (maxAccept), or closes those over it. */
+  private fillAcceptHandles(svc: Service): void {
+    const server = svc.tcp;
+    if (server === null || !server.listening || this.tcpMode !== 'raw' || this.events.acceptHandles === undefined) return;
+    const want = Math.max(0, (this.settings.maxAccept ?? 1) - 1);
+    while (svc.acceptExtra.length > want) svc.acceptExtra.pop()?.close();
+    const need = want - svc.acceptExtra.length - svc.acceptPending;
+    const h = serverHandle(server);
+    if (need <= 0 || h === null) return;
+    svc.acceptPending += need;
+    this.events.acceptHandles(svc.def.key, svc.listenGen, h, need);
+  }
+
+  /**
+   * One more descriptor of a service's listening socket (from the daemon, asked for by
+   * fillAcceptHandles): polled and accepted on like the listener's own. One that comes
+   * too late (the listener closed or reopened since, or no longer wanted) is closed.
+   */
+  addAcceptHandle(key: string, generation: number, h: ListenHandle): void {
+    const svc = this.services.get(key);
+    if (svc === undefined || svc.listenGen !== generation || svc.tcp === null || !svc.tcp.listening || this.closed) {
+      h.close();
+      return;
+    }
+    svc.acceptPending = Math.max(0, svc.acceptPending - 1);
+    if (svc.acceptExtra.length >= (this.settings.maxAccept ?? 1) - 1 || !this.adopt(svc, h)) {
+      h.close();
+      return;
+    }
+    const err = h.listen(LISTEN_BACKLOG);
+    if (err !== 0) {
+      h.close();
+      this.events.listenError(key, `cannot poll another descriptor of the listening socket: ${getSystemErrorName(err)}`);
+      return;
+    }
+    svc.acceptExtra.push(h);
+  }
+
+  /** Descriptors each TCP listener polls, by service key (the listener's own counts). */
+  acceptHandleCounts(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const svc of this.services.values()) if (svc.tcp !== null && svc.tcp.listening) out.set(svc.def.key, 1 + svc.acceptExtra.length);
+    return out;
   }
 
   /** Opens svc's listener; resolves when it listens or failed (failures are retried every second). */
@@ -699,17 +781,11 @@ export class Engine implements RawHost<Dest, Service> {
       server.once('close', settle);
       if (this.tcpMode === 'raw') {
         server.once('listening', () => {
-          adoptServer(
-            server as unknown as { _handle?: null },
-            this,
-            svc,
-            () => svc.persistence !== null || svc.scheduler.effective === 'sh',
-            (a) => (svc.persistence !== null ? svc.masker(a) : null),
-            (a) => this.pickContext(svc, a),
-          );
+          const h = serverHandle(server);
+          if (h !== null && this.adopt(svc, h)) this.fillAcceptHandles(svc);
         });
       }
-      server.listen({ host: vip, port, backlog: 4096 });
+      server.listen({ host: vip, port, backlog: LISTEN_BACKLOG });
     } else {
       const sock = dgram.createSocket({ type: net.isIPv6(vip) ? 'udp6' : 'udp4' });
       const l = new UdpListener(this, svc, sock);
@@ -731,6 +807,9 @@ export class Engine implements RawHost<Dest, Service> {
   private stopListening(svc: Service): void {
     if (svc.listenRetry !== null) clearTimeout(svc.listenRetry);
     svc.listenRetry = null;
+    svc.listenGen += 1;
+    svc.acceptPending = 0;
+    for (const h of svc.acceptExtra.splice(0)) h.close();
     if (svc.tcp !== null) {
       const s = svc.tcp;
       svc.tcp = null;

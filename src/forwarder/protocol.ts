@@ -14,7 +14,9 @@ export type ToWorker =
       udpOwner: boolean;
     }
   | { t: 'snapshot'; id: number }
-  | { t: 'template'; key: string; client: string; dest: string };
+  | { t: 'template'; key: string; client: string; dest: string }
+  /** Carries a copy of the listening socket the worker asked for (acceptHandles). */
+  | { t: 'acceptHandle'; key: string; gen: number };
 
 export type FromWorker =
   | { t: 'ready' }
@@ -22,4 +24,6 @@ export type FromWorker =
   | { t: 'snapshot'; id: number; services: ServiceSnapshot[] }
   | { t: 'connectFailure'; key: string; address: string; port: number; reason: string }
   | { t: 'listenError'; key: string; message: string }
+  /** Carries the worker's listening handle: send `count` copies of it back (max_accept). */
+  | { t: 'acceptHandles'; key: string; gen: number; count: number }
   | { t: 'template'; key: string; client: string; dest: string };

@@ -35,6 +35,7 @@ interface TcpHandle {
   connect(req: unknown, address: string, port: number): number;
   connect6(req: unknown, address: string, port: number): number;
   getpeername(out: { address?: string; port?: number; family?: string }): number;
+  listen(backlog: number): number;
   writeQueueSize: number;
   [kConn]?: RawConn;
 }
@@ -641,20 +642,32 @@ function failSoon(c: RawConn, reason: string): void {
   if (!c.closed && c.state === ST_CONNECTING) connectFailed(c, reason);
 }
 
+/** A listening TCP handle as the raw path sees it (a net.Server's `_handle`, or one received over IPC). */
+export interface ListenHandle {
+  listen(backlog: number): number;
+  close(cb?: () => void): void;
+}
+
+/** The listening handle under a net.Server, when the raw path can drive it. */
+export function serverHandle(server: object): ListenHandle | null {
+  const h = (server as { _handle?: ListenHandle | null })._handle;
+  return B !== null && h !== null && h !== undefined ? h : null;
+}
+
 /**
- * Takes over accepting on a listening net.Server: connections arrive as raw handles.
+ * Takes over accepting on a listening handle: connections arrive as raw handles.
  * `needAddress`: whether scheduling needs the client's address (sh, persistence).
  */
-export function adoptServer<S>(
-  server: { _handle?: TcpHandle | null },
+export function adoptListener<S>(
+  listener: ListenHandle,
   host: RawHost<any, S>,
   svc: S,
   needAddress: () => boolean,
   clientKeyOf: (address: string) => string | null,
   contextOf: (address: string) => PickContext,
 ): boolean {
-  const handle = server._handle;
-  if (B === null || handle === null || handle === undefined) return false;
+  const handle = listener as unknown as TcpHandle;
+  if (B === null) return false;
   startCoarseClock();
   installConnectCallback(B);
   // Accepted sockets inherit TCP_NODELAY from the listening socket (Linux copies the

@@ -4,11 +4,13 @@
  * through the cluster module with SCHED_NONE: the main process binds each VIP:port once
  * and every worker accepts on the same socket itself (no funnelling through main).
  */
+import type { SendHandle } from 'node:child_process';
 import { Engine, type EngineSettings } from './engine.js';
 import type { FromWorker, ToWorker } from './protocol.js';
+import type { ListenHandle } from './tcp-raw.js';
 
-const send = (m: FromWorker): void => {
-  if (process.connected) process.send?.(m);
+const send = (m: FromWorker, handle?: ListenHandle): void => {
+  if (process.connected) process.send?.(m, handle as SendHandle | undefined);
 };
 
 const initial: EngineSettings = { connectTimeoutMs: 2000, connectRetries: 2, tcpIdleTimeoutMs: 900_000, udpIdleTimeoutMs: 300_000 };
@@ -17,10 +19,12 @@ const engine = new Engine(initial, {
   connectFailure: (key, address, port, reason) => send({ t: 'connectFailure', key, address, port, reason }),
   listenError: (key, message) => send({ t: 'listenError', key, message }),
   template: (key, client, dest) => send({ t: 'template', key, client, dest }),
+  // The daemon sends copies of the listening socket back (acceptHandle below).
+  acceptHandles: (key, gen, listener, count) => send({ t: 'acceptHandles', key, gen, count }, listener),
 });
 engine.start();
 
-process.on('message', (m: ToWorker) => {
+process.on('message', (m: ToWorker, handle: unknown) => {
   switch (m.t) {
     case 'state':
       engine.settings = m.settings;
@@ -32,6 +36,9 @@ process.on('message', (m: ToWorker) => {
       break;
     case 'template':
       engine.adoptTemplate(m.key, m.client, m.dest);
+      break;
+    case 'acceptHandle':
+      if (handle !== undefined && handle !== null) engine.addAcceptHandle(m.key, m.gen, handle as ListenHandle);
       break;
   }
 });

@@ -8,7 +8,8 @@
  *
  * Environment: BENCH_DURATION_S (per wrk run, default 6), BENCH_ROUNDS (default 3; the medians are over rounds),
  * BENCH_CONNECTIONS (wrk -c, default 32), BENCH_CPU_PROF=DIR (vigil workers write
- * --cpu-prof profiles there).
+ * --cpu-prof profiles there), BENCH_MAX_ACCEPT (dataplane.forwarder.max_accept; the
+ * forwarder's settings are otherwise the config defaults).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ const DURATION = Number(process.env.BENCH_DURATION_S ?? 6);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const CPU_PROF = process.env.BENCH_CPU_PROF;
+const MAX_ACCEPT = process.env.BENCH_MAX_ACCEPT;
 const BACKENDS = [18181, 18182, 18183];
 const HAPROXY_PORT = 18190;
 const VIGIL_PORT = 18191;
@@ -144,11 +146,14 @@ async function startVigil(workers: number): Promise<Proxy> {
   const dataplane = join(ROOT, 'dist/forwarder/dataplane.js');
   const metricsMod = join(ROOT, 'dist/metrics.js');
   const logMod = join(ROOT, 'dist/log.js');
+  const schemaMod = join(ROOT, 'dist/config/schema.js');
+  const forwarder = { workers, ...(MAX_ACCEPT !== undefined ? { max_accept: Number(MAX_ACCEPT) } : {}) };
   const script = `
     const { createForwarderDataplane } = await import(${JSON.stringify(dataplane)});
     const { createMetrics } = await import(${JSON.stringify(metricsMod)});
     const { createLogger } = await import(${JSON.stringify(logMod)});
-    const config = { services: [], dataplane: { forwarder: { workers: ${workers}, connect_timeout_ms: 2000, connect_retries: 2, tcp_idle_timeout_ms: 60000, udp_idle_timeout_ms: 60000 } } };
+    const { dataplaneSchema } = await import(${JSON.stringify(schemaMod)});
+    const config = { services: [], dataplane: dataplaneSchema.parse({ mode: 'forwarder', forwarder: ${JSON.stringify(forwarder)} }) };
     const dp = createForwarderDataplane(config, { logger: createLogger('warn'), metrics: createMetrics({ defaults: false }),
       workerExecArgv: ${JSON.stringify(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : [])} });
     await dp.start();
@@ -284,7 +289,9 @@ async function main(): Promise<void> {
   const labels = new Map<string, string>();
   try {
     for (const port of BACKENDS) await waitPort(port);
-    console.log(`forwarder bench: ${ROUNDS} rounds × (haproxy, vigil 1 worker, vigil ${multi} workers), wrk -t1 -c${CONNS} -d${DURATION}s, ${availableParallelism()} cores`);
+    console.log(
+      `forwarder bench: ${ROUNDS} rounds × (haproxy, vigil 1 worker, vigil ${multi} workers), wrk -t1 -c${CONNS} -d${DURATION}s, ${availableParallelism()} cores, max_accept ${MAX_ACCEPT ?? 'default'}`,
+    );
     for (let round = 1; round <= ROUNDS; round++) {
       for (const k of kinds) {
         const p = await k.start();

@@ -2,6 +2,7 @@
  * The forwarder dataplane with real worker processes (node:cluster, built worker from
  * dist/): the reconciler's view — apply(), read(), setRole(), counters() — and metrics.
  */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { createForwarderDataplane, type ForwarderDataplane } from '../../src/forwarder/dataplane.js';
@@ -16,13 +17,40 @@ let dp: ForwarderDataplane;
 const metrics = createMetrics({ defaults: false });
 const failures: string[] = [];
 
-function config(port: number): Config {
+function config(port: number, forwarder: Record<string, unknown> = {}): Config {
   return configSchema.parse({
     node: 'n1',
     cluster: { nodes: [{ name: 'n1', links: [{ name: 'lo', address: '127.0.0.1' }] }] },
     vips: [{ address: '127.0.0.1', interface: 'lo', managed: false }],
     services: [{ name: 'web', vip: '127.0.0.1', port, forward: 'nat', real_servers: [] }],
-    dataplane: { mode: 'forwarder', forwarder: { workers: 2, connect_timeout_ms: 500 } },
+    dataplane: { mode: 'forwarder', forwarder: { workers: 2, connect_timeout_ms: 500, ...forwarder } },
+  });
+}
+
+/** The inode of the socket listening on 127.0.0.1:port (from /proc/net/tcp), or null. */
+function listeningInode(port: number): string | null {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === local && f[3] === '0A') return f[9] ?? null;
+  }
+  return null;
+}
+
+/** How many descriptors of the socket listening on port each worker holds (read from /proc). */
+function descriptorsPerWorker(port: number): number[] {
+  const inode = listeningInode(port);
+  return dp.workerPids().map((pid) => {
+    if (inode === null) return 0;
+    let n = 0;
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) n += 1;
+      } catch {
+        // closed meanwhile
+      }
+    }
+    return n;
   });
 }
 
@@ -101,6 +129,28 @@ describe('forwarder dataplane (2 worker processes)', () => {
     expect(text).toMatch(new RegExp(`vigil_forwarder_connections_total\\{service="web",real_server="127.0.0.1:${servers[0]!.port}"\\} \\d+`));
   });
 
+  it('has each worker poll max_accept descriptors of the listening socket (default 8), none on standby, and follows a reload', async () => {
+    const same = (want: number) => () => descriptorsPerWorker(vport).every((n) => n === want);
+    await until(same(8), 3000, 'each worker to hold 8 descriptors of the listening socket');
+    expect(descriptorsPerWorker(vport)).toEqual([8, 8]);
+    const names = new Set<string>();
+    for (let i = 0; i < 8; i++) names.add(await greet(vport));
+    expect([...names].sort()).toEqual(['A', 'B']);
+    await dp.setRole('standby');
+    // every descriptor closed (the daemon's bound one follows the workers'): the socket is gone
+    await until(() => listeningInode(vport) === null, 3000, 'the listening socket to close');
+    await expect(greet(vport)).rejects.toThrow();
+    await dp.setRole('active');
+    await until(same(8), 3000, 'the descriptors to come back with the listener');
+    dp.updateConfig(config(vport, { max_accept: 3 }));
+    await until(same(3), 3000, 'a reload to max_accept 3');
+    dp.updateConfig(config(vport, { max_accept: 5 }));
+    await until(same(5), 3000, 'a reload to max_accept 5');
+    expect(await greet(vport)).toMatch(/^[AB]$/);
+    dp.updateConfig(config(vport));
+    await until(same(8), 3000, 'back to the default');
+  });
+
   it('retries a dead real server and reports it to the health callback by service name', async () => {
     await dp.apply([{ kind: 'add_real_server', serviceKey: `tcp 127.0.0.1:${vport}`, realServer: rs(dead) }]);
     for (let i = 0; i < 6; i++) expect(['A', 'B']).toContain(await greet(vport));
@@ -130,5 +180,7 @@ describe('forwarder dataplane (2 worker processes)', () => {
     await until(() => dp.workerPids().length === 2 && !dp.workerPids().includes(victim!), 8000, 'the worker to be replaced');
     await until(async () => (await metrics.registry.getSingleMetricAsString('vigil_forwarder_workers')).includes('vigil_forwarder_workers 2'), 5000, 'two workers');
     for (let i = 0; i < 6; i++) expect(await greet(vport)).toBe('B');
+    // the new worker asked for its copies of the listening socket too
+    await until(() => descriptorsPerWorker(vport).every((n) => n === 8), 3000, 'the new worker to hold 8 descriptors');
   }, 20_000);
 });

@@ -58,6 +58,7 @@ describe('config: a valid file', () => {
     const { config } = parseConfig(`${BASE}dataplane: forwarder\n`, 'x.yaml', {});
     expect(config.dataplane.mode).toBe('forwarder');
     expect(config.dataplane.forwarder.connect_retries).toBe(2);
+    expect(config.dataplane.forwarder.max_accept).toBe(8);
   });
 
   it('resolves relative paths against the config file', () => {
@@ -107,6 +108,8 @@ describe('config: every rule names the path and the problem', () => {
     ['persistence netmask', edit('port: 80\n', 'port: 80\n    persistence: { netmask: 255.0.255.0 }\n'), 'services[0].persistence.netmask: "255.0.255.0" is not a netmask (dotted like 255.255.255.0, or an IPv6 prefix length 1-128)'],
     ['fwmark with the forwarder', `${edit('port: 80\n', 'fwmark: 5\n')}dataplane: forwarder\n`, 'services[0].fwmark: fwmark services need IPVS; the built-in forwarder matches VIP:port only'],
     ['dataplane mode', `${BASE}dataplane: dpdk\n`, 'dataplane.mode: must be one of auto, ipvs, forwarder'],
+    ['max_accept range', `${BASE}dataplane: { forwarder: { max_accept: 0 } }\n`, 'dataplane.forwarder.max_accept: Too small: expected number to be >=1'],
+    ['max_accept integer', `${BASE}dataplane: { forwarder: { max_accept: 2.5 } }\n`, 'dataplane.forwarder.max_accept: expected int, received number'],
     ['api listen', `${BASE}api: { listen: "localhost" }\n`, 'api.listen: "localhost" is not a valid listen address (expected host:port, [ipv6]:port or port)'],
     ['log level', `${BASE}logging: { level: loud }\n`, 'logging.level: must be one of fatal, error, warn, info, debug, trace, silent'],
     ['required field', edit('interface: eth0', 'label: x'), 'vips[0].interface: is required'],
