@@ -348,6 +348,22 @@ function printTable(rows: Map<string, Row>, labels: Map<string, string>): void {
       });
     console.log(pad(label, 22) + cells.join('') + ratios.join('') + pad(target === 0 ? '-' : `${dir === 'min' ? '≥' : '≤'}${target}×`, 10));
   }
+  // The machine's speed drifts between rounds (HAProxy's own figures move 5-40 %): each
+  // round's ratio against the HAProxy run just before it cancels that drift.
+  console.log('\npaired: median over rounds of (vigil / the same round\'s haproxy)');
+  for (const [label, , target, dir] of cols) {
+    if (target === 0) continue;
+    const pick = (r: Row): number[] => (label.startsWith('keep-alive') ? r.kaPerCpu : label.startsWith('new conn') ? r.ncPerCpu : label.startsWith('p99') ? r.p99 : r.bulkMBs);
+    const ratios = names
+      .filter((n) => n !== 'haproxy')
+      .map((n) => {
+        const v = pick(rows.get(n) as Row);
+        const r = median(v.map((x, i) => x / (pick(h)[i] as number)));
+        const ok = (dir === 'min' ? r >= target : r <= target) ? ' ok' : ' MISS';
+        return pad(`${r.toFixed(2)}${ok}`, 12);
+      });
+    console.log(pad(label, 22) + ' '.repeat(w * names.length) + ratios.join('') + pad(`${dir === 'min' ? '≥' : '≤'}${target}×`, 10));
+  }
   const errs = names.map((n) => `${labels.get(n) ?? n}: ${rows.get(n)?.errors ?? 0}`).join(', ');
   console.log(`\nclient errors (wrk socket errors + non-2xx): ${errs}`);
   console.log('ratios are vigil / haproxy (nbthread 1); medians over rounds; per cpu-s = requests (or MB) / proxy CPU seconds from /proc');
