@@ -9,7 +9,9 @@
  * Environment: BENCH_DURATION_S (per wrk run, default 6), BENCH_ROUNDS (default 3; the medians are over rounds),
  * BENCH_CONNECTIONS (wrk -c, default 32), BENCH_CPU_PROF=DIR (vigil workers write
  * --cpu-prof profiles there), BENCH_MAX_ACCEPT (dataplane.forwarder.max_accept; the
- * forwarder's settings are otherwise the config defaults).
+ * forwarder's settings are otherwise the config defaults), BENCH_MAX_ACCEPT_AB=1,8 (instead
+ * of 1 and N workers, run 1 worker once per max_accept value listed: an A/B of that setting
+ * in one run).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +24,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 const MAX_ACCEPT = process.env.BENCH_MAX_ACCEPT;
+const MAX_ACCEPT_AB = process.env.BENCH_MAX_ACCEPT_AB?.split(',').map(Number);
 const BACKENDS = [18181, 18182, 18183];
 const HAPROXY_PORT = 18190;
 const VIGIL_PORT = 18191;
@@ -142,12 +145,12 @@ ${BACKENDS.map((p, i) => `  server s${i} 127.0.0.1:${p}`).join('\n')}
 }
 
 /** The forwarder in a process of its own: the dataplane (main) plus its workers. */
-async function startVigil(workers: number): Promise<Proxy> {
+async function startVigil(workers: number, maxAccept = MAX_ACCEPT): Promise<Proxy> {
   const dataplane = join(ROOT, 'dist/forwarder/dataplane.js');
   const metricsMod = join(ROOT, 'dist/metrics.js');
   const logMod = join(ROOT, 'dist/log.js');
   const schemaMod = join(ROOT, 'dist/config/schema.js');
-  const forwarder = { workers, ...(MAX_ACCEPT !== undefined ? { max_accept: Number(MAX_ACCEPT) } : {}) };
+  const forwarder = { workers, ...(maxAccept !== undefined ? { max_accept: Number(maxAccept) } : {}) };
   const script = `
     const { createForwarderDataplane } = await import(${JSON.stringify(dataplane)});
     const { createMetrics } = await import(${JSON.stringify(metricsMod)});
@@ -175,7 +178,7 @@ async function startVigil(workers: number): Promise<Proxy> {
   });
   await waitPort(VIGIL_PORT);
   return {
-    name: workers === 1 ? 'vigil (1 worker)' : `vigil (${workers} workers)`,
+    name: (workers === 1 ? 'vigil (1 worker)' : `vigil (${workers} workers)`) + (MAX_ACCEPT_AB !== undefined ? ` ma=${maxAccept}` : ''),
     port: VIGIL_PORT,
     pids: () => [p.pid as number, ...pids],
     stop: async () => {
@@ -282,18 +285,25 @@ async function main(): Promise<void> {
   const multi = Math.max(2, availableParallelism());
   const kinds: { name: string; start: () => Promise<Proxy> }[] = [
     { name: 'haproxy', start: () => startHaproxy(dir) },
-    { name: 'vigil1', start: () => startVigil(1) },
-    { name: 'vigilN', start: () => startVigil(multi) },
+    ...(MAX_ACCEPT_AB !== undefined
+      ? MAX_ACCEPT_AB.map((ma) => ({ name: `1w ma=${ma}`, start: () => startVigil(1, String(ma)) }))
+      : [
+          { name: '1w', start: () => startVigil(1) },
+          { name: 'Nw', start: () => startVigil(multi) },
+        ]),
   ];
   const rows = new Map<string, Row>();
   const labels = new Map<string, string>();
   try {
     for (const port of BACKENDS) await waitPort(port);
     console.log(
-      `forwarder bench: ${ROUNDS} rounds × (haproxy, vigil 1 worker, vigil ${multi} workers), wrk -t1 -c${CONNS} -d${DURATION}s, ${availableParallelism()} cores, max_accept ${MAX_ACCEPT ?? 'default'}`,
+      `forwarder bench: ${ROUNDS} rounds × (haproxy, ${MAX_ACCEPT_AB !== undefined ? `vigil 1 worker with max_accept ${MAX_ACCEPT_AB.join(', ')}` : `vigil 1 worker, vigil ${multi} workers`}), wrk -t1 -c${CONNS} -d${DURATION}s, ${availableParallelism()} cores${MAX_ACCEPT_AB === undefined ? `, max_accept ${MAX_ACCEPT ?? 'default'}` : ''}`,
     );
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const k of kinds) {
+      // The order rotates: whoever runs right after another proxy's new-connection run
+      // meets its tens of thousands of TIME_WAIT sockets (connect() must pick ports among them).
+      for (let j = 0; j < kinds.length; j++) {
+        const k = kinds[(round - 1 + j) % kinds.length] as (typeof kinds)[number];
         const p = await k.start();
         labels.set(k.name, p.name);
         let row = rows.get(k.name);
@@ -335,7 +345,7 @@ function printTable(rows: Map<string, Row>, labels: Map<string, string>): void {
   const w = 22;
   const pad = (s: string, n = w): string => s.padStart(n);
   console.log('');
-  console.log(pad('metric', 22) + names.map((n) => pad(labels.get(n) ?? n)).join('') + names.filter((n) => n !== 'haproxy').map((n) => pad(`ratio ${n === 'vigil1' ? '1w' : 'Nw'}`, 12)).join('') + pad('target', 10));
+  console.log(pad('metric', 22) + names.map((n) => pad(labels.get(n) ?? n)).join('') + names.filter((n) => n !== 'haproxy').map((n) => pad(`ratio ${n}`, 14)).join('') + pad('target', 10));
   for (const [label, f, target, dir] of cols) {
     const hv = f(h);
     const cells = names.map((n) => pad(f(rows.get(n) as Row).toFixed(label.startsWith('p99') ? 2 : 0)));
@@ -344,7 +354,7 @@ function printTable(rows: Map<string, Row>, labels: Map<string, string>): void {
       .map((n) => {
         const r = f(rows.get(n) as Row) / hv;
         const ok = target === 0 ? '' : (dir === 'min' ? r >= target : r <= target) ? ' ok' : ' MISS';
-        return pad(`${r.toFixed(2)}${ok}`, 12);
+        return pad(`${r.toFixed(2)}${ok}`, 14);
       });
     console.log(pad(label, 22) + cells.join('') + ratios.join('') + pad(target === 0 ? '-' : `${dir === 'min' ? '≥' : '≤'}${target}×`, 10));
   }
@@ -360,7 +370,7 @@ function printTable(rows: Map<string, Row>, labels: Map<string, string>): void {
         const v = pick(rows.get(n) as Row);
         const r = median(v.map((x, i) => x / (pick(h)[i] as number)));
         const ok = (dir === 'min' ? r >= target : r <= target) ? ' ok' : ' MISS';
-        return pad(`${r.toFixed(2)}${ok}`, 12);
+        return pad(`${r.toFixed(2)}${ok}`, 14);
       });
     console.log(pad(label, 22) + ' '.repeat(w * names.length) + ratios.join('') + pad(`${dir === 'min' ? '≥' : '≤'}${target}×`, 10));
   }
