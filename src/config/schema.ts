@@ -12,6 +12,8 @@ export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh'
 export const FORWARD_METHODS = ['dr', 'tun', 'nat'] as const;
 export const PROTOCOLS = ['tcp', 'udp'] as const;
 export const DATAPLANES = ['auto', 'ipvs', 'forwarder'] as const;
+/** The bound on dataplane.forwarder.max_accept (the daemon sends a worker at most this many copies of a socket). */
+export const MAX_ACCEPT_MAX = 64;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const name = z
@@ -315,7 +317,7 @@ export const dataplaneSchema = z.preprocess(
          * Connections a worker can accept per event-loop turn (HAProxy's tune.maxaccept):
          * the worker polls this many descriptors of each TCP listening socket.
          */
-        max_accept: z.number().int().min(1).max(64).default(8),
+        max_accept: z.number().int().min(1).max(MAX_ACCEPT_MAX).default(8),
       })
       .prefault({}),
   }),

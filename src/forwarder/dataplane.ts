@@ -16,7 +16,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../config/schema.js';
+import { MAX_ACCEPT_MAX, type Config } from '../config/schema.js';
 import { serviceKey } from '../config/validate.js';
 import { VigilError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -86,8 +86,6 @@ interface Slot {
 const ACK_TIMEOUT_MS = 3000;
 const SNAPSHOT_TIMEOUT_MS = 500;
 const POLL_MS = 1000;
-/** The schema's bound on dataplane.forwarder.max_accept (a worker asks for at most this many copies). */
-const MAX_ACCEPT_LIMIT = 64;
 
 const cloneService = (s: TableService): TableService => ({
   ...s,
@@ -273,7 +271,9 @@ class ForwarderMain implements ForwarderDataplane {
         const key = `${m.key} ${m.message}`;
         if ((this.listenErrorsLogged.get(key) ?? -Infinity) < now - 60_000) {
           this.listenErrorsLogged.set(key, now);
-          this.log.error({ service: this.nameOf(m.key), key: m.key, error: m.message }, 'forwarder cannot listen on the virtual service; retrying every second');
+          const fields = { service: this.nameOf(m.key), key: m.key, error: m.message };
+          if (m.copy === true) this.log.warn(fields, 'forwarder worker accepts on fewer descriptors than max_accept (the service is served; fewer connections per event-loop turn)');
+          else this.log.error(fields, 'forwarder cannot listen on the virtual service; retrying every second');
         }
         break;
       }
@@ -297,7 +297,7 @@ class ForwarderMain implements ForwarderDataplane {
   private sendAcceptHandles(slot: Slot, w: Worker, m: Extract<FromWorker, { t: 'acceptHandles' }>, handle: unknown): void {
     const h = handle as { close(): void } | null | undefined;
     if (h === null || h === undefined || typeof h.close !== 'function') return;
-    const count = Math.min(Math.max(0, Math.floor(m.count)), MAX_ACCEPT_LIMIT);
+    const count = Math.min(Math.max(0, Math.floor(m.count)), MAX_ACCEPT_MAX);
     if (slot.worker !== w || count === 0 || !w.isConnected()) {
       h.close();
       return;

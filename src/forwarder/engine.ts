@@ -39,9 +39,9 @@ export interface EngineSettings {
   /**
    * Descriptors of each TCP listening socket a worker polls (dataplane.forwarder.max_accept):
    * libuv accepts one connection per descriptor and event-loop turn, so this is how many
-   * connections a turn can take. Absent or 1: the listener's own descriptor only.
+   * connections a turn can take. 1: the listener's own descriptor only.
    */
-  maxAccept?: number;
+  maxAccept: number;
 }
 
 /** The listen(2) backlog of the forwarder's TCP sockets. */
@@ -50,8 +50,12 @@ const LISTEN_BACKLOG = 4096;
 export interface EngineEvents {
   /** A connect to a real server failed (refused, timed out, reset before it was up). */
   connectFailure(serviceKey: string, address: string, port: number, reason: string): void;
-  /** A listener could not be opened (it is retried every second while wanted). */
-  listenError(serviceKey: string, message: string): void;
+  /**
+   * A listener could not be opened (it is retried every second while wanted), or, with
+   * `copy`, a max_accept copy of an open one could not be polled (not retried: the
+   * listener serves on its own descriptor and the others).
+   */
+  listenError(serviceKey: string, message: string, copy?: boolean): void;
   /** A persistence template was made (the dataplane shares it with the other workers). */
   template?(serviceKey: string, client: string, destId: string): void;
   /**
@@ -711,7 +715,7 @@ export class Engine implements RawHost<Dest, Service> {
   private fillAcceptHandles(svc: Service): void {
     const server = svc.tcp;
     if (server === null || !server.listening || this.tcpMode !== 'raw' || this.events.acceptHandles === undefined) return;
-    const want = Math.max(0, (this.settings.maxAccept ?? 1) - 1);
+    const want = Math.max(0, this.settings.maxAccept - 1);
     while (svc.acceptExtra.length > want) svc.acceptExtra.pop()?.close();
     const need = want - svc.acceptExtra.length - svc.acceptPending;
     const h = serverHandle(server);
@@ -732,24 +736,17 @@ export class Engine implements RawHost<Dest, Service> {
       return;
     }
     svc.acceptPending = Math.max(0, svc.acceptPending - 1);
-    if (svc.acceptExtra.length >= (this.settings.maxAccept ?? 1) - 1 || !this.adopt(svc, h)) {
+    if (svc.acceptExtra.length >= this.settings.maxAccept - 1 || !this.adopt(svc, h)) {
       h.close();
       return;
     }
     const err = h.listen(LISTEN_BACKLOG);
     if (err !== 0) {
       h.close();
-      this.events.listenError(key, `cannot poll another descriptor of the listening socket: ${getSystemErrorName(err)}`);
+      this.events.listenError(key, `cannot poll another descriptor of the listening socket: ${getSystemErrorName(err)}`, true);
       return;
     }
     svc.acceptExtra.push(h);
-  }
-
-  /** Descriptors each TCP listener polls, by service key (the listener's own counts). */
-  acceptHandleCounts(): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const svc of this.services.values()) if (svc.tcp !== null && svc.tcp.listening) out.set(svc.def.key, 1 + svc.acceptExtra.length);
-    return out;
   }
 
   /** Opens svc's listener; resolves when it listens or failed (failures are retried every second). */

@@ -23,7 +23,8 @@ export type FromWorker =
   | { t: 'ack'; seq: number }
   | { t: 'snapshot'; id: number; services: ServiceSnapshot[] }
   | { t: 'connectFailure'; key: string; address: string; port: number; reason: string }
-  | { t: 'listenError'; key: string; message: string }
+  /** copy: a max_accept copy could not be polled (the listener itself is up; not retried). */
+  | { t: 'listenError'; key: string; message: string; copy?: boolean }
   /** Carries the worker's listening handle: send `count` copies of it back (max_accept). */
   | { t: 'acceptHandles'; key: string; gen: number; count: number }
   | { t: 'template'; key: string; client: string; dest: string };

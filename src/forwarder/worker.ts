@@ -13,11 +13,11 @@ const send = (m: FromWorker, handle?: ListenHandle): void => {
   if (process.connected) process.send?.(m, handle as SendHandle | undefined);
 };
 
-const initial: EngineSettings = { connectTimeoutMs: 2000, connectRetries: 2, tcpIdleTimeoutMs: 900_000, udpIdleTimeoutMs: 300_000 };
+const initial: EngineSettings = { connectTimeoutMs: 2000, connectRetries: 2, tcpIdleTimeoutMs: 900_000, udpIdleTimeoutMs: 300_000, maxAccept: 1 };
 
 const engine = new Engine(initial, {
   connectFailure: (key, address, port, reason) => send({ t: 'connectFailure', key, address, port, reason }),
-  listenError: (key, message) => send({ t: 'listenError', key, message }),
+  listenError: (key, message, copy) => send({ t: 'listenError', key, message, ...(copy === true ? { copy } : {}) }),
   template: (key, client, dest) => send({ t: 'template', key, client, dest }),
   // The daemon sends copies of the listening socket back (acceptHandle below).
   acceptHandles: (key, gen, listener, count) => send({ t: 'acceptHandles', key, gen, count }, listener),

@@ -332,45 +332,45 @@ async function main(): Promise<void> {
 function printTable(rows: Map<string, Row>, labels: Map<string, string>): void {
   const h = rows.get('haproxy');
   if (h === undefined) return;
-  const cols: [string, (r: Row) => number, number, 'min' | 'max'][] = [
-    ['keep-alive req/s', (r) => median(r.kaRps), 0, 'min'],
-    ['keep-alive req/cpu-s', (r) => median(r.kaPerCpu), 0.9, 'min'],
-    ['new conn/s', (r) => median(r.ncRps), 0, 'min'],
-    ['new conn/cpu-s', (r) => median(r.ncPerCpu), 0.7, 'min'],
-    ['p99 ms (keep-alive)', (r) => median(r.p99), 1.5, 'max'],
-    ['bulk MB/s', (r) => median(r.bulkMBs), 1.0, 'min'],
-    ['bulk MB/cpu-s', (r) => median(r.bulkPerCpu), 0, 'min'],
+  // label, the per-round figures, target ratio (0: none), whether the target is a floor or a ceiling
+  const cols: [string, (r: Row) => number[], number, 'min' | 'max'][] = [
+    ['keep-alive req/s', (r) => r.kaRps, 0, 'min'],
+    ['keep-alive req/cpu-s', (r) => r.kaPerCpu, 0.9, 'min'],
+    ['new conn/s', (r) => r.ncRps, 0, 'min'],
+    ['new conn/cpu-s', (r) => r.ncPerCpu, 0.7, 'min'],
+    ['p99 ms (keep-alive)', (r) => r.p99, 1.5, 'max'],
+    ['bulk MB/s', (r) => r.bulkMBs, 1.0, 'min'],
+    ['bulk MB/cpu-s', (r) => r.bulkPerCpu, 0, 'min'],
   ];
+  const verdict = (r: number, target: number, dir: 'min' | 'max'): string => (target === 0 ? '' : (dir === 'min' ? r >= target : r <= target) ? ' ok' : ' MISS');
   const names = [...rows.keys()];
   const w = 22;
   const pad = (s: string, n = w): string => s.padStart(n);
   console.log('');
   console.log(pad('metric', 22) + names.map((n) => pad(labels.get(n) ?? n)).join('') + names.filter((n) => n !== 'haproxy').map((n) => pad(`ratio ${n}`, 14)).join('') + pad('target', 10));
-  for (const [label, f, target, dir] of cols) {
+  for (const [label, series, target, dir] of cols) {
+    const f = (r: Row): number => median(series(r));
     const hv = f(h);
     const cells = names.map((n) => pad(f(rows.get(n) as Row).toFixed(label.startsWith('p99') ? 2 : 0)));
     const ratios = names
       .filter((n) => n !== 'haproxy')
       .map((n) => {
         const r = f(rows.get(n) as Row) / hv;
-        const ok = target === 0 ? '' : (dir === 'min' ? r >= target : r <= target) ? ' ok' : ' MISS';
-        return pad(`${r.toFixed(2)}${ok}`, 14);
+        return pad(`${r.toFixed(2)}${verdict(r, target, dir)}`, 14);
       });
     console.log(pad(label, 22) + cells.join('') + ratios.join('') + pad(target === 0 ? '-' : `${dir === 'min' ? '≥' : '≤'}${target}×`, 10));
   }
   // The machine's speed drifts between rounds (HAProxy's own figures move 5-40 %): each
   // round's ratio against the HAProxy run just before it cancels that drift.
   console.log('\npaired: median over rounds of (vigil / the same round\'s haproxy)');
-  for (const [label, , target, dir] of cols) {
+  for (const [label, series, target, dir] of cols) {
     if (target === 0) continue;
-    const pick = (r: Row): number[] => (label.startsWith('keep-alive') ? r.kaPerCpu : label.startsWith('new conn') ? r.ncPerCpu : label.startsWith('p99') ? r.p99 : r.bulkMBs);
+    const ref = series(h);
     const ratios = names
       .filter((n) => n !== 'haproxy')
       .map((n) => {
-        const v = pick(rows.get(n) as Row);
-        const r = median(v.map((x, i) => x / (pick(h)[i] as number)));
-        const ok = (dir === 'min' ? r >= target : r <= target) ? ' ok' : ' MISS';
-        return pad(`${r.toFixed(2)}${ok}`, 14);
+        const r = median(series(rows.get(n) as Row).map((x, i) => x / (ref[i] as number)));
+        return pad(`${r.toFixed(2)}${verdict(r, target, dir)}`, 14);
       });
     console.log(pad(label, 22) + ' '.repeat(w * names.length) + ratios.join('') + pad(`${dir === 'min' ? '≥' : '≤'}${target}×`, 10));
   }

@@ -9,7 +9,7 @@ import { rawAvailable } from '../../src/forwarder/tcp-raw.js';
 import type { TableService } from '../../src/reconcile/table.js';
 import { connectAndGreet, echo, freePort, greet, nameServer, rs, service, sleep, until } from './forwarder-helpers.js';
 
-const settings: EngineSettings = { connectTimeoutMs: 500, connectRetries: 2, tcpIdleTimeoutMs: 60_000, udpIdleTimeoutMs: 60_000 };
+const settings: EngineSettings = { connectTimeoutMs: 500, connectRetries: 2, tcpIdleTimeoutMs: 60_000, udpIdleTimeoutMs: 60_000, maxAccept: 1 };
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();

@@ -39,7 +39,7 @@ async function client(): Promise<{ ask: (vport: number, text: string) => Promise
 }
 
 function engine(udpIdleTimeoutMs = 60_000): Engine {
-  const e = new Engine({ connectTimeoutMs: 500, connectRetries: 2, tcpIdleTimeoutMs: 60_000, udpIdleTimeoutMs }, { connectFailure: () => undefined, listenError: () => undefined });
+  const e = new Engine({ connectTimeoutMs: 500, connectRetries: 2, tcpIdleTimeoutMs: 60_000, udpIdleTimeoutMs, maxAccept: 1 }, { connectFailure: () => undefined, listenError: () => undefined });
   e.start();
   cleanups.push(() => e.close());
   return e;
