@@ -102,6 +102,18 @@ interface Echo {
   seq: number;
   sentUs: number;
   receivedAt: number;
+  incarnation: bigint;
+}
+
+/** The canonical text of an IP address (IPv6 compressed, lower case), for comparisons. */
+export function canonicalIp(a: string): string {
+  const bare = a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+  if (!isIPv6(bare)) return bare;
+  try {
+    return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
+  } catch {
+    return bare.toLowerCase();
+  }
 }
 
 const LATENESS_WINDOW_MS = 60_000;
@@ -137,6 +149,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private closing: Promise<void> | undefined;
   private stallHandler: (() => void) | undefined;
   private peerNames: ReadonlySet<string> = new Set();
+  /** `${peer}/${link}` → the peer's canonical address on that link: frames come from there only. */
+  private sources = new Map<string, string>();
+  /** Peers heard speaking wire version 1 (an older vigil): answered in version 1. */
+  private readonly legacyPeers = new Set<string>();
 
   constructor(opts: ClusterOptions) {
     super();
@@ -151,6 +167,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.logReject = rateLimited(this.logger);
     this.state = initialState(electionConfig(opts.config), this.now());
     this.peerNames = new Set(this.state.cfg.peers.map((p) => p.name));
+    this.computeSources(opts.config);
+  }
+
+  private computeSources(c: Config): void {
+    const m = new Map<string, string>();
+    for (const n of c.cluster.nodes) {
+      if (n.name === c.node) continue;
+      for (const l of n.links) m.set(`${n.name}/${l.name}`, canonicalIp(l.address));
+    }
+    this.sources = m;
   }
 
   // ------------------------------------------------------------------ reads
@@ -303,6 +329,19 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     await this.queue; // the release (if any) is done and the peers are told
     if (!reply) return 'ok';
     if (!reply.ok) throw new VigilError('VIGIL_CONFLICT', `${cmd}: ${reply.message}`, 409);
+    if (this.state.handover) {
+      // make-before-break: answer once a peer holds the VIPs (or nobody took them)
+      const c = this.config.cluster;
+      const until = this.now() + c.deadtime_ms + 2 * c.interval_ms + 1000;
+      while (this.state.handover && this.state.role === 'active' && this.now() < until && !this.closing) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await this.queue;
+      if (this.state.role === 'active') {
+        throw new VigilError('VIGIL_CONFLICT', `${cmd}: no peer took the VIPs within deadtime; staying active${this.state.yielding ? ' (still yielding to the first eligible peer)' : ''}`, 409);
+      }
+      return `handed over: a peer holds the VIPs, this node is ${this.state.role}`;
+    }
     return reply.message;
   }
 
@@ -325,6 +364,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.apply({ type: 'track', penalty: 0 });
     }
     const intervalChanged = prev.cluster.interval_ms !== next.cluster.interval_ms;
+    this.computeSources(this.config);
     this.apply({ type: 'config', cfg: electionConfig(this.config) });
     await this.vips.update(next.vips);
     if (intervalChanged && this.tickTimer) {
@@ -381,6 +421,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         this.releasing += 1;
         return this.enqueue('release', async () => {
           try {
+            if (a.graceMs) await new Promise((r) => setTimeout(r, a.graceMs));
             await this.releaseResources(a.reason);
           } finally {
             this.releasing -= 1;
@@ -416,6 +457,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       case 'deferred':
         this.metrics.verdictsDeferred.inc();
         this.logger.warn({ latenessMs: Math.round(a.latenessMs) }, 'this node stalled: peer verdicts deferred by one interval');
+        return;
+      case 'handover':
+        this.logger.warn({ reason: a.reason }, a.phase === 'start' ? 'handing over: keeping the VIPs until a peer says it holds them' : 'hand-over cancelled: no peer took the VIPs within deadtime; staying active');
         return;
       case 'reply':
         return;
@@ -546,12 +590,27 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     });
     if (!r.ok) return this.reject(r.reason, link, from);
     const f = r.frame;
+    // a signed frame counts only from the address the peer has on that link
+    if (this.sources.get(`${f.node}/${link}`) !== canonicalIp(from)) return this.reject('wrong_source', link, from);
     const verdict = this.replay.check(f);
     if (verdict !== 'ok') return this.reject(verdict, link, from);
     this.replay.accept(f);
-    this.metrics.framesReceived.inc({ link });
     const now = this.now();
-    this.echoes.set(`${f.node}/${link}`, { seq: f.seq, sentUs: f.sentUs, receivedAt: now });
+    // echoed back whatever it says: that is how the peer confirms this node's incarnation
+    this.echoes.set(`${f.node}/${link}`, { seq: f.seq, sentUs: f.sentUs, receivedAt: now, incarnation: f.incarnation });
+    if (f.version === 1) {
+      if (!this.legacyPeers.has(f.node)) {
+        this.legacyPeers.add(f.node);
+        this.logger.warn({ peer: f.node }, 'peer speaks heartbeat wire version 1 (an older vigil): answering in version 1; replayed frames cannot be told from fresh ones until it is upgraded');
+      }
+    } else {
+      this.legacyPeers.delete(f.node);
+      // Freshness across restarts: a frame recorded before this node started (a replay,
+      // or one queued in the network) cannot echo the current incarnation. Until the peer
+      // echoes it, its frames are not believed: the peer has not heard this node yet.
+      if (f.echoIncarnation !== this.incarnation) return this.reject('unconfirmed', link, from);
+    }
+    this.metrics.framesReceived.inc({ link });
     if (f.echoSeq !== 0) {
       const rttUs = usDiff(usDiff(monoUs(now), f.echoSentUs), f.echoHoldUs);
       if (rttUs < this.config.cluster.deadtime_ms * 1000) {
@@ -588,6 +647,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     // while a release is in progress the node still holds VIPs: it does not say standby yet
     const role: Role = this.releasing > 0 ? 'active' : s.role;
     const priority = this.releasing > 0 ? Math.max(1, effectivePriority(s)) : effectivePriority(s);
+    const releasing = this.releasing > 0 || s.handover !== null;
     const sends: Promise<unknown>[] = [];
     for (const peer of s.cfg.peers) {
       const node = c.cluster.nodes.find((n) => n.name === peer.name);
@@ -610,7 +670,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
           link: linkName,
           role,
           priority,
-          releasing: this.releasing > 0,
+          releasing,
           leaving: opts.leaving === true,
           takeover: s.takeover,
           yielding: s.yielding,
@@ -620,6 +680,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
           echoSeq: echo?.seq ?? 0,
           echoSentUs: echo?.sentUs ?? 0,
           echoHoldUs: echo ? Math.round((now - echo.receivedAt) * 1000) : 0,
+          echoIncarnation: echo?.incarnation ?? 0n,
+          version: this.legacyPeers.has(peer.name) ? 1 : 2,
         };
         const buf = encodeFrame(frame, this.key);
         sends.push(

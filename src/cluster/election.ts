@@ -21,16 +21,24 @@
  * Rules, evaluated after every event (decide()):
  * - Rank: a node pinned by `vigil takeover` beats one that is not; a node yielding after
  *   `vigil standby` loses to one that is not; then higher effective priority; then the
- *   lower name. Effective priority = configured priority − weights of failed tracks;
+ *   lower name. Yielding lasts until `vigil takeover` (or a newer `standby` on the active
+ *   peer): a node that becomes active again while yielding (its peer died, or seemed to
+ *   during a stall) still loses the split brain that follows — the operator's word wins
+ *   over a transient verdict. Effective priority = configured priority − weights of failed tracks;
  *   0 (or maintenance) = not eligible.
  * - Not active: if no alive peer is active and this node is eligible and ranks above
  *   every alive eligible peer, become active (a better peer in INIT is waited for while
  *   the cluster starts, but not when it restarted).
- * - Active: release at once when not eligible; when another node is active and ranks
- *   higher (split brain healed: the worse one yields); when an alive eligible peer ranks
- *   higher and preempt is on, or it asked to take over, or this node is degraded by a
- *   track and the peer's priority is strictly higher. A release drops the VIPs first and
- *   then tells the peers at once (a `send` action), so they take over on receipt.
+ * - Active: give way when not eligible; when another node is active and ranks higher
+ *   (split brain healed: the worse one releases at once); when an alive eligible peer
+ *   ranks higher and preempt is on, or it asked to take over, or this node is degraded by
+ *   a track and the peer's priority is strictly higher, or on `vigil standby`.
+ * - Giving way is make-before-break (a hand-over): the active keeps the VIPs and says so
+ *   with the releasing flag; the best eligible peer takes over on receipt (VIPs added,
+ *   first gratuitous ARP out) and announces active; only then does the old active remove
+ *   its VIPs. A hand-over nobody completes within deadtime is cancelled (the node stays
+ *   active), except when this node must go (not eligible, maintenance): then it releases.
+ *   With no eligible peer alive, a node that must go releases at once.
  * - The node that stays active when a second active appears re-sends GARP and re-runs
  *   notify (the loser may have poisoned caches).
  * - Liveness: a peer is alive while some link delivered a valid frame within deadtime;
@@ -75,6 +83,8 @@ export interface PeerView {
   yielding: boolean;
   /** Last frame had the leaving flag: dead until it speaks without it. */
   left: boolean;
+  /** Active but handing over (releasing flag): not counted as an active holder. */
+  releasing: boolean;
   /** In INIT again after having been seen in another role: it restarted. */
   restarted: boolean;
   lastHeard: number | null;
@@ -105,8 +115,19 @@ export interface ElectionState {
   holdUntil: number;
   /** The first election is done (INIT left). */
   elected: boolean;
+  /** An active node giving way make-before-break: keeps the VIPs until a peer says active. */
+  handover: Handover | null;
   /** Last tick that fired more than half an interval late (this node stalled). */
   lastStallAt: number;
+}
+
+export interface Handover {
+  reason: string;
+  since: number;
+  /** The role after the release (standby, or maintenance). */
+  to: Role;
+  /** Release even when nobody takes over within deadtime (not eligible, maintenance). */
+  must: boolean;
 }
 
 export type Command = 'takeover' | 'standby' | 'maintenance-on' | 'maintenance-off';
@@ -134,8 +155,13 @@ export type Action =
   | { type: 'transition'; from: Role; to: Role; reason: string; failover: boolean }
   /** Add the VIPs, send gratuitous ARP, run resource scripts `start`. */
   | { type: 'acquire'; reason: string }
-  /** Run resource scripts `stop` (reverse), remove the VIPs. Performed before the next `send`. */
-  | { type: 'release'; reason: string }
+  /**
+   * Run resource scripts `stop` (reverse), remove the VIPs. Performed before the next
+   * `send`. After a hand-over, `graceMs` first: the successor's gratuitous ARP (sent by a
+   * process it spawned just before announcing active) reaches the clients before this
+   * node stops answering.
+   */
+  | { type: 'release'; reason: string; graceMs?: number }
   /** Send a heartbeat to every peer on every link now. */
   | { type: 'send' }
   /** Stayed active after a split brain: fresh GARP burst. */
@@ -145,6 +171,8 @@ export type Action =
   | { type: 'peer'; peer: string; alive: boolean; reason: string }
   | { type: 'link'; peer: string; link: string; up: boolean }
   | { type: 'late'; peer: string; link: string; gapMs: number }
+  /** A make-before-break hand-over started (frames say releasing) or was cancelled. */
+  | { type: 'handover'; phase: 'start' | 'cancel'; reason: string }
   /** Read what is queued in the sockets, then tick again with drained = true. */
   | { type: 'drain' }
   | { type: 'deferred'; latenessMs: number }
@@ -168,6 +196,7 @@ function newPeer(name: string, links: string[]): PeerView {
     takeover: false,
     yielding: false,
     left: false,
+    releasing: false,
     restarted: false,
     lastHeard: null,
     aliveSince: null,
@@ -189,6 +218,7 @@ export function initialState(cfg: ElectionConfig, now: number): ElectionState {
     holdUntil: -Infinity,
     elected: false,
     lastStallAt: -Infinity,
+    handover: null,
   };
 }
 
@@ -218,7 +248,7 @@ function selfRank(s: ElectionState): Rankable {
 }
 
 const eligiblePeer = (p: PeerView): boolean => p.alive && !p.left && p.role !== 'maintenance' && p.role !== 'unknown' && p.priority > 0;
-const activePeer = (p: PeerView): boolean => p.alive && !p.left && p.role === 'active';
+const activePeer = (p: PeerView): boolean => p.alive && !p.left && p.role === 'active' && !p.releasing;
 
 export function step(prev: ElectionState, ev: ElectionEvent, now: number): StepResult {
   const s = structuredClone(prev);
@@ -268,6 +298,12 @@ function onTick(s: ElectionState, ev: { lateness: number; drained: boolean }, no
     }
   }
   const initDue = s.role === 'init' && now - s.startedAt >= s.cfg.initdeadMs;
+  if (s.handover && s.role === 'active' && now - s.handover.since >= dead) {
+    const h = s.handover;
+    if (h.must) return release(s, now, h.reason, actions, h.to);
+    s.handover = null;
+    actions.push({ type: 'handover', phase: 'cancel', reason: h.reason }, { type: 'send' });
+  }
   if (expired.length === 0 && !initDue) {
     // INIT may end on what was heard once this node is calm (no time-based verdict here)
     if (s.role === 'init') decide(s, now, 'election', actions);
@@ -329,12 +365,15 @@ function onFrame(s: ElectionState, f: Extract<ElectionEvent, { type: 'frame' }>,
     p.alive = true;
     if (f.role !== 'init') p.restarted = false;
     else if (prevRole !== 'init' && prevRole !== 'unknown') p.restarted = true;
+    const wasReleasing = p.releasing;
     p.role = f.role;
     p.priority = f.priority;
     p.takeover = f.takeover;
     p.yielding = f.yielding;
+    p.releasing = f.role === 'active' && f.releasing;
     if (!wasAlive) actions.push({ type: 'peer', peer: p.name, alive: true, reason: 'heard' });
-    if (wasAlive && prevRole === 'active' && f.role !== 'active') {
+    const steppingDown = wasAlive && prevRole === 'active' && (f.role !== 'active' || (p.releasing && !wasReleasing));
+    if (steppingDown) {
       cause = 'handover';
       // the active peer stepped down with `vigil standby`: this node's own older yield
       // gives way to the newer one, so the hand-over goes through
@@ -375,13 +414,12 @@ function onCommand(s: ElectionState, cmd: Command, now: number, actions: Action[
       if (s.role === 'active') {
         // any eligible peer will do: a peer still yielding from an older `standby` gives
         // way when it sees this node step down (onFrame)
-        const heir = Object.values(s.peers).some((p) => eligiblePeer(p) && p.role !== 'init');
-        if (!heir) {
+        if (!hasHeir(s)) {
           Object.assign(s, before);
           return reply(false, 'no eligible peer is alive to take over; staying active');
         }
-        release(s, now, 'standby-command', actions);
-        return reply(true, 'released: VIPs removed, peers told');
+        handOver(s, now, 'standby-command', actions);
+        return reply(true, 'handing over: the VIPs stay here until a peer has taken them');
       }
       actions.push({ type: 'send' });
       return reply(true, `already ${s.role}; yielding to any eligible peer until \`vigil takeover\``);
@@ -390,8 +428,14 @@ function onCommand(s: ElectionState, cmd: Command, now: number, actions: Action[
       if (s.role === 'maintenance') return reply(true, 'already in maintenance');
       s.maintenance = true;
       s.takeover = false;
-      if (s.role === 'active') release(s, now, 'maintenance', actions, 'maintenance');
-      else transition(s, now, 'maintenance', 'maintenance', false, actions);
+      if (s.role === 'active') {
+        // make-before-break when a peer can take the VIPs; the node must go in any case
+        if (hasHeir(s)) handOver(s, now, 'maintenance', actions, 'maintenance', true);
+        else release(s, now, 'maintenance', actions, 'maintenance');
+        actions.push({ type: 'send' });
+        return reply(true, 'in maintenance once the VIPs are handed over: never active until maintenance is turned off');
+      }
+      transition(s, now, 'maintenance', 'maintenance', false, actions);
       actions.push({ type: 'send' });
       return reply(true, 'in maintenance: never active until maintenance is turned off');
     }
@@ -423,17 +467,41 @@ function onConfig(s: ElectionState, cfg: ElectionConfig): void {
 
 function transition(s: ElectionState, now: number, to: Role, reason: string, failover: boolean, actions: Action[]): void {
   if (s.role === to) return;
-  if (to === 'active') s.yielding = false; // holding the VIPs again: no longer yielding
+  if (s.role === 'active') s.handover = null;
   actions.push({ type: 'transition', from: s.role, to, reason, failover });
   if (s.role === 'init') s.elected = true;
   s.role = to;
   s.since = now;
 }
 
-function release(s: ElectionState, now: number, reason: string, actions: Action[], to: Role = 'standby'): void {
-  actions.push({ type: 'release', reason });
+function release(s: ElectionState, now: number, reason: string, actions: Action[], to: Role = 'standby', graceMs?: number): void {
+  actions.push(graceMs === undefined ? { type: 'release', reason } : { type: 'release', reason, graceMs });
   transition(s, now, to, reason, false, actions);
   actions.push({ type: 'send' });
+}
+
+/** How long a node that handed over keeps its VIPs after the successor said active. */
+export function handoverGraceMs(cfg: ElectionConfig): number {
+  return Math.min(100, Math.max(10, cfg.intervalMs));
+}
+
+/** An eligible peer that could take the VIPs (not still starting). */
+function hasHeir(s: ElectionState): boolean {
+  return Object.values(s.peers).some((p) => eligiblePeer(p) && p.role !== 'init');
+}
+
+/**
+ * Make-before-break: keep the VIPs and say releasing; the successor takes over on receipt
+ * and this node releases when it hears the successor active (decide: an active peer that
+ * ranks higher). Idempotent while a hand-over is running.
+ */
+function handOver(s: ElectionState, now: number, reason: string, actions: Action[], to: Role = 'standby', must = false): void {
+  if (s.handover) {
+    if (must && !s.handover.must) s.handover = { ...s.handover, reason, to, must };
+    return;
+  }
+  s.handover = { reason, since: now, to, must };
+  actions.push({ type: 'handover', phase: 'start', reason }, { type: 'send' });
 }
 
 /** Applies the election rules to the current view. */
@@ -445,14 +513,21 @@ function decide(s: ElectionState, now: number, cause: string, actions: Action[],
   const actives = peers.filter(activePeer);
 
   if (s.role === 'active') {
-    if (!eligible) return release(s, now, 'not-eligible', actions);
-    if (actives.some((p) => better(p, me))) return release(s, now, 'split-brain', actions);
+    if (actives.some((p) => better(p, me))) {
+      // the successor of a hand-over announced active (its VIPs are up): let go now
+      const h = s.handover;
+      return h ? release(s, now, h.reason, actions, h.to, handoverGraceMs(s.cfg)) : release(s, now, 'split-brain', actions);
+    }
+    if (!eligible) {
+      if (hasHeir(s)) return handOver(s, now, 'not-eligible', actions, 'standby', true);
+      return release(s, now, 'not-eligible', actions);
+    }
     for (const p of peers) {
       // a peer still in INIT is not handed the VIPs: it has not finished starting
       if (!eligiblePeer(p) || p.role === 'active' || p.role === 'init' || !better(p, me)) continue;
-      if (p.takeover) return release(s, now, 'takeover-requested', actions);
-      if (s.cfg.preempt) return release(s, now, 'preempt', actions);
-      if (me.priority < s.cfg.priority && p.priority > me.priority && !p.yielding) return release(s, now, 'degraded', actions);
+      if (p.takeover) return handOver(s, now, 'takeover-requested', actions);
+      if (s.cfg.preempt) return handOver(s, now, 'preempt', actions);
+      if (me.priority < s.cfg.priority && p.priority > me.priority && !p.yielding) return handOver(s, now, 'degraded', actions);
     }
     return;
   }
@@ -468,6 +543,9 @@ function decide(s: ElectionState, now: number, cause: string, actions: Action[],
   }
   const reasonFrom = (): string => {
     if (s.takeover && (cause === 'handover' || cause === 'election' || cause === 'takeover')) return 'takeover';
+    // a peer handing over (active, releasing) makes this a hand-over even when the frame
+    // that said so was heard an interval earlier
+    if (cause === 'election' && peers.some((p) => p.alive && p.releasing)) return 'handover';
     if (s.role === 'init' && cause === 'election') return peers.some((p) => p.alive) ? 'election' : 'initdead';
     return cause;
   };

@@ -5,7 +5,7 @@
  *
  *   offset size field
  *        0    4 magic "VGHB"
- *        4    1 version (1)
+ *        4    1 version (2; version 1 frames, without the echoed incarnation, are still read)
  *        5    1 flags: 1 releasing, 2 leaving, 4 takeover (pinned by `vigil takeover`),
  *                      8 yielding (after `vigil standby`); other bits must be 0
  *        6    1 role: 0 init, 1 standby, 2 active, 3 maintenance
@@ -17,11 +17,18 @@
  *       28    4 echo: that frame's send time (the addressee's clock, µs mod 2^32)
  *       32    4 echo: µs the sender held that frame before this one (the addressee's
  *                RTT = now − echo send time − hold)
- *       36    1 cluster id length c (1-63)
- *       37    1 node name length n (1-63)
- *       38    1 link name length l (1-63)
- *       39    1 reserved, 0
- *       40  c+n+l cluster id, node name, link name (ASCII: letters, digits, _ . -)
+ *       36    8 echo: the incarnation that echoed frame carried (0 = none). A node believes
+ *                a peer only once the peer echoes its *current* incarnation: a frame
+ *                recorded before this node last started cannot (freshness, cluster.ts)
+ *       44    1 cluster id length c (1-63)
+ *       45    1 node name length n (1-63)
+ *       46    1 link name length l (1-63)
+ *       47    1 reserved, 0
+ *       48  c+n+l cluster id, node name, link name (ASCII: letters, digits, _ . -)
+ *
+ * Version 1 is version 2 without the 8 bytes at 36 (its lengths sit at 36-39, names at
+ * 40). It is decoded (echoIncarnation undefined) and encoded on request, so a node can
+ * answer a peer that still runs version 1 during a rolling upgrade.
  *      end   32 HMAC-SHA256(key, every byte before it)
  *
  * Replay protection is stateful and lives in ReplayGuard: per sender the highest
@@ -31,12 +38,14 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Role } from '../api/types.js';
 
 export const MAGIC = 0x56474842; // "VGHB"
-export const VERSION = 1;
-export const HEADER_SIZE = 40;
+export const VERSION = 2;
+export type WireVersion = 1 | 2;
+const HEADER: Record<WireVersion, number> = { 1: 40, 2: 48 };
+export const HEADER_SIZE = HEADER[VERSION];
 export const MAC_SIZE = 32;
-/** No valid frame is longer (40 + 3 × 63 + 32 = 261); longer datagrams are dropped unread. */
+/** No valid frame is longer (48 + 3 × 63 + 32 = 269); longer datagrams are dropped unread. */
 export const MAX_FRAME = 512;
-export const MIN_FRAME = HEADER_SIZE + 3 + MAC_SIZE;
+export const MIN_FRAME = HEADER[1] + 3 + MAC_SIZE;
 
 export const FLAG_RELEASING = 1;
 export const FLAG_LEAVING = 2;
@@ -58,7 +67,11 @@ export type RejectReason =
   | 'bad_hmac'
   | 'replayed'
   | 'stale_incarnation'
-  | 'self';
+  | 'self'
+  /** Authenticated, but from an address that is not the peer's address on that link. */
+  | 'wrong_source'
+  /** Authenticated and new, but the peer has not echoed this node's current incarnation yet. */
+  | 'unconfirmed';
 
 export interface Frame {
   cluster: string;
@@ -76,6 +89,10 @@ export interface Frame {
   echoSeq: number;
   echoSentUs: number;
   echoHoldUs: number;
+  /** The incarnation the echoed frame carried (0n = nothing echoed); undefined in a version 1 frame. */
+  echoIncarnation?: bigint;
+  /** Wire version the frame was (or is to be) encoded in; default VERSION. */
+  version?: WireVersion;
 }
 
 export type DecodeResult = { ok: true; frame: Frame } | { ok: false; reason: RejectReason };
@@ -92,9 +109,11 @@ export const usDiff = (a: number, b: number): number => u32(a - b);
 export function encodeFrame(f: Frame, key: Buffer): Buffer {
   const names = [f.cluster, f.node, f.link].map((s) => Buffer.from(s, 'ascii'));
   for (const n of names) if (n.length < 1 || n.length > 63) throw new RangeError(`name "${n.toString()}" must be 1-63 bytes`);
-  const body = Buffer.alloc(HEADER_SIZE + names.reduce((a, n) => a + n.length, 0));
+  const version = f.version ?? VERSION;
+  const header = HEADER[version];
+  const body = Buffer.alloc(header + names.reduce((a, n) => a + n.length, 0));
   body.writeUInt32BE(MAGIC, 0);
-  body.writeUInt8(VERSION, 4);
+  body.writeUInt8(version, 4);
   body.writeUInt8(
     (f.releasing ? FLAG_RELEASING : 0) | (f.leaving ? FLAG_LEAVING : 0) | (f.takeover ? FLAG_TAKEOVER : 0) | (f.yielding ? FLAG_YIELDING : 0),
     5,
@@ -107,10 +126,12 @@ export function encodeFrame(f: Frame, key: Buffer): Buffer {
   body.writeUInt32BE(u32(f.echoSeq), 24);
   body.writeUInt32BE(u32(f.echoSentUs), 28);
   body.writeUInt32BE(u32(f.echoHoldUs), 32);
-  body.writeUInt8(names[0]!.length, 36);
-  body.writeUInt8(names[1]!.length, 37);
-  body.writeUInt8(names[2]!.length, 38);
-  let off = HEADER_SIZE;
+  if (version === 2) body.writeBigUInt64BE(f.echoIncarnation ?? 0n, 36);
+  const lengths = header - 4;
+  body.writeUInt8(names[0]!.length, lengths);
+  body.writeUInt8(names[1]!.length, lengths + 1);
+  body.writeUInt8(names[2]!.length, lengths + 2);
+  let off = header;
   for (const n of names) {
     n.copy(body, off);
     off += n.length;
@@ -135,21 +156,24 @@ export function decodeFrame(buf: Buffer, ctx: DecodeContext): DecodeResult {
   if (buf.length > MAX_FRAME) return { ok: false, reason: 'oversized' };
   if (buf.length < 5) return { ok: false, reason: 'truncated' };
   if (buf.readUInt32BE(0) !== MAGIC) return { ok: false, reason: 'bad_magic' };
-  if (buf.readUInt8(4) !== VERSION) return { ok: false, reason: 'bad_version' };
-  if (buf.length < MIN_FRAME) return { ok: false, reason: 'truncated' };
+  const version = buf.readUInt8(4);
+  if (version !== 1 && version !== 2) return { ok: false, reason: 'bad_version' };
+  const header = HEADER[version];
+  if (buf.length < header + 3 + MAC_SIZE) return { ok: false, reason: 'truncated' };
   const flags = buf.readUInt8(5);
   const roleIndex = buf.readUInt8(6);
-  const c = buf.readUInt8(36);
-  const n = buf.readUInt8(37);
-  const l = buf.readUInt8(38);
-  if ((flags & ~KNOWN_FLAGS) !== 0 || roleIndex >= ROLES.length || buf.readUInt8(39) !== 0) return { ok: false, reason: 'malformed' };
+  const lengths = header - 4;
+  const c = buf.readUInt8(lengths);
+  const n = buf.readUInt8(lengths + 1);
+  const l = buf.readUInt8(lengths + 2);
+  if ((flags & ~KNOWN_FLAGS) !== 0 || roleIndex >= ROLES.length || buf.readUInt8(lengths + 3) !== 0) return { ok: false, reason: 'malformed' };
   if (c < 1 || c > 63 || n < 1 || n > 63 || l < 1 || l > 63) return { ok: false, reason: 'malformed' };
-  const end = HEADER_SIZE + c + n + l;
+  const end = header + c + n + l;
   if (buf.length < end + MAC_SIZE) return { ok: false, reason: 'truncated' };
   if (buf.length > end + MAC_SIZE) return { ok: false, reason: 'malformed' };
-  const cluster = buf.toString('latin1', HEADER_SIZE, HEADER_SIZE + c);
-  const node = buf.toString('latin1', HEADER_SIZE + c, HEADER_SIZE + c + n);
-  const link = buf.toString('latin1', HEADER_SIZE + c + n, end);
+  const cluster = buf.toString('latin1', header, header + c);
+  const node = buf.toString('latin1', header + c, header + c + n);
+  const link = buf.toString('latin1', header + c + n, end);
   if (!NAME_RE.test(cluster) || !NAME_RE.test(node) || !NAME_RE.test(link)) return { ok: false, reason: 'malformed' };
   if (cluster !== ctx.cluster) return { ok: false, reason: 'wrong_cluster' };
   if (node === ctx.self) return { ok: false, reason: 'self' };
@@ -178,6 +202,8 @@ export function decodeFrame(buf: Buffer, ctx: DecodeContext): DecodeResult {
       echoSeq: buf.readUInt32BE(24),
       echoSentUs: buf.readUInt32BE(28),
       echoHoldUs: buf.readUInt32BE(32),
+      echoIncarnation: version === 2 ? buf.readBigUInt64BE(36) : undefined,
+      version,
     },
   };
 }

@@ -14,9 +14,9 @@ import { CLI, Lab, freeTcpPort, freeUdpPort, getJson, metric, waitFor } from './
 // the defaults but a shorter initdead: other test files load the machine at the same time
 const T = { intervalMs: 100, deadtimeMs: 600, warntimeMs: 300, initdeadMs: 1500 };
 
-async function sendUdp(to: string, port: number, frames: Buffer[]): Promise<void> {
+async function sendUdp(to: string, port: number, frames: Buffer[], from = '127.0.0.1'): Promise<void> {
   const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => s.bind(0, from, () => r()));
   for (const f of frames) await new Promise<void>((r) => s.send(f, port, to, () => r()));
   await new Promise<void>((r) => s.close(() => r()));
 }
@@ -114,16 +114,19 @@ describe('two daemons (plus a phantom third node the test plays)', () => {
     junk.push(encodeFrame({ ...base, node: 'mallory' }, key));
     for (const target of ['lvs1', 'lvs2'] as const) {
       const to = addrs[target][0]!;
-      await sendUdp(to, port, [...valid, ...valid, ...valid]); // the repeats are replays
-      await sendUdp(to, port, [encodeFrame({ ...base, incarnation: 5n, seq: 10 }, key)]); // older incarnation
-      await sendUdp(addrs[target][1]!, port, [valid[2]!]); // a heartbeat-link frame sent to the lan address
+      // from lvs9's own heartbeat address: authentic, but lvs9 never echoed the target's
+      // incarnation (unconfirmed); the repeats are replays
+      await sendUdp(to, port, [...valid, ...valid, ...valid], addrs.lvs9[0]);
+      await sendUdp(to, port, [encodeFrame({ ...base, incarnation: 5n, seq: 10 }, key)], addrs.lvs9[0]); // older incarnation
+      await sendUdp(addrs[target][1]!, port, [valid[2]!], addrs.lvs9[1]); // a heartbeat-link frame sent to the lan address
+      await sendUdp(to, port, [encodeFrame({ ...base, seq: 50 }, key)]); // signed, but not from lvs9's address on that link
       await sendUdp(to, port, junk);
     }
     await new Promise((r) => setTimeout(r, 6 * T.intervalMs));
     for (const n of ['lvs1', 'lvs2']) {
       const api = lab.node(n).api;
       expect(lab.node(n).proc.exitCode).toBeNull();
-      for (const reason of ['truncated', 'oversized', 'bad_magic', 'bad_hmac', 'wrong_cluster', 'unknown_node', 'replayed', 'stale_incarnation', 'wrong_link']) {
+      for (const reason of ['truncated', 'oversized', 'bad_magic', 'bad_hmac', 'wrong_cluster', 'unknown_node', 'replayed', 'stale_incarnation', 'wrong_link', 'wrong_source', 'unconfirmed']) {
         expect(await metric(api, 'vigil_cluster_frames_rejected_total', { reason }), `${n} ${reason}`).toBeGreaterThan(0);
       }
     }

@@ -22,8 +22,11 @@ interface SimNode {
   running: boolean;
   owns: boolean;
   offset: number;
-  actions: { t: number; a: Action }[];
+  actions: { t: number; a: Action; seq?: number }[];
 }
+
+/** A global order of every action in a sim (ties on the fake clock are common). */
+let actionSeq = 0;
 
 const LINKS = ['heartbeat', 'lan'];
 
@@ -110,7 +113,7 @@ class Sim {
             link,
             role: s.role,
             priority: effectivePriority(s),
-            releasing: false,
+            releasing: s.handover !== null,
             leaving,
             takeover: s.takeover,
             yielding: s.yielding,
@@ -127,7 +130,7 @@ class Sim {
     const { state, actions } = step(n.state, ev, this.t);
     n.state = state;
     for (const a of actions) {
-      n.actions.push({ t: this.t, a });
+      n.actions.push({ t: this.t, a, seq: actionSeq++ });
       if (a.type === 'send') this.broadcast(name);
       if (a.type === 'acquire') n.owns = true;
       if (a.type === 'release') n.owns = false;
@@ -656,5 +659,113 @@ describe('election: staggered start with a node that never comes', () => {
     sim.run(4000);
     expect(sim.actives()).toEqual(['lvs1']);
     expect(sim.transitions('lvs2').filter((t) => t.to === 'active')).toEqual([]);
+  });
+});
+
+/** The order in which the nodes' acquire and release actions ran, across the whole sim. */
+function ownershipLog(sim: Sim): { t: number; node: string; op: 'acquire' | 'release'; seq: number }[] {
+  const out: { t: number; node: string; op: 'acquire' | 'release'; seq: number }[] = [];
+  for (const n of sim.nodes.values()) {
+    for (const { t, a, seq } of n.actions) {
+      if (a.type === 'acquire' || a.type === 'release') out.push({ t, node: n.name, op: a.type, seq: seq ?? 0 });
+    }
+  }
+  return out.sort((a, b) => a.seq - b.seq);
+}
+
+describe('election: make-before-break hand-over', () => {
+  it('standby: the successor acquires before the old active releases, and the release waits a grace', () => {
+    const sim = settledPair();
+    const before = sim.all('lvs1', 'release').length;
+    expect(sim.command('lvs1', 'standby').ok).toBe(true);
+    expect(sim.actives()).toEqual(['lvs2']);
+    const rel = sim.all('lvs1', 'release').slice(before);
+    expect(rel).toHaveLength(1);
+    expect(rel[0]!.a).toMatchObject({ type: 'release', reason: 'standby-command', graceMs: 100 });
+    // lvs1 said releasing (handover start) before lvs2 acquired; lvs2 acquired before lvs1 released
+    const start = sim.all('lvs1', 'handover').at(-1)!;
+    expect(start.a).toMatchObject({ phase: 'start', reason: 'standby-command' });
+    const acq = sim.all('lvs2', 'acquire').at(-1)!;
+    expect(sim.node('lvs2').actions.indexOf(acq)).toBeGreaterThanOrEqual(0);
+    const lvs1Actions = sim.node('lvs1').actions.map((x) => x.a.type);
+    expect(lvs1Actions.lastIndexOf('handover')).toBeLessThan(lvs1Actions.lastIndexOf('release'));
+    // in the simulated log the acquire of lvs2 happens while lvs1 still owns: both own for a moment
+    const log = ownershipLog(sim).filter((e) => e.t === start.t);
+    expect(log.map((e) => `${e.node}:${e.op}`)).toEqual(['lvs2:acquire', 'lvs1:release']);
+  });
+
+  it('preempt on: the returning better node takes the VIPs before the survivor lets go', () => {
+    const sim = settledPair({ preempt: true });
+    sim.kill('lvs1');
+    sim.until(() => sim.role('lvs2') === 'active');
+    sim.start('lvs1', 3);
+    sim.until(() => sim.role('lvs1') === 'active');
+    sim.run(1);
+    expect(sim.actives()).toEqual(['lvs1']);
+    const ho = sim.all('lvs2', 'handover').at(-1)!;
+    expect(ho.a).toMatchObject({ phase: 'start', reason: 'preempt' });
+    const acqAt = sim.all('lvs1', 'acquire').at(-1)!.t;
+    const relAt = sim.all('lvs2', 'release').at(-1)!.t;
+    expect(acqAt).toBeLessThanOrEqual(relAt);
+    expect(sim.transitions('lvs2').at(-1)).toMatchObject({ from: 'active', to: 'standby', reason: 'preempt' });
+    expect(sim.transitions('lvs1').at(-1)).toMatchObject({ to: 'active', reason: 'handover', failover: true });
+  });
+
+  it('a hand-over nobody completes is cancelled after deadtime: the node stays active', () => {
+    const sim2 = settledPair();
+    // a standby command starts a hand-over; the peer dies before answering
+    sim2.kill('lvs2');
+    const before = sim2.all('lvs1', 'handover').length;
+    sim2.send('lvs1', { type: 'command', command: 'standby' }); // the peer still counts as alive
+    sim2.run(1000);
+    const hs = sim2.all('lvs1', 'handover').slice(before).map((x) => x.a);
+    expect(hs).toEqual([
+      { type: 'handover', phase: 'start', reason: 'standby-command' },
+      { type: 'handover', phase: 'cancel', reason: 'standby-command' },
+    ]);
+    expect(sim2.role('lvs1')).toBe('active');
+    expect(sim2.owners()).toEqual(['lvs1']);
+  });
+
+  it('maintenance hands over when a peer can take the VIPs, and releases at once when none can', () => {
+    const sim = settledPair();
+    expect(sim.command('lvs1', 'maintenance-on').ok).toBe(true);
+    expect(sim.role('lvs1')).toBe('maintenance');
+    expect(sim.actives()).toEqual(['lvs2']);
+    expect(sim.all('lvs1', 'handover').at(-1)!.a).toMatchObject({ phase: 'start', reason: 'maintenance' });
+    const alone = settledPair();
+    alone.kill('lvs2');
+    alone.run(1000);
+    expect(alone.command('lvs1', 'maintenance-on').ok).toBe(true);
+    expect(alone.role('lvs1')).toBe('maintenance');
+    expect(alone.owners()).toEqual([]);
+  });
+
+  it('a node that must go (maintenance) releases after deadtime even if the successor never answers', () => {
+    const sim = settledPair();
+    sim.kill('lvs2');
+    sim.send('lvs1', { type: 'command', command: 'maintenance-on' }); // lvs2 not yet noticed dead
+    expect(sim.role('lvs1')).toBe('active');
+    sim.run(700);
+    expect(sim.role('lvs1')).toBe('maintenance');
+    expect(sim.owners()).toEqual([]);
+  });
+});
+
+describe('election: the operator\'s word survives stalls', () => {
+  it('a node that stepped down with `standby` and then stalled past deadtime loses the split brain that follows', () => {
+    const sim = settledPair();
+    expect(sim.command('lvs1', 'standby').ok).toBe(true);
+    expect(sim.actives()).toEqual(['lvs2']);
+    // lvs1 stalls: it hears nothing for longer than deadtime and then ticks on time
+    sim.cut('lvs1', 'lvs2', 'heartbeat');
+    sim.cut('lvs1', 'lvs2', 'lan');
+    sim.until(() => sim.role('lvs1') === 'active');
+    expect(sim.node('lvs1').state.yielding).toBe(true);
+    sim.heal('lvs1', 'lvs2', 'heartbeat');
+    sim.heal('lvs1', 'lvs2', 'lan');
+    sim.run(300);
+    expect(sim.actives()).toEqual(['lvs2']); // the command's intent won
+    expect(sim.transitions('lvs1').at(-1)).toMatchObject({ from: 'active', to: 'standby', reason: 'split-brain' });
   });
 });

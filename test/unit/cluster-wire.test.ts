@@ -19,6 +19,8 @@ const frame = (over: Partial<Frame> = {}): Frame => ({
   echoSeq: 7,
   echoSentUs: 4_294_967_000,
   echoHoldUs: 5000,
+  echoIncarnation: 1_699_999_000_000_000n,
+  version: 2,
   ...over,
 });
 const ctx = (over: Partial<DecodeContext> = {}): DecodeContext => ({ key, cluster: 'lvs-dr', self: 'lvs1', peers: new Set(['lvs2', 'lvs3']), link: 'heartbeat', ...over });
@@ -44,9 +46,31 @@ describe('heartbeat frame codec', () => {
   });
 
   it('drops a frame of another version', () => {
-    const b = encodeFrame(frame(), key);
-    b[4] = 2;
-    expect(decodeFrame(b, ctx())).toEqual({ ok: false, reason: 'bad_version' });
+    for (const v of [0, 3, 255]) {
+      const b = encodeFrame(frame(), key);
+      b[4] = v;
+      expect(decodeFrame(b, ctx())).toEqual({ ok: false, reason: 'bad_version' });
+    }
+  });
+
+  it('reads and writes version 1 frames (no echoed incarnation) for a peer not yet upgraded', () => {
+    const f = frame({ version: 1, echoIncarnation: undefined });
+    const b = encodeFrame(f, key);
+    expect(b[4]).toBe(1);
+    expect(b.length).toBe(encodeFrame(frame(), key).length - 8);
+    expect(decodeFrame(b, ctx())).toEqual({ ok: true, frame: f });
+    // a version 2 frame re-labelled as version 1 fails its HMAC or its layout, never decodes
+    const v2 = encodeFrame(frame(), key);
+    v2[4] = 1;
+    const r = decodeFrame(v2, ctx());
+    expect(r.ok).toBe(false);
+  });
+
+  it('carries the echoed incarnation of the addressee (version 2)', () => {
+    const b = encodeFrame(frame({ echoIncarnation: 0x0102030405060708n }), key);
+    expect(b.readBigUInt64BE(36)).toBe(0x0102030405060708n);
+    const r = decodeFrame(b, ctx());
+    expect(r.ok && r.frame.echoIncarnation).toBe(0x0102030405060708n);
   });
 
   it('drops every truncation of a valid frame', () => {
