@@ -102,6 +102,22 @@ Exit status: 0 when every real server is up, 1 when one is down or the config is
       return runCheck(ctx, values.config ?? defaultConfigPath(ctx.env));
     },
   },
+  cleanup: {
+    summary: 'remove the VIPs this config manages from this node (after the daemon died)',
+    usage: 'vigil cleanup [--config FILE]',
+    help: `Removes every managed VIP of the config that is configured on this node. The unit
+runs it as ExecStopPost, so a daemon that died in any way (SIGKILL of every process,
+a crash during shutdown) leaves no VIP on a live interface to answer ARP. Never run it
+on a director whose daemon is running and active.
+  -c, --config FILE   config file (default $VIGIL_CONFIG or config/vigil.yaml)
+Exit status: 0 when no managed VIP is left here, 1 when one could not be removed or the
+config is invalid.`,
+    run: async ({ argv, env, out, err }) => {
+      const { values } = parse(argv, { config: { type: 'string', short: 'c' } });
+      const { cleanupVips } = await import('./vip/cleanup.js');
+      return cleanupVips(values.config ?? defaultConfigPath(env), env, out, err);
+    },
+  },
   // control commands (src/cli/): status, takeover, standby, maintenance, drain, enable, reload
   ...controlCommands,
 };

@@ -23,7 +23,9 @@ import { selectDataplane } from './reconcile/select.js';
 import { serviceStatuses } from './reconcile/status.js';
 import { realServerId, type Dataplane, type DataplaneRole } from './reconcile/table.js';
 import { VERSION } from './version.js';
-import { Cluster } from './cluster/cluster.js';
+import { Cluster, raiseOwnPriority } from './cluster/cluster.js';
+import { ClusterSupervisor } from './cluster/supervisor.js';
+import { partitionMetrics } from './metrics.js';
 
 /** A long-lived part of the daemon. start() and close() are idempotent. */
 export interface Component {
@@ -65,10 +67,12 @@ export class Daemon implements Control {
   reconciler: Reconciler | undefined;
   dataplane: Dataplane | undefined;
   /**
-   * The cluster (src/cluster): heartbeats, election, VIPs, resource/notify scripts.
-   * Subscribe to its 'role' event `{ role, previous, reason, failover }`.
+   * The cluster (src/cluster): heartbeats, election, VIPs, resource/notify scripts, in a
+   * process of its own (supervisor.ts ↔ process.ts). Subscribe to its 'role' event
+   * `{ role, previous, reason, failover }`. VIGIL_CLUSTER_INLINE=1 runs it in this
+   * process instead (a measuring switch for the isolation benchmark, not for production).
    */
-  cluster: Cluster | undefined;
+  cluster: Cluster | ClusterSupervisor | undefined;
 
   constructor(loaded: LoadedConfig, opts: DaemonOptions = {}) {
     this.loaded = loaded;
@@ -154,6 +158,7 @@ export class Daemon implements Control {
       healthy: () => performance.now() - this.lastTick < 5000,
       control: this,
       token: () => this.apiToken,
+      extraMetrics: () => (this.cluster instanceof ClusterSupervisor ? this.cluster.metricsText() : Promise.resolve('')),
     });
     const listen = parseListen(config.api.listen);
     if (!listen) throw new VigilError('VIGIL_CONFIG_INVALID', `api.listen "${config.api.listen}" is not host:port`);
@@ -162,7 +167,14 @@ export class Daemon implements Control {
     this.started.push({ name: 'api', start: async () => undefined, close: async () => void (await api.close()) });
 
     // ---- cluster: started last so it is closed first (release VIPs, tell the peers at once)
-    const cluster = new Cluster({ config, logger: this.logger, metrics: this.metrics, env: this.env });
+    // the event loop that renews the lease and follows the role runs at nice -10 (as the
+    // whole daemon did before the split); the cluster process inherits it
+    raiseOwnPriority(this.env, this.logger);
+    const inline = this.env.VIGIL_CLUSTER_INLINE === '1';
+    if (!inline) partitionMetrics(this.metrics, 'daemon');
+    const cluster = inline
+      ? new Cluster({ config, logger: this.logger, metrics: this.metrics, env: this.env })
+      : new ClusterSupervisor({ config, logger: this.logger, metrics: this.metrics, env: this.env, serving: () => this.servingState() });
     cluster.on('role', (e) => {
       this.record('role', `${e.previous} → ${e.role} (${e.reason})`);
       this.metrics.ready.set(this.isReady() ? 1 : 0);
@@ -292,7 +304,16 @@ export class Daemon implements Control {
   async maintenance(on: boolean): Promise<string> {
     return this.clusterControl(`maintenance ${on ? 'on' : 'off'}`, (c) => c.maintenance(on));
   }
-  private async clusterControl(what: string, fn: (c: Cluster) => Promise<string>): Promise<string> {
+  /** What the lease tells the cluster: can this director's dataplane serve the VIPs? */
+  private servingState(): { ok: boolean; why?: string } {
+    const d = this.dataplane;
+    if (d && d.kind === 'forwarder' && 'workerPids' in d && (d as { workerPids(): number[] }).workerPids().length === 0) {
+      return { ok: false, why: 'no forwarder worker is running' };
+    }
+    return { ok: true };
+  }
+
+  private async clusterControl(what: string, fn: (c: Cluster | ClusterSupervisor) => Promise<string>): Promise<string> {
     if (!this.cluster) throw new VigilError('VIGIL_UNAVAILABLE', 'the cluster subsystem is not running', 409);
     try {
       const msg = await fn(this.cluster);

@@ -97,3 +97,18 @@ export function createMetrics(opts: MetricsOptions = {}) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Families the cluster process owns (src/cluster/process.ts): the daemon exports them from there. */
+export const isClusterMetric = (name: string): boolean => /^vigil_(cluster|vip|script)_/.test(name);
+
+/**
+ * Splits one Metrics between two processes: `side: 'cluster'` keeps only the cluster
+ * process's families, `'daemon'` drops them. The other side's objects still work, they
+ * are simply not exported from here.
+ */
+export function partitionMetrics(m: Metrics, side: 'cluster' | 'daemon'): void {
+  for (const metric of m.registry.getMetricsAsArray()) {
+    const name = (metric as unknown as { name: string }).name;
+    if (isClusterMetric(name) !== (side === 'cluster')) m.registry.removeSingleMetric(name);
+  }
+}

@@ -25,6 +25,8 @@ export interface ApiDeps {
   token: () => string | undefined;
   /** Extra routes (status page, ...) registered by other modules. */
   plugins?: ((app: FastifyInstance) => void | Promise<void>)[];
+  /** More exposition text appended to /metrics (the cluster process's families). */
+  extraMetrics?: () => Promise<string>;
 }
 
 const serviceParams = {
@@ -109,7 +111,9 @@ export async function createApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
+    // the cluster process's families come from that process (partitionMetrics)
+    const [own, more] = await Promise.all([metrics.registry.metrics(), deps.extraMetrics?.() ?? Promise.resolve('')]);
+    return more ? `${own.trimEnd()}\n${more}` : own;
   });
   app.get('/status', async () => deps.status());
   // the status page: one static file with inline JS that polls /status (no build step)

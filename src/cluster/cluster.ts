@@ -55,6 +55,21 @@ export interface ClusterOptions {
   now?: () => number;
 }
 
+/**
+ * Heartbeats must not starve behind other work on a busy director (Heartbeat's
+ * `realtime on` without realtime): with CAP_SYS_NICE the calling thread runs at nice -10
+ * (Linux nice is per thread; children forked later inherit it). Best effort;
+ * VIGIL_NO_RENICE=1 turns it off.
+ */
+export function raiseOwnPriority(env: NodeJS.ProcessEnv, logger: Logger): void {
+  if (env.VIGIL_NO_RENICE === '1') return;
+  try {
+    if (getPriority() > -10) setPriority(-10);
+  } catch (err) {
+    logger.debug({ err: (err as Error).message }, 'cannot raise the scheduling priority (needs CAP_SYS_NICE)');
+  }
+}
+
 /** Reads the HMAC key; the file must not be readable by group or others. */
 export function loadKey(file: string): Buffer {
   let mode: number;
@@ -322,6 +337,23 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return this.command(on ? 'maintenance-on' : 'maintenance-off');
   }
 
+  /** The daemon's lease (supervisor.ts): false = this node cannot serve; a peer that can takes the VIPs. */
+  setServing(ok: boolean, why: string): void {
+    if (!this.started || this.closing || this.state.serving === ok) return;
+    this.logger[ok ? 'info' : 'error']({ why }, ok ? 'the daemon serves again: eligible' : 'the daemon cannot serve: not eligible, the VIPs go to a peer that can');
+    this.apply({ type: 'serving', ok });
+  }
+
+  /** True while the daemon's lease says this node can serve. */
+  serving(): boolean {
+    return this.state.serving;
+  }
+
+  /** The VIP manager's view, for a supervisor cleaning up after this process. */
+  holdsVips(): boolean {
+    return this.vips.list().some((v) => v.managed && this.vips.isOwned(v.address));
+  }
+
   private async command(cmd: Command): Promise<string> {
     if (!this.started || this.closing) throw new VigilError('VIGIL_UNAVAILABLE', 'the cluster is not running', 409);
     const actions = this.apply({ type: 'command', command: cmd });
@@ -524,17 +556,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     process.on('SIGUSR2', this.stallHandler);
   }
 
-  /**
-   * Heartbeats must not starve behind other work on a busy director (Heartbeat's
-   * `realtime on`): with CAP_SYS_NICE the event loop thread runs at nice -10. Best effort.
-   */
   private raisePriority(): void {
-    if (this.env.VIGIL_NO_RENICE === '1') return;
-    try {
-      if (getPriority() > -10) setPriority(-10);
-    } catch (err) {
-      this.logger.debug({ err: (err as Error).message }, 'cannot raise the scheduling priority (needs CAP_SYS_NICE)');
-    }
+    raiseOwnPriority(this.env, this.logger);
   }
 
   private makeTracks(c: Config): Tracks {

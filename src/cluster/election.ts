@@ -117,6 +117,11 @@ export interface ElectionState {
   elected: boolean;
   /** An active node giving way make-before-break: keeps the VIPs until a peer says active. */
   handover: Handover | null;
+  /**
+   * The rest of the daemon renews a lease and says whether its dataplane can serve
+   * (cluster process isolation): false = announce priority 0, hand the VIPs to a peer.
+   */
+  serving: boolean;
   /** Last tick that fired more than half an interval late (this node stalled). */
   lastStallAt: number;
 }
@@ -149,6 +154,8 @@ export type ElectionEvent =
   | { type: 'command'; command: Command }
   /** Tracks changed: the new sum of failed weights. */
   | { type: 'track'; penalty: number }
+  /** The daemon's lease: can this node serve the VIPs (dataplane up, daemon alive)? */
+  | { type: 'serving'; ok: boolean }
   | { type: 'config'; cfg: ElectionConfig };
 
 export type Action =
@@ -219,12 +226,13 @@ export function initialState(cfg: ElectionConfig, now: number): ElectionState {
     elected: false,
     lastStallAt: -Infinity,
     handover: null,
+    serving: true,
   };
 }
 
 /** What this node announces: 0 while not eligible (maintenance, tracks failed). */
 export function effectivePriority(s: ElectionState): number {
-  if (s.maintenance || s.role === 'maintenance') return 0;
+  if (s.maintenance || s.role === 'maintenance' || !s.serving) return 0;
   return Math.max(0, s.cfg.priority - s.penalty);
 }
 
@@ -265,6 +273,12 @@ export function step(prev: ElectionState, ev: ElectionEvent, now: number): StepR
       break;
     case 'track':
       s.penalty = Math.max(0, ev.penalty);
+      decide(s, now, 'election', actions);
+      break;
+    case 'serving':
+      if (s.serving === ev.ok) break;
+      s.serving = ev.ok;
+      actions.push({ type: 'send' });
       decide(s, now, 'election', actions);
       break;
     case 'config':
@@ -517,6 +531,12 @@ function decide(s: ElectionState, now: number, cause: string, actions: Action[],
       // the successor of a hand-over announced active (its VIPs are up): let go now
       const h = s.handover;
       return h ? release(s, now, h.reason, actions, h.to, handoverGraceMs(s.cfg)) : release(s, now, 'split-brain', actions);
+    }
+    if (!s.serving) {
+      // the daemon behind this node cannot serve: a peer that can takes the VIPs. With
+      // none, they stay (serving nobody is no better); the hand-over is retried.
+      if (hasHeir(s)) handOver(s, now, 'not-serving', actions);
+      return;
     }
     if (!eligible) {
       if (hasHeir(s)) return handOver(s, now, 'not-eligible', actions, 'standby', true);

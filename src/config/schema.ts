@@ -154,6 +154,11 @@ const script = z.strictObject({
   timeout_ms: ms(100).default(10000),
 });
 
+/** The daemon's lease with the cluster process (cluster.lease_ms and its default). */
+export function leaseMs(c: { lease_ms?: number | undefined; deadtime_ms: number }): number {
+  return c.lease_ms ?? Math.max(c.deadtime_ms, 1000);
+}
+
 export const clusterSchema = z
   .strictObject({
     id: name.default('vigil'),
@@ -176,8 +181,26 @@ export const clusterSchema = z
     resources: z.array(script).default([]),
     /** Called as `<path> <new-role> <old-role> <reason>` on every transition. */
     notify: script.optional(),
+    /**
+     * The cluster runs in its own process; the daemon renews a lease with it every
+     * interval. No renewal for this long (the daemon blocked or hung): this node hands the
+     * VIPs to a peer that can serve. Default max(deadtime_ms, 1000); a daemon that exits
+     * or is killed is noticed at once, whatever this says.
+     */
+    lease_ms: ms(10).optional(),
+    /** Run the cluster process at realtime priority (SCHED_RR), like Heartbeat's `realtime on`. */
+    realtime: z.boolean().default(false),
+    /** SCHED_RR priority with `realtime: true` (1-99). */
+    realtime_priority: z.number().int().min(1).max(99).default(10),
   })
   .superRefine((c, ctx) => {
+    if (c.lease_ms !== undefined && c.lease_ms < 2 * c.interval_ms) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['lease_ms'],
+        message: `lease_ms (${c.lease_ms}) must be at least 2 × interval_ms (${2 * c.interval_ms})`,
+      });
+    }
     if (c.deadtime_ms < 2 * c.interval_ms) {
       ctx.addIssue({
         code: 'custom',

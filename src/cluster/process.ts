@@ -1,0 +1,172 @@
+/**
+ * The cluster process: heartbeats, the election and the takeover path (VIPs, gratuitous
+ * ARP, resource and notify scripts) in a process of their own, forked by the daemon
+ * (supervisor.ts). Nothing else of vigil runs here — no probes, reconciles, API, metrics
+ * scrapes of the dataplane or config parsing — so none of it can delay a heartbeat or
+ * share a heap with it (measurements in docs/ARCHITECTURE.md, "Cluster process").
+ *
+ * Coupling both ways:
+ * - The daemon renews a lease over the IPC channel every interval, saying whether its
+ *   dataplane can serve. No renewal for `cluster.lease_ms`, or serving = false: this node
+ *   announces priority 0 and hands the VIPs to a peer that can (make-before-break).
+ * - The channel closing (the daemon exited, was killed, died of out-of-memory) means the
+ *   daemon is gone: release the VIPs, tell the peers (leaving frame) and exit.
+ * - This process dying is seen by the daemon, which removes the VIPs itself.
+ */
+import type { Config } from '../config/schema.js';
+import { createLogger } from '../log.js';
+import { createMetrics, partitionMetrics } from '../metrics.js';
+import { Cluster, type RoleEvent } from './cluster.js';
+import type { ClusterSnapshot, FromCluster, ToCluster } from './protocol.js';
+
+export function snapshotOf(c: Cluster): ClusterSnapshot {
+  return {
+    role: c.role(),
+    elected: c.elected(),
+    priority: c.priority(),
+    effectivePriority: c.effectivePriority(),
+    serving: c.serving(),
+    peers: c.peers(),
+    vips: c.vipStatus(),
+  };
+}
+
+/** Lease periods a lapsed lease must be renewed on time before the node is eligible again. */
+const RECOVER_LEASES = 5;
+
+function send(msg: FromCluster): void {
+  if (process.connected) process.send?.(msg);
+}
+
+async function main(): Promise<void> {
+  let cluster: Cluster | undefined;
+  let config: Config | undefined;
+  let leaseTimer: NodeJS.Timeout | undefined;
+  let snapTimer: NodeJS.Timeout | undefined;
+  let lastLease = performance.now();
+  let daemonServing = true;
+  let closing: Promise<void> | undefined;
+  const metrics = createMetrics({ defaults: false });
+  partitionMetrics(metrics, 'cluster');
+  let lastSnap = '';
+
+  const pushSnapshot = (force = false): void => {
+    if (!cluster) return;
+    const snap = snapshotOf(cluster);
+    const text = JSON.stringify(snap);
+    if (!force && text === lastSnap) return;
+    lastSnap = text;
+    send({ type: 'snapshot', snapshot: snap });
+  };
+
+  const close = (why: string, code: number): Promise<void> => {
+    closing ??= (async () => {
+      if (leaseTimer) clearInterval(leaseTimer);
+      if (snapTimer) clearInterval(snapTimer);
+      try {
+        await cluster?.close();
+      } finally {
+        pushSnapshot(true);
+        send({ type: 'closed', why });
+        // let the last message and log lines out, then go
+        setTimeout(() => process.exit(code), 20).unref();
+        if (process.connected) process.disconnect();
+      }
+    })();
+    return closing;
+  };
+
+  // the daemon is gone (exit, crash, SIGKILL, out of memory): nobody serves behind the
+  // VIPs and nobody would remove them — release, tell the peers, exit
+  process.on('disconnect', () => {
+    if (!closing) void close('daemon gone', 0);
+  });
+  // signals go to the daemon, which closes this process in order; a stray SIGTERM
+  // (a process-group kill) must still leave no VIP behind
+  process.on('SIGTERM', () => void close('SIGTERM', 0));
+  process.on('SIGINT', () => undefined);
+  process.on('SIGHUP', () => undefined);
+
+  process.on('message', (m: ToCluster) => {
+    void (async () => {
+      switch (m.type) {
+        case 'start': {
+          config = m.config;
+          const logger = createLogger(config.logging.level, m.env, config.node);
+          cluster = new Cluster({ config, logger, metrics, env: m.env });
+          cluster.on('role', (e: RoleEvent) => {
+            send({ type: 'role', event: e });
+            pushSnapshot(true);
+          });
+          try {
+            await cluster.start();
+          } catch (err) {
+            send({ type: 'started', ok: false, error: { message: (err as Error).message, code: (err as { code?: string }).code } });
+            setTimeout(() => process.exit(1), 20).unref();
+            return;
+          }
+          lastLease = performance.now();
+          const leaseMs = m.leaseMs;
+          const every = Math.max(5, Math.min(config.cluster.interval_ms, 100));
+          // Hysteresis: once the lease lapsed, the node is eligible again only after the
+          // lease was renewed on time for RECOVER_LEASES × lease_ms, so two daemons that
+          // both stall now and then do not pass the VIPs back and forth.
+          let lapsedAt = -Infinity;
+          leaseTimer = setInterval(() => {
+            const now = performance.now();
+            const fresh = now - lastLease <= leaseMs;
+            if (!fresh) lapsedAt = now;
+            const recovered = now - lapsedAt >= RECOVER_LEASES * leaseMs;
+            const ok = fresh && recovered && daemonServing;
+            const why = !fresh ? `no lease from the daemon for ${leaseMs} ms (blocked or hung)` : !recovered ? 'the lease lapsed recently' : 'the dataplane cannot serve';
+            cluster?.setServing(ok, why);
+          }, every);
+          snapTimer = setInterval(() => pushSnapshot(), Math.max(50, config.cluster.interval_ms));
+          send({ type: 'started', ok: true, pid: process.pid });
+          pushSnapshot(true);
+          return;
+        }
+        case 'lease':
+          lastLease = performance.now();
+          daemonServing = m.serving;
+          if (cluster && !m.serving) cluster.setServing(false, m.why ?? 'the dataplane cannot serve');
+          return;
+        case 'command': {
+          if (!cluster) return send({ type: 'reply', id: m.id, ok: false, error: { message: 'the cluster is not running', code: 'VIGIL_UNAVAILABLE', status: 409 } });
+          try {
+            const run = m.command === 'takeover' ? cluster.takeover() : m.command === 'standby' ? cluster.standby() : cluster.maintenance(m.command === 'maintenance-on');
+            const message = await run;
+            send({ type: 'reply', id: m.id, ok: true, message });
+          } catch (err) {
+            const e = err as { message: string; code?: string; status?: number };
+            send({ type: 'reply', id: m.id, ok: false, error: { message: e.message, code: e.code, status: e.status } });
+          }
+          pushSnapshot(true);
+          return;
+        }
+        case 'reload': {
+          if (!cluster) return send({ type: 'reply', id: m.id, ok: false, error: { message: 'the cluster is not running' } });
+          try {
+            await cluster.reload(m.config);
+            config = m.config;
+            send({ type: 'reply', id: m.id, ok: true, message: 'reloaded' });
+          } catch (err) {
+            const e = err as { message: string; code?: string; status?: number };
+            send({ type: 'reply', id: m.id, ok: false, error: { message: e.message, code: e.code, status: e.status } });
+          }
+          pushSnapshot(true);
+          return;
+        }
+        case 'metrics':
+          send({ type: 'reply', id: m.id, ok: true, message: await metrics.registry.metrics() });
+          return;
+        case 'close':
+          await close(m.why, 0);
+          return;
+      }
+    })();
+  });
+  send({ type: 'hello', pid: process.pid });
+}
+
+void main();
