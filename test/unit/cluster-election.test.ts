@@ -769,3 +769,52 @@ describe('election: the operator\'s word survives stalls', () => {
     expect(sim.transitions('lvs1').at(-1)).toMatchObject({ from: 'active', to: 'standby', reason: 'split-brain' });
   });
 });
+
+describe('election: the daemon\'s lease (serving)', () => {
+  it('an active node whose daemon cannot serve hands the VIPs to a peer that can, make-before-break', () => {
+    const sim = settledPair();
+    sim.event('lvs1', { type: 'serving', ok: false });
+    expect(effectivePriority(sim.node('lvs1').state)).toBe(0);
+    expect(sim.actives()).toEqual(['lvs2']);
+    expect(sim.owners()).toEqual(['lvs2']);
+    expect(sim.all('lvs1', 'handover').at(-1)!.a).toMatchObject({ phase: 'start', reason: 'not-serving' });
+    expect(sim.transitions('lvs1').at(-1)).toMatchObject({ from: 'active', to: 'standby', reason: 'not-serving' });
+    // serving again: eligible, but no preempt: lvs2 keeps the role
+    sim.event('lvs1', { type: 'serving', ok: true });
+    sim.run(2000);
+    expect(sim.actives()).toEqual(['lvs2']);
+    expect(effectivePriority(sim.node('lvs1').state)).toBe(150);
+  });
+
+  it('keeps the VIPs when no peer could serve them (serving nobody is no better)', () => {
+    const sim = settledPair();
+    sim.kill('lvs2');
+    sim.run(1000);
+    sim.event('lvs1', { type: 'serving', ok: false });
+    sim.run(2000);
+    expect(sim.actives()).toEqual(['lvs1']);
+    expect(sim.owners()).toEqual(['lvs1']);
+  });
+
+  it('a standby whose daemon cannot serve never takes over', () => {
+    const sim = settledPair();
+    sim.event('lvs2', { type: 'serving', ok: false });
+    sim.kill('lvs1');
+    sim.run(3000);
+    expect(sim.actives()).toEqual([]);
+    expect(sim.role('lvs2')).toBe('standby');
+    sim.event('lvs2', { type: 'serving', ok: true });
+    expect(sim.actives()).toEqual(['lvs2']);
+  });
+
+  it('two nodes that both lose their lease do not pass the VIPs back and forth', () => {
+    const sim = settledPair();
+    sim.event('lvs1', { type: 'serving', ok: false });
+    expect(sim.actives()).toEqual(['lvs2']);
+    // lvs2 loses its lease while lvs1 still cannot serve: lvs2 keeps the VIPs
+    sim.event('lvs2', { type: 'serving', ok: false });
+    sim.run(2000);
+    expect(sim.actives()).toEqual(['lvs2']);
+    expect(sim.transitions('lvs2').filter((t) => t.to === 'standby' && t.from === 'active')).toEqual([]);
+  });
+});
