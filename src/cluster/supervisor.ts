@@ -301,10 +301,10 @@ export class ClusterSupervisor extends EventEmitter<ClusterEvents> {
     const p = spawn('chrt', ['--rr', '-p', String(c.realtime_priority), String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', (e) => this.logger.error({ err: e.message }, 'cluster.realtime: cannot run chrt (util-linux)'));
+    p.on('error', (e) => this.logger.warn({ err: e.message }, 'cluster.realtime: cannot run chrt (util-linux); the cluster process runs at nice -10 instead'));
     p.on('exit', (code) => {
       if (code === 0) this.logger.info({ pid, priority: c.realtime_priority }, 'cluster process runs at realtime priority (SCHED_RR)');
-      else this.logger.error({ pid, code, err: err.trim() }, 'cluster.realtime: chrt failed (needs CAP_SYS_NICE); running at normal priority');
+      else this.logger.warn({ pid, code, err: err.trim() }, 'cluster.realtime: chrt failed (needs CAP_SYS_NICE and RestrictRealtime=no); the cluster process runs at nice -10 instead');
     });
   }
 

@@ -188,8 +188,12 @@ export const clusterSchema = z
      * or is killed is noticed at once, whatever this says.
      */
     lease_ms: ms(10).optional(),
-    /** Run the cluster process at realtime priority (SCHED_RR), like Heartbeat's `realtime on`. */
-    realtime: z.boolean().default(false),
+    /**
+     * Run the cluster process at realtime priority (SCHED_RR), like Heartbeat's `realtime
+     * on` (its default too): measured, only this keeps heartbeats on time on a saturated
+     * director (bench:isolation). Without CAP_SYS_NICE it logs a warning and runs at nice -10.
+     */
+    realtime: z.boolean().default(true),
     /** SCHED_RR priority with `realtime: true` (1-99). */
     realtime_priority: z.number().int().min(1).max(99).default(10),
   })
