@@ -37,7 +37,7 @@ import { join } from 'node:path';
 import { evaluateInvariants, type FaultEvent, type InvariantReport, type LinkDef } from '../lab/invariants.js';
 import { Lab } from '../lab/lab.js';
 import { reloadViaApi, loadServices, startListeners, startStress } from '../lab/load.js';
-import { isRoot } from '../lab/netns.js';
+import { isRoot, raiseOwnPriority } from '../lab/netns.js';
 import { clusterNodes, HEARTBEAT_PORT, writeClusterConfig, type Timers, type VigilNode } from '../lab/vigil.js';
 import { VipWatch } from '../lab/vipwatch.js';
 
@@ -99,6 +99,9 @@ const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
+// the fault injector and the clock of the fault log are the instrument: nice -10, like the
+// prober and the address monitors; the daemons, the listeners and stress-ng run at nice 0
+const ownNice = raiseOwnPriority();
 const lab = await Lab.create({ directors: 3 });
 const names = lab.directors.map((d) => d.name);
 const links: LinkDef[] = [
@@ -271,7 +274,7 @@ async function metricsSummary(): Promise<string[]> {
 
 const durationMs = minutes * 60_000;
 try {
-  log(`bench:chaos: lab ${lab.prefix}${lab.id}, seed ${seed} (replay: VIGIL_CHAOS_SEED=${seed}), ${minutes} min at ${intervalMs}/${deadtimeMs}, ${probes} probes per director, ${hogsPerCore} hogs per core, ${lossPercent}% loss`);
+  log(`bench:chaos: lab ${lab.prefix}${lab.id}, seed ${seed} (replay: VIGIL_CHAOS_SEED=${seed}), ${minutes} min at ${intervalMs}/${deadtimeMs}, ${probes} probes per director, ${hogsPerCore} hogs per core, ${lossPercent}% loss, bench at nice ${ownNice}`);
   await startListeners(lab, probes);
   const config = writeClusterConfig(lab, { timers, file: 'vigil.yaml', services: loadServices(lab.vip, { probes, weight: 1, intervalMs: probeIntervalMs }) });
   const token = readFileSync(join(lab.dir, 'api-token'), 'utf8').trim();

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import type { Lab } from './lab.js';
-import { LabError } from './netns.js';
+import { atDefaultPriority, LabError } from './netns.js';
 import { API_PORT } from './vigil.js';
 
 /** First port of the probed listeners (127.0.0.1:<base>..<base + n − 1> in each director). */
@@ -34,7 +34,7 @@ export async function startListeners(lab: Lab, count: number, base = LISTEN_BASE
     lab.directors.map(
       (d) =>
         new Promise<ChildProcess>((resolve, reject) => {
-          const child = lab.spawn(d.ns, ['node', '-e', LISTENERS_JS, String(base), String(count)]);
+          const child = lab.spawn(d.ns, atDefaultPriority(['node', '-e', LISTENERS_JS, String(base), String(count)]));
           let err = '';
           const timer = setTimeout(() => reject(new LabError('LAB_START', `listeners in ${d.ns} not ready after 30 s: ${err.trim()}`)), 30_000);
           child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
@@ -104,7 +104,8 @@ export function loadServices(vip: string, o: LoadServicesOptions): unknown[] {
 export function startStress(hogsPerCore: number, seconds: number): ChildProcess | null {
   if (hogsPerCore <= 0) return null;
   const workers = Math.max(1, Math.round(hogsPerCore * cpus().length));
-  return spawn('stress-ng', ['--cpu', String(workers), '--timeout', `${Math.ceil(seconds) + 10}s`, '--quiet'], { stdio: 'ignore' });
+  const [cmd, ...args] = atDefaultPriority(['stress-ng', '--cpu', String(workers), '--timeout', `${Math.ceil(seconds) + 10}s`, '--quiet']);
+  return spawn(cmd as string, args, { stdio: 'ignore' });
 }
 
 /** POST /v1/reload on a director's API (curl inside its namespace, the lab's token). Resolves with the HTTP status (0 = no answer). */

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { Director, Lab } from './lab.js';
-import { LabError } from './netns.js';
+import { atDefaultPriority, LabError } from './netns.js';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(REPO, 'dist', 'cli.js');
@@ -117,7 +117,7 @@ export class VigilNode {
     if (this.running) return;
     if (!existsSync(CLI)) throw new LabError('LAB_NO_BUILD', `${CLI} is missing: run \`npm run build\` first`);
     const fd = openSync(this.logFile, 'a');
-    const child = this.lab.spawn(this.director.ns, ['node', CLI, 'run', '--config', this.configFile], {
+    const child = this.lab.spawn(this.director.ns, atDefaultPriority(['node', CLI, 'run', '--config', this.configFile]), {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, VIGIL_NODE: this.name, VIGIL_LOG_LEVEL: process.env.VIGIL_LAB_LOG_LEVEL ?? 'info' },
     });

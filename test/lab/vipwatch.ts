@@ -105,3 +105,15 @@ export class VipWatch {
     return this.lab.directors.filter((d, i) => (actual[i] as boolean) !== fromMonitor.includes(d.name)).map((d) => d.name);
   }
 }
+
+/** VIP acquisitions (a director going from not owning to owning) in (from, to], from a list of changes. */
+export function acquisitions(changes: readonly OwnershipChange[], from: number, to: number): OwnershipChange[] {
+  const out: OwnershipChange[] = [];
+  const state = new Map<string, boolean>();
+  for (const c of [...changes].sort((a, b) => a.at - b.at)) {
+    const was = state.get(c.node) ?? false;
+    state.set(c.node, c.owned);
+    if (c.owned && !was && c.at > from && c.at <= to) out.push(c);
+  }
+  return out;
+}
