@@ -151,7 +151,7 @@ const nodeByName = (n: string): VigilNode => nodes.find((x) => x.name === n) as 
 async function restart(node: VigilNode): Promise<void> {
   faults.push({ kind: 'start', node: node.name, at: Date.now() });
   try {
-    await node.start({ waitApiMs: 120_000, apiTimeoutS: 10 });
+    await node.start({ waitApiMs: 120_000, apiTimeoutS: 10, pollMs: 1000 });
   } catch (err) {
     errors.push(`restart of ${node.name}: ${(err as Error).message}`);
     log(`  restart of ${node.name} FAILED: ${(err as Error).message}`);
@@ -279,7 +279,7 @@ try {
   const config = writeClusterConfig(lab, { timers, file: 'vigil.yaml', services: loadServices(lab.vip, { probes, weight: 1, intervalMs: probeIntervalMs }) });
   const token = readFileSync(join(lab.dir, 'api-token'), 'utf8').trim();
   nodes = clusterNodes(lab, config);
-  await Promise.all(nodes.map((n) => n.start({ waitApiMs: 240_000, apiTimeoutS: 10 })));
+  await Promise.all(nodes.map((n) => n.start({ waitApiMs: 240_000, apiTimeoutS: 10, pollMs: 1000 })));
   const watch = new VipWatch(lab);
   await watch.start();
   // a loaded machine may keep the cluster from settling: the chaos starts anyway, judged from its first moment

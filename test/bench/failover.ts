@@ -320,7 +320,7 @@ async function loadScenario(lab: Lab, prober: Prober, s: Setting): Promise<Row> 
   const watch = new VipWatch(lab);
   let stress: ChildProcess | null = null;
   try {
-    await Promise.all(nodes.map((n) => n.start({ waitApiMs: 240_000, apiTimeoutS: 10 })));
+    await Promise.all(nodes.map((n) => n.start({ waitApiMs: 240_000, apiTimeoutS: 10, pollMs: 1000 })));
     await watch.start();
     if (!(await watch.waitSingleOwner(3000, 120_000))) log(`  load: WARNING no single VIP owner for 3 s within 120 s (owners: ${watch.owners().join(',') || 'none'}); measuring anyway`);
     const lateBefore = await scrape(nodes, 'vigil_cluster_heartbeats_late_total');

@@ -113,7 +113,7 @@ export class VigilNode {
   }
 
   /** Starts the daemon (logs appended to `<lab dir>/<name>.log`) and waits until its API answers. */
-  async start(opts: { waitApiMs?: number; apiTimeoutS?: number } = {}): Promise<void> {
+  async start(opts: { waitApiMs?: number; apiTimeoutS?: number; pollMs?: number } = {}): Promise<void> {
     if (this.running) return;
     if (!existsSync(CLI)) throw new LabError('LAB_NO_BUILD', `${CLI} is missing: run \`npm run build\` first`);
     const fd = openSync(this.logFile, 'a');
@@ -129,7 +129,8 @@ export class VigilNode {
       if (!this.running) throw new LabError('LAB_START', `vigil on ${this.name} exited (${child.exitCode ?? child.signalCode}) at start; see ${this.logFile}`);
       if ((await this.get('/healthz', opts.apiTimeoutS)) !== null) return;
       if (Date.now() > deadline) throw new LabError('LAB_START', `vigil on ${this.name}: API not answering after ${opts.waitApiMs ?? 60_000} ms; see ${this.logFile}`);
-      await sleep(100);
+      // each poll is an `ip netns exec curl`: a bench running raised polls slowly, or it starves what it starts
+      await sleep(opts.pollMs ?? 100);
     }
   }
 

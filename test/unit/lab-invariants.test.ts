@@ -1,6 +1,7 @@
 /** The chaos bench's invariant checker (test/lab/invariants.ts) on synthetic timelines. */
 import { describe, expect, it } from 'vitest';
 import { evaluateInvariants, type FaultEvent, type InvariantParams, type OwnershipChange } from '../lab/invariants.js';
+import { acquisitions, ownersAt, parseAddrMonitorLine } from '../lab/vipwatch.js';
 
 // defaults-like timers: interval 100, deadtime 600 → lost after 400 ms, heal allowance 120 ms
 const base = (over: Partial<InvariantParams> = {}): InvariantParams => ({
@@ -128,5 +129,27 @@ describe('evaluateInvariants', () => {
     const r = evaluateInvariants([], [own('d2', 5, true)], base({ from: 100, to: 1000, initialOwners: ['d2'] }));
     expect(r.takeovers.total).toBe(0);
     expect(r.ok).toBe(true);
+  });
+});
+
+describe('the VIP watch timeline (test/lab/vipwatch.ts)', () => {
+  it('parses ip -ts -o monitor address lines, additions and deletions, as local time with microseconds', () => {
+    const add = parseAddrMonitorLine('[2026-12-04T16:44:23.632520] 3: l1ab2c    inet 10.9.0.100/24 scope global secondary l1ab2c:vigil\\       valid_lft forever preferred_lft forever');
+    expect(add).toEqual({ at: new Date('2026-12-04T16:44:23').getTime() + 632.52, deleted: false, ifname: 'l1ab2c', address: '10.9.0.100' });
+    const del = parseAddrMonitorLine('[2026-12-04T16:44:23.646292] Deleted 3: l1ab2c    inet 10.9.0.100/24 scope global l1ab2c:vigil\\       valid_lft forever preferred_lft forever');
+    expect(del).toMatchObject({ deleted: true, address: '10.9.0.100' });
+    expect(parseAddrMonitorLine('[2026-12-04T16:44:23.6] 3: l1ab2c    inet6 fe80::1/64 scope link')).toBeNull();
+    expect(parseAddrMonitorLine('3: l1ab2c    inet 10.9.0.100/24 scope global')).toBeNull();
+    expect(parseAddrMonitorLine('')).toBeNull();
+  });
+
+  it('reads owners at a time and acquisitions in a window, repeated states (a snapshot) included', () => {
+    const changes = [own('d1', 100), own('d1', 100), own('d2', 500), own('d1', 600, false), own('d2', 900, false), own('d1', 950), own('d1', 960)];
+    expect(ownersAt(changes, 50)).toEqual([]);
+    expect(ownersAt(changes, 550)).toEqual(['d1', 'd2']);
+    expect(ownersAt(changes, 920)).toEqual([]);
+    expect(ownersAt(changes, Infinity)).toEqual(['d1']);
+    expect(acquisitions(changes, 200, 1000).map((c) => `${c.node}@${c.at}`)).toEqual(['d2@500', 'd1@950']);
+    expect(acquisitions(changes, 0, 1000)).toHaveLength(3);
   });
 });
