@@ -148,22 +148,34 @@ function describeCuts(cuts: Array<{ a: string; b: string; link: string }>): stri
 
 const nodeByName = (n: string): VigilNode => nodes.find((x) => x.name === n) as VigilNode;
 
-async function restart(node: VigilNode): Promise<void> {
+/** Daemons restarted whose API has not answered yet: no fault targets them meanwhile. */
+const starting = new Map<string, Promise<void>>();
+
+/** Starts a killed daemon again; the chaos goes on while it starts (a loaded daemon takes a minute). */
+function restart(node: VigilNode): void {
   faults.push({ kind: 'start', node: node.name, at: Date.now() });
-  try {
-    await node.start({ waitApiMs: 120_000, apiTimeoutS: 10, pollMs: 1000 });
-  } catch (err) {
-    errors.push(`restart of ${node.name}: ${(err as Error).message}`);
-    log(`  restart of ${node.name} FAILED: ${(err as Error).message}`);
-  }
+  const p = node.start({ waitApiMs: 180_000, apiTimeoutS: 10, pollMs: 1000 }).then(
+    () => void starting.delete(node.name),
+    (err: unknown) => {
+      starting.delete(node.name);
+      errors.push(`restart of ${node.name}: ${(err as Error).message}`);
+      log(`  restart of ${node.name} FAILED: ${(err as Error).message}`);
+    },
+  );
+  starting.set(node.name, p);
 }
 
 /** One fault, healed before it returns. */
 async function oneFault(watch: VipWatch): Promise<void> {
   const owners = watch.owners();
-  const target = owners.length === 1 && random() < 0.6 ? (owners[0] as string) : pick(names);
-  const node = nodeByName(target);
+  const ready = names.filter((n) => !starting.has(n));
+  const choice = random();
+  const anyone = pick(ready.length > 0 ? ready : names);
   const kind = pick(['kill', 'stall-below', 'stall-above', 'cut-one', 'cut-pair', 'isolate'] as const);
+  const target = owners.length === 1 && ready.includes(owners[0] as string) && choice < 0.6 ? (owners[0] as string) : anyone;
+  const node = nodeByName(target);
+  // a daemon still starting is left alone; partitions involving it are fine
+  if (starting.has(target) && (kind === 'kill' || kind === 'stall-below' || kind === 'stall-above')) return;
   const t0 = ((Date.now() - windowFrom) / 1000).toFixed(1);
   switch (kind) {
     case 'kill': {
@@ -172,7 +184,7 @@ async function oneFault(watch: VipWatch): Promise<void> {
       faults.push({ kind: 'kill', node: target, at: Date.now() });
       await node.signal('SIGKILL');
       await sleep(down);
-      await restart(node);
+      restart(node);
       break;
     }
     case 'stall-below':
@@ -279,7 +291,7 @@ try {
   const config = writeClusterConfig(lab, { timers, file: 'vigil.yaml', services: loadServices(lab.vip, { probes, weight: 1, intervalMs: probeIntervalMs }) });
   const token = readFileSync(join(lab.dir, 'api-token'), 'utf8').trim();
   nodes = clusterNodes(lab, config);
-  await Promise.all(nodes.map((n) => n.start({ waitApiMs: 240_000, apiTimeoutS: 10, pollMs: 1000 })));
+  await Promise.all(nodes.map((n) => n.start({ waitApiMs: 420_000, apiTimeoutS: 10, pollMs: 1000 })));
   const watch = new VipWatch(lab);
   await watch.start();
   // a loaded machine may keep the cluster from settling: the chaos starts anyway, judged from its first moment
@@ -298,6 +310,7 @@ try {
   }
   await reloading;
   windowTo = Date.now();
+  await Promise.all(starting.values());
   stress?.kill('SIGKILL');
   stress = null;
   lost = await watch.stop();

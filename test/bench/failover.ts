@@ -166,9 +166,16 @@ async function switchScenario(
 }
 
 async function runSetting(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> {
+  log(`\n== ${s.label}`);
+  // the load scenario starts its own loaded pair: alone, it needs no plain pair first
+  const rows = chosen.some((x) => x !== 'load') ? await pairScenarios(lab, prober, s) : [];
+  if (chosen.includes('load') && s.key !== 'defaults') rows.push(await loadScenario(lab, prober, s));
+  return rows;
+}
+
+async function pairScenarios(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> {
   const rows: Row[] = [];
   const t = s.timers;
-  log(`\n== ${s.label}`);
   let pair = await startPair(lab, prober, t, false, `vigil-${s.key}.yaml`);
   const file = `vigil-${s.key}.yaml`;
   const want = (x: Scenario): boolean => chosen.includes(x);
@@ -276,7 +283,6 @@ async function runSetting(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> 
     pair = pp;
   }
   await stopPair(pair);
-  if (want('load') && s.key !== 'defaults') rows.push(await loadScenario(lab, prober, s));
   return rows;
 }
 
@@ -320,7 +326,7 @@ async function loadScenario(lab: Lab, prober: Prober, s: Setting): Promise<Row> 
   const watch = new VipWatch(lab);
   let stress: ChildProcess | null = null;
   try {
-    await Promise.all(nodes.map((n) => n.start({ waitApiMs: 240_000, apiTimeoutS: 10, pollMs: 1000 })));
+    await Promise.all(nodes.map((n) => n.start({ waitApiMs: 420_000, apiTimeoutS: 10, pollMs: 1000 })));
     await watch.start();
     if (!(await watch.waitSingleOwner(3000, 120_000))) log(`  load: WARNING no single VIP owner for 3 s within 120 s (owners: ${watch.owners().join(',') || 'none'}); measuring anyway`);
     const lateBefore = await scrape(nodes, 'vigil_cluster_heartbeats_late_total');
