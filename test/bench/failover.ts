@@ -4,25 +4,36 @@
  * every 5 ms over TCP; each director answers with its own name; outage = last answer
  * from the old active → first answer from the new one.
  *
- * Scenarios, each VIGIL_BENCH_RUNS times (default 10) at the defaults (100/600) and at
- * interval 20 / deadtime 80:
+ * Scenarios, each VIGIL_BENCH_RUNS times (default 10) at the defaults (100/600), at
+ * interval 20 / deadtime 80 and at 10 / 40:
  *   crash       SIGKILL of the active's vigil + all its links down
  *   graceful    SIGTERM of the active (hands over before exiting)
  *   standby     `vigil standby` on d1 (made active first by `vigil takeover` when it is not)
- *   preempt     preempt: true; the better node returns and takes the VIP back
+ *   preempt     failback: preempt: true; the better node returns and takes the VIP back
+ *               (outage seen by the prober)
  *   link-loss   the dedicated heartbeat link cut alone: must be 0 failovers
  *   split-brain every heartbeat dropped until both are active, then healed: time from
  *               the heal until one releases the VIP (target ≤ 1 interval)
  *   loss-stress 5% random loss of heartbeats on both links (nftables numgen) with both
  *               cores busy (stress-ng), once, VIGIL_BENCH_LOSS_S seconds (default 300):
  *               must be 0 failovers
- * VIGIL_BENCH_SCENARIOS=crash,graceful,... and VIGIL_BENCH_SETTINGS=defaults,fast
+ *   load        (20/80 and 10/40 only) the directors loaded themselves: stress-ng with
+ *               4 hogs per core, 1,000 built-in tcp probes against listeners in their
+ *               namespaces and a 10,000-real-server table (test/lab/load.ts), 5 % loss
+ *               of heartbeats on both links, VIGIL_BENCH_LOAD_S seconds (default 600):
+ *               spurious takeovers (VIP acquisitions seen by `ip monitor`, target 0),
+ *               client-visible switches and late heartbeats
+ *               (vigil_cluster_heartbeats_late_total, scraped before and after)
+ * Every switch also counts "alternating answers": answers from the old director to
+ * connections the client started after the new one had answered (target 0).
+ * VIGIL_BENCH_SCENARIOS=crash,graceful,... and VIGIL_BENCH_SETTINGS=defaults,fast,faster
  * choose a subset. Needs root, iproute2, nftables, arping, curl, stress-ng.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { Lab } from '../lab/lab.js';
+import { loadServices, startListeners, startStress } from '../lab/load.js';
 import { isRoot } from '../lab/netns.js';
 import { Prober, startResponders } from '../lab/probe.js';
 import {
@@ -38,20 +49,26 @@ import {
   standbyFrom,
   stopActive,
   type Pair,
+  type SwitchResult,
 } from '../lab/scenarios.js';
-import { summarize } from '../lab/timeline.js';
-import { clusterNodes, DEFAULT_TIMERS, FAST_TIMERS, waitSettled, writeClusterConfig, type Timers, type VigilNode } from '../lab/vigil.js';
+import { alternatingAnswers, longestGap, summarize, switches } from '../lab/timeline.js';
+import { clusterNodes, DEFAULT_TIMERS, FAST_TIMERS, HEARTBEAT_PORT, sumMetric, waitSettled, writeClusterConfig, type Timers, type VigilNode } from '../lab/vigil.js';
+import { acquisitions, VipWatch } from '../lab/vipwatch.js';
 
-const SCENARIOS = ['crash', 'graceful', 'standby', 'preempt', 'link-loss', 'split-brain', 'loss-stress'] as const;
+const SCENARIOS = ['crash', 'graceful', 'standby', 'preempt', 'link-loss', 'split-brain', 'loss-stress', 'load'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const runs = Number(process.env.VIGIL_BENCH_RUNS ?? 10);
 const lossSeconds = Number(process.env.VIGIL_BENCH_LOSS_S ?? 300);
+const loadSeconds = Number(process.env.VIGIL_BENCH_LOAD_S ?? 600);
+const LOAD = { hogsPerCore: 4, probes: 1000, realServers: 10_000, lossPercent: 5 };
 const chosen = (process.env.VIGIL_BENCH_SCENARIOS ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()) as Scenario[];
-const settingsChosen = (process.env.VIGIL_BENCH_SETTINGS ?? 'defaults,fast').split(',').map((s) => s.trim());
+const settingsChosen = (process.env.VIGIL_BENCH_SETTINGS ?? 'defaults,fast,faster').split(',').map((s) => s.trim());
 for (const s of chosen) if (!SCENARIOS.includes(s)) fail(`unknown scenario "${s}" in VIGIL_BENCH_SCENARIOS (known: ${SCENARIOS.join(', ')})`);
 if (!Number.isInteger(runs) || runs < 1) fail(`VIGIL_BENCH_RUNS must be a positive integer, not ${process.env.VIGIL_BENCH_RUNS}`);
 if (!(lossSeconds > 0)) fail(`VIGIL_BENCH_LOSS_S must be a positive number of seconds, not ${process.env.VIGIL_BENCH_LOSS_S}`);
+if (!(loadSeconds > 0)) fail(`VIGIL_BENCH_LOAD_S must be a positive number of seconds, not ${process.env.VIGIL_BENCH_LOAD_S}`);
+for (const k of settingsChosen) if (!['defaults', 'fast', 'faster'].includes(k)) fail(`unknown setting "${k}" in VIGIL_BENCH_SETTINGS (known: defaults, fast, faster)`);
 
 function fail(msg: string): never {
   process.stderr.write(`bench:failover: ${msg}\n`);
@@ -74,6 +91,7 @@ interface Setting {
 const SETTINGS: Setting[] = [
   { key: 'defaults', label: 'defaults: interval 100, deadtime 600, warntime 300, initdead 2000 ms', timers: DEFAULT_TIMERS },
   { key: 'fast', label: 'fast: interval 20, deadtime 80, warntime 60, initdead 2000 ms', timers: FAST_TIMERS },
+  { key: 'faster', label: 'faster: interval 10, deadtime 40, warntime 30, initdead 2000 ms', timers: { interval_ms: 10, deadtime_ms: 40, warntime_ms: 30, initdead_ms: 2000 } },
 ].filter((s) => settingsChosen.includes(s.key));
 
 interface Row {
@@ -85,6 +103,8 @@ interface Row {
   errors: string[];
   target: string;
   note: string;
+  /** Alternating answers summed over the runs (switch scenarios), null elsewhere. */
+  alternating: number | null;
 }
 
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
@@ -121,16 +141,21 @@ async function switchScenario(
   timers: Timers,
   preempt: boolean,
   file: string,
-  one: (p: Pair) => Promise<number>,
+  one: (p: Pair) => Promise<SwitchResult>,
 ): Promise<{ row: Row; pair: Pair }> {
   let pair = pairIn;
-  const row: Row = { scenario: name, values: [], failovers: null, errors: [], target, note: '' };
+  const row: Row = { scenario: name, values: [], failovers: null, errors: [], target, note: '', alternating: 0 };
   for (let i = 0; i < runs; i++) {
     pair.prober.clear();
     try {
-      const ms = await one(pair);
+      const res = await one(pair);
+      const ms = res.outageMs;
+      const main = res.switches.find((x) => x.from === res.from && x.to === res.to);
+      // the run's whole timeline is in: the recovery after the switch took seconds
+      const alt = main ? alternatingAnswers(pair.prober.events, res.from, main.firstNew) : 0;
       row.values.push(ms);
-      log(`  ${name} run ${i + 1}/${runs}: ${ms.toFixed(1)} ms`);
+      row.alternating = (row.alternating ?? 0) + alt;
+      log(`  ${name} run ${i + 1}/${runs}: ${ms.toFixed(1)} ms${alt > 0 ? `, ${alt} alternating answers` : ''}`);
     } catch (err) {
       row.errors.push((err as Error).message);
       log(`  ${name} run ${i + 1}/${runs}: FAILED: ${(err as Error).message}\n${await diagnose(pair.lab)}`);
@@ -141,19 +166,26 @@ async function switchScenario(
 }
 
 async function runSetting(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> {
+  log(`\n== ${s.label}`);
+  // the load scenario starts its own loaded pair: alone, it needs no plain pair first
+  const rows = chosen.some((x) => x !== 'load') ? await pairScenarios(lab, prober, s) : [];
+  if (chosen.includes('load') && s.key !== 'defaults') rows.push(await loadScenario(lab, prober, s));
+  return rows;
+}
+
+async function pairScenarios(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> {
   const rows: Row[] = [];
   const t = s.timers;
-  log(`\n== ${s.label}`);
   let pair = await startPair(lab, prober, t, false, `vigil-${s.key}.yaml`);
   const file = `vigil-${s.key}.yaml`;
   const want = (x: Scenario): boolean => chosen.includes(x);
 
   if (want('crash')) {
-    const target = s.key === 'defaults' ? 'median ≤ 700' : 'median ≤ 120';
+    const target = s.key === 'defaults' ? 'median ≤ 300' : s.key === 'fast' ? 'median ≤ 120' : 'median ≤ 50';
     const r = await switchScenario('crash (SIGKILL + links down)', target, pair, t, false, file, async (p) => {
       const res = await crashActive(p, 15_000);
       await recoverCrashed(p, res.crashed, { reboot: true });
-      return res.outageMs;
+      return res;
     });
     rows.push(r.row);
     pair = r.pair;
@@ -162,7 +194,7 @@ async function runSetting(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> 
     const r = await switchScenario('graceful (SIGTERM)', 'median ≤ 30', pair, t, false, file, async (p) => {
       const res = await stopActive(p, 15_000);
       await restartStopped(p, res.stopped);
-      return res.outageMs;
+      return res;
     });
     rows.push(r.row);
     pair = r.pair;
@@ -171,14 +203,14 @@ async function runSetting(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> 
     const r = await switchScenario('vigil standby (d1 → d2)', 'median ≤ 30', pair, t, false, file, async (p) => {
       const res = await standbyFrom(p, p.nodes.find((n) => n.name === 'd1') as VigilNode, 15_000);
       await Promise.all(p.nodes.map((n) => n.waitPeerLinks(15_000)));
-      return res.outageMs;
+      return res;
     });
     rows.push(r.row);
     // `vigil standby` leaves d1 yielding until `vigil takeover`: start the next scenarios fresh
     pair = await resetPair(r.pair, t, false, file);
   }
   if (want('link-loss')) {
-    const row: Row = { scenario: 'dedicated-link loss', values: [], failovers: 0, errors: [], target: '0 failovers', note: '' };
+    const row: Row = { scenario: 'dedicated-link loss', values: [], failovers: 0, errors: [], target: '0 failovers', note: '', alternating: null };
     const windowMs = Math.max(2000, 5 * t.deadtime_ms);
     let gap = 0;
     for (let i = 0; i < runs; i++) {
@@ -198,7 +230,7 @@ async function runSetting(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> 
     rows.push(row);
   }
   if (want('split-brain')) {
-    const row: Row = { scenario: 'split brain: heal → release', values: [], failovers: null, errors: [], target: `≤ 1 interval (${t.interval_ms})`, note: '' };
+    const row: Row = { scenario: 'split brain: heal → release', values: [], failovers: null, errors: [], target: `≤ 1 interval (${t.interval_ms})`, note: '', alternating: null };
     const kept = new Map<string, number>();
     for (let i = 0; i < runs; i++) {
       pair.prober.clear();
@@ -220,7 +252,7 @@ async function runSetting(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> 
     rows.push(row);
   }
   if (want('loss-stress')) {
-    const row: Row = { scenario: `5% hb loss + stress-ng, ${lossSeconds} s`, values: [], failovers: 0, errors: [], target: '0 failovers', note: '' };
+    const row: Row = { scenario: `5% hb loss + stress-ng, ${lossSeconds} s`, values: [], failovers: 0, errors: [], target: '0 failovers', note: '', alternating: null };
     const workers = Math.max(2, cpus().length);
     const stress: ChildProcess = spawn('stress-ng', ['--cpu', String(workers), '--timeout', `${Math.ceil(lossSeconds) + 5}s`, '--quiet'], { stdio: 'ignore' });
     try {
@@ -243,9 +275,8 @@ async function runSetting(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> 
     const pfile = `vigil-${s.key}-preempt.yaml`;
     let pp = await startPair(lab, prober, t, true, pfile);
     const better = pp.nodes.find((n) => n.name === 'd1') as VigilNode;
-    const r = await switchScenario('preempting return of d1', 'median ≤ 30', pp, t, true, pfile, async (p) => {
-      const res = await preemptingReturn(p, p.nodes.find((n) => n.name === better.name) as VigilNode, 20_000);
-      return res.outageMs;
+    const r = await switchScenario(FAILBACK, 'median ≤ 30, 0 alternating', pp, t, true, pfile, async (p) => {
+      return preemptingReturn(p, p.nodes.find((n) => n.name === better.name) as VigilNode, 20_000);
     });
     rows.push(r.row);
     pp = r.pair;
@@ -253,6 +284,86 @@ async function runSetting(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> 
   }
   await stopPair(pair);
   return rows;
+}
+
+const FAILBACK = 'failback: preempting return of d1';
+const CRASH = 'crash (SIGKILL + links down)';
+let listeners: Promise<unknown> | undefined;
+
+/** Scrapes a counter summed over the running nodes (10 s per scrape: loaded daemons answer slowly); null when one did not answer. */
+async function scrape(nodes: readonly VigilNode[], metric: string): Promise<{ total: number | null; per: string }> {
+  const vals = await Promise.all(nodes.map(async (n) => {
+    const text = await n.get('/metrics', 10);
+    return text === null ? null : sumMetric(text, metric);
+  }));
+  const total = vals.some((v) => v === null) ? null : vals.reduce<number>((a, v) => a + (v ?? 0), 0);
+  return { total, per: nodes.map((n, i) => `${n.name} ${vals[i] ?? '?'}`).join(', ') };
+}
+
+/**
+ * The load scenario: a fresh pair whose config carries 1,000 probed real servers and a
+ * 10,000-real-server table, stress-ng with 4 hogs per core and 5 % loss of heartbeats on
+ * both links, no fault at all for `loadSeconds`: every VIP acquisition is a spurious
+ * takeover.
+ */
+async function loadScenario(lab: Lab, prober: Prober, s: Setting): Promise<Row> {
+  const row: Row = {
+    scenario: `load: stress-ng ${LOAD.hogsPerCore}/core, ${LOAD.probes} probes, ${LOAD.realServers} real servers, ${LOAD.lossPercent}% loss, ${loadSeconds} s`,
+    values: [],
+    failovers: null,
+    errors: [],
+    target: '0 spurious takeovers',
+    note: '',
+    alternating: null,
+  };
+  log(`  load: starting a loaded pair (${LOAD.probes} probes, ${LOAD.realServers} real servers)`);
+  listeners ??= startListeners(lab, LOAD.probes);
+  await listeners;
+  const file = `vigil-${s.key}-load.yaml`;
+  const config = writeClusterConfig(lab, { timers: s.timers, file, services: loadServices(lab.vip, { probes: LOAD.probes, realServers: LOAD.realServers }) });
+  const nodes = clusterNodes(lab, config);
+  const pair: Pair = { lab, nodes, prober };
+  const watch = new VipWatch(lab);
+  let stress: ChildProcess | null = null;
+  try {
+    await Promise.all(nodes.map((n) => n.start({ waitApiMs: 420_000, apiTimeoutS: 10, pollMs: 1000 })));
+    await watch.start();
+    if (!(await watch.waitSingleOwner(3000, 120_000))) log(`  load: WARNING no single VIP owner for 3 s within 120 s (owners: ${watch.owners().join(',') || 'none'}); measuring anyway`);
+    const lateBefore = await scrape(nodes, 'vigil_cluster_heartbeats_late_total');
+    const failBefore = await scrape(nodes, 'vigil_cluster_failovers_total');
+    stress = startStress(LOAD.hogsPerCore, loadSeconds + 30);
+    await Promise.all(lab.directors.map((d) => lab.heartbeatLoss(d.name, { percent: LOAD.lossPercent, port: HEARTBEAT_PORT })));
+    const from = Date.now();
+    await sleep(loadSeconds * 1000);
+    const to = Date.now();
+    stress?.kill('SIGKILL');
+    stress = null;
+    await Promise.all(lab.directors.map((d) => lab.clearFilters(d.name)));
+    const lost = await watch.stop();
+    const takeovers = acquisitions(watch.changes, from, to);
+    const sw = switches(prober.events, { from, to });
+    const lateAfter = await scrape(nodes, 'vigil_cluster_heartbeats_late_total');
+    const failAfter = await scrape(nodes, 'vigil_cluster_failovers_total');
+    const diff = (a: number | null, b: number | null): string => (a === null || b === null ? '?' : String(a - b));
+    row.failovers = takeovers.length;
+    row.note = [
+      `spurious takeovers (VIP acquisitions) ${takeovers.length}${takeovers.length > 0 ? ` (${takeovers.map((x) => x.node).join(' ')})` : ''}`,
+      `client-visible switches ${sw.length}`,
+      `failover counter +${diff(failAfter.total, failBefore.total)}`,
+      `late heartbeats +${diff(lateAfter.total, lateBefore.total)} in the window (at the end: ${lateAfter.per})`,
+      `longest answer gap ${longestGap(prober.events, from, to).toFixed(1)} ms`,
+      ...(lost.length > 0 ? [`INSTRUMENT: address monitor lost events on ${lost.join(', ')}`] : []),
+    ].join('; ');
+    log(`  load: ${row.note}`);
+  } catch (err) {
+    row.errors.push((err as Error).message);
+    log(`  load: FAILED: ${(err as Error).message}`);
+    await watch.stop().catch(() => undefined);
+  } finally {
+    stress?.kill('SIGKILL');
+    await stopPair(pair);
+  }
+  return row;
 }
 
 function fmt(n: number | undefined): string {
@@ -263,7 +374,7 @@ function table(rows: Row[]): string {
   const head = ['scenario', 'runs', 'min', 'median', 'p90', 'max', 'failovers', 'target', 'note'];
   const body = rows.map((r) => {
     const s = summarize(r.values);
-    const nRuns = r.values.length > 0 ? r.values.length : r.failovers !== null ? (r.scenario.startsWith('5%') ? 1 : runs) - r.errors.length : 0;
+    const nRuns = r.values.length > 0 ? r.values.length : r.failovers !== null ? (r.scenario.startsWith('5%') || r.scenario.startsWith('load') ? 1 : runs) - r.errors.length : 0;
     return [
       r.scenario,
       `${nRuns}${r.errors.length > 0 ? ` (+${r.errors.length} failed)` : ''}`,
@@ -273,7 +384,7 @@ function table(rows: Row[]): string {
       fmt(s?.max),
       r.failovers === null ? '' : String(r.failovers),
       r.target,
-      r.note,
+      [r.alternating !== null ? `alternating answers ${r.alternating}` : '', r.note].filter((x) => x !== '').join('; '),
     ];
   });
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
@@ -303,6 +414,17 @@ try {
     out.push(table(r.rows));
     for (const row of r.rows) for (const e of row.errors) out.push(`  ${row.scenario}: failed run: ${e}`);
   }
+  out.push('');
+  const med = (scenario: string): string =>
+    results
+      .map((r) => {
+        const row = r.rows.find((x) => x.scenario === scenario);
+        const sm = row ? summarize(row.values) : null;
+        return `${r.setting.timers.interval_ms}/${r.setting.timers.deadtime_ms} ${sm ? `${sm.median.toFixed(1)} ms` : '–'}${row && row.alternating ? ` (${row.alternating} alternating answers)` : ''}`;
+      })
+      .join(', ');
+  out.push(`crash failover median: ${med(CRASH)}`);
+  out.push(`failback outage median: ${med(FAILBACK)}`);
   out.push('');
   out.push('Reference (same kind of lab on this machine): keepalived 1 s adverts ≈ 3100 ms, 0.1 s adverts ≈ 325 ms; Heartbeat at its most aggressive ≈ 770 ms.');
   process.stdout.write(`${out.join('\n')}\n`);

@@ -29,8 +29,8 @@ describe.skipIf(!root)('network-namespace lab', () => {
   });
 
   it('builds namespaces and links named after the run id', async () => {
-    const mine = listNamespaces().filter((n) => n.startsWith(`vl${lab.id}-`)).sort();
-    expect(mine).toEqual([`vl${lab.id}-c`, `vl${lab.id}-d1`, `vl${lab.id}-d2`, `vl${lab.id}-d3`, `vl${lab.id}-r1`, `vl${lab.id}-sw`].sort());
+    const mine = listNamespaces().filter((n) => n.startsWith(`${lab.prefix}${lab.id}-`)).sort();
+    expect(mine).toEqual(['c', 'd1', 'd2', 'd3', 'r1', 'sw'].map((h) => `${lab.prefix}${lab.id}-${h}`).sort());
     const d1 = lab.director('d1');
     const links = (await lab.exec('d1', ['ip', '-br', 'link'])).stdout;
     expect(links).toMatch(new RegExp(`^${d1.lanIf}@`, 'm'));
@@ -111,11 +111,11 @@ describe.skipIf(!root)('lab cleanup', () => {
   it('destroy() deletes every namespace and process of the run', async () => {
     const lab = await Lab.create();
     await startResponders(lab);
-    const names = listNamespaces().filter((n) => n.startsWith(`vl${lab.id}-`));
+    const names = listNamespaces().filter((n) => n.startsWith(`${lab.prefix}${lab.id}-`));
     expect(names).toHaveLength(4);
     await lab.destroy();
     await lab.destroy(); // idempotent
-    expect(listNamespaces().filter((n) => n.startsWith(`vl${lab.id}-`))).toEqual([]);
+    expect(listNamespaces().filter((n) => n.startsWith(`${lab.prefix}${lab.id}-`))).toEqual([]);
     expect(existsSync(lab.dir)).toBe(false);
   });
 

@@ -29,7 +29,11 @@ export interface LabOptions {
   directors?: 2 | 3;
   /** Real servers on the LAN (default 0). */
   realServers?: number;
-  /** Namespace name prefix (default `vl`): namespaces are `<prefix><id>-<host>`. */
+  /**
+   * Namespace name prefix (default `$VIGIL_LAB_PREFIX`, else `vl`): namespaces are
+   * `<prefix><id>-<host>`. A letter, then up to 4 letters or digits; give parallel
+   * runners (several people on one machine) different prefixes.
+   */
   prefix?: string;
 }
 
@@ -50,6 +54,8 @@ export interface Director extends Host {
 
 /** nftables table the lab's loss and partition rules live in (one per namespace). */
 const NFT_TABLE = 'vigil_lab';
+/** A second table for partitions, so they come and go while the loss rules stay. */
+const NFT_PARTITION_TABLE = 'vigil_lab_part';
 
 export class Lab {
   readonly id: string;
@@ -96,9 +102,12 @@ export class Lab {
 
   /** Builds the topology. Throws LabError (after cleaning up) when a step fails. */
   static async create(options: LabOptions = {}): Promise<Lab> {
-    const opts: Required<LabOptions> = { directors: options.directors ?? 2, realServers: options.realServers ?? 0, prefix: options.prefix ?? 'vl' };
+    const prefix = options.prefix ?? (process.env.VIGIL_LAB_PREFIX || 'vl');
+    const opts: Required<LabOptions> = { directors: options.directors ?? 2, realServers: options.realServers ?? 0, prefix };
     if (opts.directors !== 2 && opts.directors !== 3) throw new LabError('LAB_OPTIONS', `directors must be 2 or 3, not ${String(opts.directors)}`);
-    if (!/^[a-z]{1,3}$/.test(opts.prefix)) throw new LabError('LAB_OPTIONS', `prefix "${opts.prefix}" must be 1-3 lower-case letters`);
+    if (!/^[a-z][a-z0-9]{0,4}$/.test(opts.prefix)) {
+      throw new LabError('LAB_OPTIONS', `prefix "${opts.prefix}" (VIGIL_LAB_PREFIX or the prefix option) must be a lower-case letter and up to 4 more letters or digits`);
+    }
     const startedAt = Date.now();
     const lab = new Lab(opts);
     sweepStaleNamespaces(opts.prefix, startedAt, lab.id);
@@ -198,15 +207,16 @@ export class Lab {
     await Promise.all([this.linkUp(d.ns, d.lanIf), d.hbIf ? this.linkUp(d.ns, d.hbIf) : Promise.resolve()]);
   }
 
-  private async nft(where: string, rule: string): Promise<void> {
+  private async nft(where: string, rule: string, table = NFT_TABLE): Promise<void> {
     const ns = this.nsOf(where);
-    if (!this.filtered.has(ns)) {
+    const key = `${ns} ${table}`;
+    if (!this.filtered.has(key)) {
       await nsRun(ns, ['nft', '-f', '-'], {
-        input: `table inet ${NFT_TABLE} {\n  chain input {\n    type filter hook input priority 0; policy accept;\n  }\n}\n`,
+        input: `table inet ${table} {\n  chain input {\n    type filter hook input priority 0; policy accept;\n  }\n}\n`,
       });
-      this.filtered.add(ns);
+      this.filtered.add(key);
     }
-    await nsRun(ns, ['nft', 'add', 'rule', 'inet', NFT_TABLE, 'input', ...rule.split(' ')]);
+    await nsRun(ns, ['nft', 'add', 'rule', 'inet', table, 'input', ...rule.split(' ')]);
   }
 
   /**
@@ -229,15 +239,34 @@ export class Lab {
   /** Removes every loss and partition rule in a namespace. */
   async clearFilters(where: string): Promise<void> {
     const ns = this.nsOf(where);
-    if (!this.filtered.has(ns)) return;
-    await nsRun(ns, ['nft', 'flush', 'chain', 'inet', NFT_TABLE, 'input']);
+    for (const table of [NFT_TABLE, NFT_PARTITION_TABLE]) {
+      if (this.filtered.has(`${ns} ${table}`)) await nsRun(ns, ['nft', 'flush', 'chain', 'inet', table, 'input']);
+    }
+  }
+
+  /**
+   * A partition that can be healed on its own: drops every incoming packet from
+   * `fromAddr` at `where`, in a table of its own, so `healPartitions` removes it and
+   * leaves the loss rules of `heartbeatLoss` in place.
+   */
+  async partitionFrom(where: string, fromAddr: string): Promise<void> {
+    await this.nft(where, `ip saddr ${fromAddr} counter drop`, NFT_PARTITION_TABLE);
+  }
+
+  /** Removes the partition rules (only) in a namespace. */
+  async healPartitions(where: string): Promise<void> {
+    const ns = this.nsOf(where);
+    if (this.filtered.has(`${ns} ${NFT_PARTITION_TABLE}`)) await nsRun(ns, ['nft', 'flush', 'chain', 'inet', NFT_PARTITION_TABLE, 'input']);
   }
 
   /** Counters of the lab's nft rules in a namespace (for checking that loss is applied). */
   async filterRules(where: string): Promise<string> {
     const ns = this.nsOf(where);
-    if (!this.filtered.has(ns)) return '';
-    return (await nsRun(ns, ['nft', 'list', 'chain', 'inet', NFT_TABLE, 'input'])).stdout;
+    const out: string[] = [];
+    for (const table of [NFT_TABLE, NFT_PARTITION_TABLE]) {
+      if (this.filtered.has(`${ns} ${table}`)) out.push((await nsRun(ns, ['nft', 'list', 'chain', 'inet', table, 'input'])).stdout);
+    }
+    return out.join('\n');
   }
 
   /** Kills whatever still runs in the lab and deletes every namespace and the run directory. Idempotent. */

@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { getPriority, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
@@ -137,4 +137,29 @@ export function sweepStaleNamespaces(prefix: string, olderThanMs: number, keepId
   }
   for (const [id, stale] of verdicts) if (stale) rmSync(runDir(prefix, id), { recursive: true, force: true });
   return swept;
+}
+
+/**
+ * `argv` prefixed so it runs at the default priority (nice 0) even when this process
+ * runs raised (a bench raises itself to nice -10 as a measuring instrument; what it
+ * measures and the load it makes must not inherit that).
+ */
+export function atDefaultPriority(argv: readonly string[]): string[] {
+  let own = 0;
+  try {
+    own = getPriority();
+  } catch {
+    own = 0;
+  }
+  return own < 0 ? ['nice', '-n', String(-own), ...argv] : [...argv];
+}
+
+/** Raises this process to nice -10 (root only; best effort): a bench's fault injector and clock. Returns the nice value now. */
+export function raiseOwnPriority(): number {
+  try {
+    setPriority(-10);
+  } catch {
+    // not allowed: stay as we are
+  }
+  return getPriority();
 }

@@ -104,3 +104,13 @@ export function summarize(values: readonly number[]): Summary | null {
   const median = s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
   return { runs: s.length, min: s[0] as number, median, p90: rank(0.9), max: s[s.length - 1] as number };
 }
+
+/**
+ * Alternating answers after a switch to a new director: answers from `old` to attempts
+ * started after the new director first answered (`since`), up to `until`. A clean
+ * make-before-break handover has none; each one is a client that reached the new owner
+ * and then the old one again (both answering ARP or holding the VIP at once).
+ */
+export function alternatingAnswers(events: readonly ProbeEvent[], old: string, since: number, until = Infinity): number {
+  return events.filter((e) => e.kind === 'answer' && e.name === old && e.startedAt > since && e.at <= until).length;
+}

@@ -6,13 +6,13 @@
  * (namespaces have their own loopback).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { Director, Lab } from './lab.js';
-import { LabError } from './netns.js';
+import { atDefaultPriority, LabError } from './netns.js';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(REPO, 'dist', 'cli.js');
@@ -41,6 +41,8 @@ export interface ClusterOptions {
   logLevel?: string;
   /** Config file name inside the lab directory (default vigil.yaml). */
   file?: string;
+  /** `services:` of the config (default none: the failover path only). */
+  services?: unknown[];
 }
 
 /** Writes the shared config (and key/token files on first use); returns its path. */
@@ -66,13 +68,16 @@ export function writeClusterConfig(lab: Lab, opts: ClusterOptions = {}): string 
       })),
     },
     vips: [{ address: lab.vip, prefix: lab.lanPrefix, interface: (lab.directors[0] as Director).lanIf }],
-    // no services: the failover path only; one forwarder worker keeps the daemons light
+    ...(opts.services ? { services: opts.services } : {}),
+    // by default no services: the failover path only; one forwarder worker keeps the daemons light
     dataplane: { mode: 'auto', forwarder: { workers: 1 } },
     api: { listen: `127.0.0.1:${API_PORT}`, token_file: tokenFile },
     logging: { level: opts.logLevel ?? 'info' },
   };
   const file = join(lab.dir, opts.file ?? 'vigil.yaml');
-  writeFileSync(file, `# vigil lab ${lab.id}: written by test/lab/vigil.ts\n${stringify(config)}`);
+  // written beside and renamed: a daemon (re)loading it never reads half a file
+  writeFileSync(`${file}.tmp`, `# vigil lab ${lab.id}: written by test/lab/vigil.ts\n${stringify(config)}`);
+  renameSync(`${file}.tmp`, file);
   return file;
 }
 
@@ -108,11 +113,11 @@ export class VigilNode {
   }
 
   /** Starts the daemon (logs appended to `<lab dir>/<name>.log`) and waits until its API answers. */
-  async start(opts: { waitApiMs?: number } = {}): Promise<void> {
+  async start(opts: { waitApiMs?: number; apiTimeoutS?: number; pollMs?: number } = {}): Promise<void> {
     if (this.running) return;
     if (!existsSync(CLI)) throw new LabError('LAB_NO_BUILD', `${CLI} is missing: run \`npm run build\` first`);
     const fd = openSync(this.logFile, 'a');
-    const child = this.lab.spawn(this.director.ns, ['node', CLI, 'run', '--config', this.configFile], {
+    const child = this.lab.spawn(this.director.ns, atDefaultPriority(['node', CLI, 'run', '--config', this.configFile]), {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, VIGIL_NODE: this.name, VIGIL_LOG_LEVEL: process.env.VIGIL_LAB_LOG_LEVEL ?? 'info' },
     });
@@ -122,9 +127,10 @@ export class VigilNode {
     const deadline = Date.now() + (opts.waitApiMs ?? 60_000);
     for (;;) {
       if (!this.running) throw new LabError('LAB_START', `vigil on ${this.name} exited (${child.exitCode ?? child.signalCode}) at start; see ${this.logFile}`);
-      if ((await this.get('/healthz')) !== null) return;
+      if ((await this.get('/healthz', opts.apiTimeoutS)) !== null) return;
       if (Date.now() > deadline) throw new LabError('LAB_START', `vigil on ${this.name}: API not answering after ${opts.waitApiMs ?? 60_000} ms; see ${this.logFile}`);
-      await sleep(100);
+      // each poll is an `ip netns exec curl`: a bench running raised polls slowly, or it starves what it starts
+      await sleep(opts.pollMs ?? 100);
     }
   }
 
@@ -147,6 +153,33 @@ export class VigilNode {
 
   async stop(): Promise<void> {
     await this.signal('SIGTERM');
+  }
+
+  /** The daemon's pid and its descendants' (forwarder workers, probe spawners), from /proc. */
+  processTree(): number[] {
+    const root = this.pid;
+    if (root === undefined) return [];
+    const out: number[] = [];
+    const walk = (pid: number): void => {
+      out.push(pid);
+      let tasks: string[];
+      try {
+        tasks = readdirSync(`/proc/${pid}/task`);
+      } catch {
+        return;
+      }
+      for (const t of tasks) {
+        let kids = '';
+        try {
+          kids = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8');
+        } catch {
+          // the thread ended
+        }
+        for (const k of kids.split(/\s+/)) if (/^\d+$/.test(k)) walk(Number(k));
+      }
+    };
+    walk(root);
+    return out;
   }
 
   /** GET on the daemon's API from inside its namespace; null when it does not answer. */

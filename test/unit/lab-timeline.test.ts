@@ -1,6 +1,6 @@
 /** The failover lab's timeline analysis (test/lab/timeline.ts): what the e2e tests and the benchmark read. */
 import { describe, expect, it } from 'vitest';
-import { longestGap, parseProbeLine, summarize, switches, type ProbeEvent } from '../lab/timeline.js';
+import { alternatingAnswers, longestGap, parseProbeLine, summarize, switches, type ProbeEvent } from '../lab/timeline.js';
 import { sumMetric } from '../lab/vigil.js';
 
 const a = (at: number, name: string, startedAt = at - 1): ProbeEvent => ({ kind: 'answer', at, startedAt, name });
@@ -76,5 +76,19 @@ describe('sumMetric', () => {
     expect(sumMetric(text, 'vigil_cluster_failovers_total')).toBe(3);
     expect(sumMetric(text, 'vigil_cluster_transitions_total')).toBe(1);
     expect(sumMetric(text, 'vigil_absent')).toBe(0);
+  });
+});
+
+describe('alternatingAnswers', () => {
+  it('counts answers of the old director to attempts started after the new one answered', () => {
+    // d2 answers first at 200; d1 answers attempts started at 205 and 215 (alternating), a straggler started at 150 does not count
+    const ev = [a(100, 'd1'), a(200, 'd2', 199), a(210, 'd1', 150), a(212, 'd1', 205), a(220, 'd2', 219), a(225, 'd1', 215), a(300, 'd2', 299)];
+    expect(alternatingAnswers(ev, 'd1', 200)).toBe(2);
+    expect(alternatingAnswers(ev, 'd1', 200, 220)).toBe(1);
+  });
+
+  it('is 0 for a clean switch', () => {
+    const ev = [a(100, 'd1'), e(150, 110), a(200, 'd2', 199), a(205, 'd2')];
+    expect(alternatingAnswers(ev, 'd1', 200)).toBe(0);
   });
 });
