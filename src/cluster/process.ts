@@ -45,6 +45,9 @@ async function main(): Promise<void> {
   let snapTimer: NodeJS.Timeout | undefined;
   let lastLease = performance.now();
   let daemonServing = true;
+  let daemonWhy = 'the dataplane cannot serve';
+  /** When the lease last lapsed or said "cannot serve" (hysteresis below). */
+  let lapsedAt = -Infinity;
   let closing: Promise<void> | undefined;
   const metrics = createMetrics({ defaults: false });
   partitionMetrics(metrics, 'cluster');
@@ -111,14 +114,13 @@ async function main(): Promise<void> {
           // Hysteresis: once the lease lapsed, the node is eligible again only after the
           // lease was renewed on time for RECOVER_LEASES × lease_ms, so two daemons that
           // both stall now and then do not pass the VIPs back and forth.
-          let lapsedAt = -Infinity;
           leaseTimer = setInterval(() => {
             const now = performance.now();
             const fresh = now - lastLease <= leaseMs;
-            if (!fresh) lapsedAt = now;
+            if (!fresh || !daemonServing) lapsedAt = now;
             const recovered = now - lapsedAt >= RECOVER_LEASES * leaseMs;
-            const ok = fresh && recovered && daemonServing;
-            const why = !fresh ? `no lease from the daemon for ${leaseMs} ms (blocked or hung)` : !recovered ? 'the lease lapsed recently' : 'the dataplane cannot serve';
+            const ok = fresh && daemonServing && recovered;
+            const why = !fresh ? `no lease from the daemon for ${leaseMs} ms (blocked or hung)` : !daemonServing ? daemonWhy : 'serving again, but only recently';
             cluster?.setServing(ok, why);
           }, every);
           snapTimer = setInterval(() => pushSnapshot(), Math.max(50, config.cluster.interval_ms));
@@ -129,7 +131,11 @@ async function main(): Promise<void> {
         case 'lease':
           lastLease = performance.now();
           daemonServing = m.serving;
-          if (cluster && !m.serving) cluster.setServing(false, m.why ?? 'the dataplane cannot serve');
+          if (!m.serving) {
+            lapsedAt = lastLease;
+            daemonWhy = m.why ?? 'the dataplane cannot serve';
+            cluster?.setServing(false, daemonWhy);
+          }
           return;
         case 'command': {
           if (!cluster) return send({ type: 'reply', id: m.id, ok: false, error: { message: 'the cluster is not running', code: 'VIGIL_UNAVAILABLE', status: 409 } });
