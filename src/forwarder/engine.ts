@@ -27,7 +27,8 @@ import type { TableService } from '../reconcile/table.js';
 import { realServerId } from '../reconcile/table.js';
 import { foldAddress, persistenceMasker, unmapV4 } from './address.js';
 import { PersistenceTable, type Template } from './persistence.js';
-import { createScheduler, type PickContext, type SchedDest, type Scheduler } from './schedulers.js';
+import { createScheduler, hashesSource, type PickContext, type SchedDest, type Scheduler } from './schedulers.js';
+import type { SchedulerFlag } from '../config/schema.js';
 import type { DestCounters } from './stats.js';
 import { adoptListener, ConnectQueue, ConnList, rawAvailable, serverHandle, sweepIdle, type ListenHandle, type RawHost } from './tcp-raw.js';
 
@@ -113,9 +114,15 @@ export class Service {
   listenWanted = false;
   listenRetry: NodeJS.Timeout | null = null;
   constructor(public def: TableService) {
-    this.scheduler = createScheduler(def.scheduler);
+    this.scheduler = newScheduler(def);
   }
 }
+
+function newScheduler(def: TableService): Scheduler {
+  return createScheduler(def.scheduler, (def.flags ?? []) as SchedulerFlag[]);
+}
+
+const flagsOf = (def: TableService): string => (def.flags ?? []).join(',');
 
 // ---------------------------------------------------------------- TCP
 
@@ -359,7 +366,7 @@ class UdpListener {
     const svc = this.svc;
     const e = this.engine;
     const clientKey = svc.persistence !== null ? svc.masker(rinfo.address) : null;
-    const dest = e.schedule(svc, clientKey, e.pickContext(svc, rinfo.address), null, now);
+    const dest = e.schedule(svc, clientKey, e.pickContext(svc, rinfo.address, rinfo.port), null, now);
     if (dest === null) {
       svc.noRealServer += 1;
       return null;
@@ -495,7 +502,7 @@ export class Engine implements RawHost<Dest, Service> {
       if (svc === undefined) {
         svc = new Service(def);
         this.services.set(def.key, svc);
-      } else if (svc.def.scheduler !== def.scheduler) svc.scheduler = createScheduler(def.scheduler);
+      } else if (svc.def.scheduler !== def.scheduler || flagsOf(svc.def) !== flagsOf(def)) svc.scheduler = newScheduler(def);
       svc.def = def;
       svc.vipFold = foldAddress(def.vip);
       if (def.persistence !== undefined) {
@@ -604,8 +611,8 @@ export class Engine implements RawHost<Dest, Service> {
 
   // ---- scheduling
 
-  pickContext(svc: Service, clientAddress: string): PickContext {
-    return { source: svc.scheduler.effective === 'sh' ? foldAddress(clientAddress) : 0, destination: svc.vipFold };
+  pickContext(svc: Service, clientAddress: string, clientPort: number): PickContext {
+    return { source: hashesSource(svc.scheduler) ? foldAddress(clientAddress) : 0, destination: svc.vipFold, sourcePort: clientPort };
   }
 
   /** Picks a real server (persistence first), skipping `tried`; null when none can take it. Its template: scheduledTemplate. */
@@ -641,7 +648,7 @@ export class Engine implements RawHost<Dest, Service> {
   private onConnection(svc: Service, client: net.Socket): void {
     let clientKey: string | null = null;
     let ctx: PickContext = { source: 0, destination: svc.vipFold };
-    if (svc.persistence !== null || svc.scheduler.effective === 'sh') {
+    if (svc.persistence !== null || hashesSource(svc.scheduler)) {
       // Only these need the client's address (getpeername is a system call).
       const addr = client.remoteAddress;
       if (addr === undefined) {
@@ -649,7 +656,7 @@ export class Engine implements RawHost<Dest, Service> {
         return;
       }
       clientKey = svc.persistence !== null ? svc.masker(addr) : null;
-      ctx = this.pickContext(svc, addr);
+      ctx = this.pickContext(svc, addr, client.remotePort ?? 0);
     }
     const c = new TcpConn(this, svc, client, clientKey, ctx);
     (client as ConnSocket)[kConn] = c;
@@ -705,9 +712,9 @@ export class Engine implements RawHost<Dest, Service> {
       h,
       this,
       svc,
-      () => svc.persistence !== null || svc.scheduler.effective === 'sh',
+      () => svc.persistence !== null || hashesSource(svc.scheduler),
       (a) => (svc.persistence !== null ? svc.masker(a) : null),
-      (a) => this.pickContext(svc, a),
+      (a, port) => this.pickContext(svc, a, port),
     );
   }
 

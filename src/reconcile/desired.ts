@@ -176,6 +176,7 @@ function planService(s: ServiceConfig, health: HealthView, drains: DrainView): P
     scheduler: s.scheduler,
     realServers,
   };
+  if (s.scheduler_flags.length > 0) svc.flags = schedulerFlags(s.scheduler_flags);
   if (s.fwmark !== undefined) svc.fwmark = s.fwmark;
   else {
     svc.vip = canonicalIp(s.vip as string);
@@ -188,9 +189,15 @@ function planService(s: ServiceConfig, health: HealthView, drains: DrainView): P
   for (const r of realServers) Object.freeze(r);
   Object.freeze(realServers);
   if (svc.persistence) Object.freeze(svc.persistence);
+  if (svc.flags) Object.freeze(svc.flags);
   for (const p of rsPlans) Object.freeze(p);
   Object.freeze(rsPlans);
   return { svc: Object.freeze(svc), plan: Object.freeze({ name: s.name, key, sorryServerActive, realServers: rsPlans }) };
+}
+
+/** Scheduler flags as ipvsadm -S prints them: sorted, each once. */
+export function schedulerFlags(flags: readonly string[]): string[] {
+  return [...new Set(flags)].sort();
 }
 
 /** `desired(config, health, drains) → Table` (see `plan` for the reasons behind it). */

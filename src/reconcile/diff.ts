@@ -62,6 +62,7 @@ function byKey(table: Table): Map<string, TableService> {
 
 export function sameServiceSettings(a: TableService, b: TableService): boolean {
   if (a.scheduler !== b.scheduler) return false;
+  if ((a.flags ?? []).join(',') !== (b.flags ?? []).join(',')) return false;
   const pa = a.persistence;
   const pb = b.persistence;
   if (!pa || !pb) return pa === pb;

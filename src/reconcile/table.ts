@@ -25,6 +25,8 @@ export interface TableService {
   port?: number;
   fwmark?: number;
   scheduler: Scheduler;
+  /** ipvsadm -b (`mh-fallback`, `mh-port`), sorted; absent when none. */
+  flags?: string[];
   /** ipvsadm -p [timeout] and -M netmask. */
   persistence?: { timeoutS: number; netmask?: string };
   realServers: TableRealServer[];
