@@ -32,6 +32,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -49,6 +50,36 @@ export interface IpvsDataplaneOptions {
   metrics?: Metrics;
   /** Kill an ipvsadm run after this long (a 10,000-line restore takes ~15 s under emulation). */
   timeoutMs?: number;
+  /**
+   * cluster.mode ecmp: set net.ipv4.vs.sloppy_tcp and sloppy_sctp to 1 at start, so this
+   * director picks up a connection another director began (the routers moved its flow
+   * here mid-stream) instead of dropping its packets.
+   */
+  sloppy?: boolean;
+  /** Where /proc/sys is (tests point it at a directory of their own). */
+  procSys?: string;
+}
+
+/** The sysctls ecmp mode needs on an IPVS director (written as files under /proc/sys). */
+export const SLOPPY_SYSCTLS = ['net/ipv4/vs/sloppy_tcp', 'net/ipv4/vs/sloppy_sctp'] as const;
+
+/**
+ * Writes 1 to each sloppy sysctl; a failure names the setting and why it matters.
+ * Direct writes, as for the IPv6 VIP settings (src/vip/port.ts): no sysctl process.
+ */
+export async function enableSloppy(procSys = '/proc/sys'): Promise<void> {
+  for (const key of SLOPPY_SYSCTLS) {
+    try {
+      await writeFile(`${procSys}/${key}`, '1\n');
+    } catch (err) {
+      throw new VigilError(
+        'VIGIL_IPVS_SYSCTL',
+        `cannot set ${key.replaceAll('/', '.')}=1 (cluster.mode ecmp needs it: without it connections moved here from another director are dropped): ${(err as Error).message}`,
+        500,
+        { cause: err },
+      );
+    }
+  }
 }
 
 export class IpvsadmError extends VigilError {
@@ -84,6 +115,10 @@ export class IpvsDataplane implements Dataplane {
   async start(): Promise<void> {
     if (this.started) return;
     await this.read(); // fails loudly when ipvsadm or the kernel module is missing
+    if (this.opts.sloppy === true) {
+      await enableSloppy(this.opts.procSys);
+      this.opts.logger.info({ sysctls: SLOPPY_SYSCTLS.map((k) => `${k.replaceAll('/', '.')}=1`) }, 'IPVS picks up connections begun on another director (cluster.mode ecmp)');
+    }
     this.started = true;
     this.setSyncMetric();
   }
