@@ -80,6 +80,8 @@ export class Dest implements SchedDest, DestCounters {
   connectFailures = 0;
   overloaded = false;
   excluded = false;
+  /** mh: the weight a weight-0 real server keeps its Maglev slots with (table.ts). */
+  configuredWeight = 0;
   /** False once removed from the table: no new connections; open ones continue. */
   inTable = true;
   readonly v6: boolean;
@@ -522,6 +524,7 @@ export class Engine implements RawHost<Dest, Service> {
           svc.all.set(id, d);
         }
         d.weight = r.weight;
+        d.configuredWeight = r.configuredWeight ?? 0;
         d.inTable = true;
         next.push(d);
       }

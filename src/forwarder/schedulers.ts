@@ -44,6 +44,8 @@ export interface SchedDest {
   /** The real server's address and port: mh hashes them into the table. */
   address?: string;
   port?: number;
+  /** mh: the slots of a weight-0 real server are built with this weight (ip_vs_mh's last_weight). */
+  configuredWeight?: number;
 }
 
 export interface PickContext {
@@ -302,10 +304,11 @@ export class HashScheduler implements Scheduler {
 
 /**
  * ip_vs_mh.c over the real servers in canonical order (see maglev.ts). The table maps a
- * slot to an index into the dests of the last changed(); a real server with weight 0
- * (quiescent, drained) gets no slots, so the table is a function of the set of real
- * servers with a positive weight and their weights — the same on every director with
- * the same health view.
+ * slot to an index into the dests of the last changed(). The table is a function of the
+ * set of real servers and their weights — the same on every director with the same
+ * config and health view. A real server at weight 0 keeps the slots of its
+ * configuredWeight (quiescent failure, drain: only its own flows move, as with the
+ * kernel's last_weight); without one (weight 0 in the config) it gets none.
  */
 export class MaglevScheduler implements Scheduler {
   readonly name: SchedulerName = 'mh';
@@ -336,7 +339,7 @@ export class MaglevScheduler implements Scheduler {
       address: d.address ?? '',
       fold: foldAddress(d.address ?? '0.0.0.0'),
       port: d.port ?? 0,
-      weight: d.weight,
+      weight: d.weight > 0 ? d.weight : (d.configuredWeight ?? 0),
     }));
     const order = canonicalOrder(members);
     const t = buildMaglevTable(

@@ -160,7 +160,12 @@ function planService(s: ServiceConfig, health: HealthView, drains: DrainView): P
     if (healthy) weight = drained ? 0 : r.weight;
     else weight = s.quiescent ? 0 : null;
     rsPlans.push({ address, port, configuredWeight: r.weight, healthy, drained, weight });
-    if (weight !== null) entries.push({ address, port: tablePort(s, s.forward, port), forward: s.forward, weight });
+    if (weight !== null) {
+      const entry: TableRealServer = { address, port: tablePort(s, s.forward, port), forward: s.forward, weight };
+      // mh keeps a weight-0 real server's slots (ip_vs_mh's last_weight): see table.ts
+      if (s.scheduler === 'mh' && weight === 0 && r.weight > 0) entry.configuredWeight = r.weight;
+      entries.push(entry);
+    }
   }
   const sorryServerActive = !anyHealthy && s.sorry_server !== undefined;
   let realServers = entries;

@@ -33,7 +33,7 @@ export function serviceCanonical(s: TableService): string {
   let head = `S ${s.key} ${s.protocol} ${s.scheduler}`;
   head += ` b=${s.flags !== undefined && s.flags.length > 0 ? [...new Set(s.flags)].sort().join(',') : '-'}`;
   head += s.persistence ? ` p=${s.persistence.timeoutS}/${s.persistence.netmask ?? '-'}` : ' p=-';
-  const rs = s.realServers.map((r) => `R ${realServerId(r.address, r.port)} ${r.forward} ${r.weight}`).sort();
+  const rs = s.realServers.map((r) => `R ${realServerId(r.address, r.port)} ${r.forward} ${r.weight}${r.configuredWeight !== undefined ? `/${r.configuredWeight}` : ''}`).sort();
   const text = [head, ...rs].join('\n');
   if (Object.isFrozen(s)) memo.set(s, text);
   return text;

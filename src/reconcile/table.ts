@@ -14,6 +14,12 @@ export interface TableRealServer {
   /** IPVS -g / -i / -m. */
   forward: ForwardMethod;
   weight: number;
+  /**
+   * mh only: the configured weight of a real server held at weight 0 (failed in a
+   * quiescent service, or drained). The forwarder keeps its Maglev slots, as the kernel
+   * keeps last_weight, so only its own flows move (ipvsadm never sees this field).
+   */
+  configuredWeight?: number;
 }
 
 export interface TableService {

@@ -77,6 +77,22 @@ describe('tableDigest', () => {
   });
 });
 
+describe('desired: mh keeps the configured weight of a weight-0 real server', () => {
+  it('a failed real server of a quiescent mh service and a drained one carry configuredWeight; others do not', () => {
+    const c = config([web, dns]);
+    const dnsDown: HealthView = (s, a) => !(s === 'dns' && a === '2001:db8::11');
+    const t = desired(c, dnsDown, new Set(['web 10.0.1.2:80']));
+    const rs = (key: string) => t.find((s) => s.key === key)?.realServers;
+    expect(rs('udp [2001:db8::1]:53')).toEqual([
+      { address: '2001:db8::10', port: 53, forward: 'dr', weight: 1 },
+      { address: '2001:db8::11', port: 53, forward: 'dr', weight: 0, configuredWeight: 1 },
+    ]);
+    expect(rs('tcp 10.0.0.1:80')?.[0]).toEqual({ address: '10.0.1.2', port: 80, forward: 'dr', weight: 0, configuredWeight: 2 });
+    const wlc = desired(config([{ ...web, scheduler: 'wlc', scheduler_flags: [] }]), allUp, new Set(['web 10.0.1.2:80']));
+    expect(wlc[0]?.realServers[0]).toEqual({ address: '10.0.1.2', port: 80, forward: 'dr', weight: 0 });
+  });
+});
+
 describe('Reconciler.digest()', () => {
   /** A dataplane that already holds whatever is desired (every run finds nothing to do). */
   function inSync(get: () => Table): Dataplane {

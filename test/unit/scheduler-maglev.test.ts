@@ -257,11 +257,34 @@ describe('MaglevScheduler (mh in the forwarder)', () => {
     expect(second).not.toBe(first);
   });
 
-  it('weight 0 (quiescent, drained) takes no new flows and is not in the table', () => {
+  it('weight 0 in the config: no slots, no flows', () => {
     const rs = realServers(3);
     const quiet = rs.map((r, i) => (i === 0 ? { ...r, weight: 0 } : r));
     const got = choices(new MaglevScheduler(['mh-port']), quiet, flows(1000, 8));
     expect(got).not.toContain((rs[0] as RS).address);
     expect(got).not.toContain('-');
   });
+
+  it.each([5, 20, 100])(
+    'a failed (quiescent) or drained real server of %i keeps its slots: only its own flows move (mh-fallback walks them on)',
+    (n) => {
+      const rs = realServers(n);
+      const f = flows(4000, n);
+      const before = choices(new MaglevScheduler(['mh-port', 'mh-fallback']), rs, f);
+      const victim = (rs[1] as RS).address;
+      const failed = rs.map((r) => (r.address === victim ? { ...r, weight: 0, configuredWeight: 1 } : r));
+      const after = choices(new MaglevScheduler(['mh-port', 'mh-fallback']), failed, f);
+      const plain = choices(new MaglevScheduler(['mh-port']), failed, f);
+      before.forEach((was, i) => {
+        if (was === victim) {
+          expect(after[i]).not.toBe(victim);
+          expect(after[i]).not.toBe('-');
+          expect(plain[i]).toBe('-'); // the kernel without mh-fallback: no real server
+        } else {
+          expect(after[i]).toBe(was);
+          expect(plain[i]).toBe(was);
+        }
+      });
+    },
+  );
 });

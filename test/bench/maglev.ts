@@ -1,0 +1,120 @@
+/**
+ * `npm run bench:maglev` — the forwarder's Maglev (mh) scheduler.
+ *
+ * For 10, 100 and 1000 real servers:
+ *   build       a table rebuild as after a health change (MaglevScheduler.changed: the
+ *               canonical sort, the permutations and the population), median of 15;
+ *               target ≤ 25 ms at 1000 real servers and 65521 slots (a health change
+ *               rebuilds one service's table on the worker's event loop)
+ *   lookup      ns per pick of mh (mh-port) and of sh, over 1,000,000 flows
+ *   disruption  the share of slots whose real server changes when one real server
+ *               leaves, over 10 leavers; target ≤ 2/N (Maglev: ≈ 1/N)
+ *   balance     the largest share of slots held by one real server, as a multiple of 1/N
+ *   order       the share of slots that differ between two population orders of the same
+ *               set (why the forwarder sorts canonically, and why IPVS directors must
+ *               add their real servers in the same order)
+ * Exit status 1 when a target is missed.
+ */
+import { foldAddress } from '../../src/forwarder/address.js';
+import { buildMaglevTable, FORWARDER_MH_TABLE_SIZE, KERNEL_MH_TABLE_SIZE, type MaglevMember } from '../../src/forwarder/maglev.js';
+import { HashScheduler, MaglevScheduler, type PickContext, type SchedDest } from '../../src/forwarder/schedulers.js';
+
+const BUILD_TARGET_MS = 25;
+const SIZES = [10, 100, 1000];
+const LOOKUPS = 1_000_000;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+interface RS extends SchedDest {
+  address: string;
+  port: number;
+}
+const realServers = (n: number): RS[] => Array.from({ length: n }, (_, i) => ({ address: `10.${(i >> 8) & 255}.${i & 255}.${10 + (i % 7)}`, port: 80, weight: 1, active: 0, inactive: 0 }));
+const members = (rs: readonly RS[]): MaglevMember[] => rs.map((r) => ({ fold: foldAddress(r.address), port: r.port, weight: r.weight }));
+
+function moved(a: Int32Array, b: Int32Array, map: (k: number) => number): number {
+  let n = 0;
+  for (let s = 0; s < a.length; s++) if ((a[s] as number) !== map(b[s] as number)) n++;
+  return n / a.length;
+}
+
+let failed = false;
+const rows: string[] = [];
+console.log(`Maglev mh: ${FORWARDER_MH_TABLE_SIZE} slots in the forwarder (the kernel: ${KERNEL_MH_TABLE_SIZE}); node ${process.version}`);
+console.log('');
+console.log('    N | build (65521) | build (4093) | mh ns/op | sh ns/op | disruption (mean / max)   | balance | order');
+for (const n of SIZES) {
+  const rs = realServers(n);
+  // build: a fresh scheduler each time, as after a health change
+  const times: number[] = [];
+  const small: number[] = [];
+  for (let k = 0; k < 15; k++) {
+    const s = new MaglevScheduler(['mh-port']);
+    const t0 = performance.now();
+    s.changed(rs);
+    times.push(performance.now() - t0);
+    const t1 = performance.now();
+    buildMaglevTable(members(rs), KERNEL_MH_TABLE_SIZE);
+    small.push(performance.now() - t1);
+  }
+  const build = median(times);
+  // lookups
+  const next = rng(n);
+  const ctxs: PickContext[] = Array.from({ length: 4096 }, () => ({ source: next(), destination: 0, sourcePort: next() & 0xffff }));
+  const mh = new MaglevScheduler(['mh-port']);
+  mh.changed(rs);
+  const sh = new HashScheduler('sh', 'sh');
+  sh.changed(rs);
+  const nsPerOp = (s: { pick(d: readonly SchedDest[], c: PickContext): number }): number => {
+    let sink = 0;
+    for (let i = 0; i < 50_000; i++) sink += s.pick(rs, ctxs[i & 4095] as PickContext);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < LOOKUPS; i++) sink += s.pick(rs, ctxs[i & 4095] as PickContext);
+    const ns = Number(process.hrtime.bigint() - t0) / LOOKUPS;
+    if (sink === -1) console.log(''); // keep the loop
+    return ns;
+  };
+  const mhNs = nsPerOp(mh);
+  const shNs = nsPerOp(sh);
+  // disruption: one real server leaves (the canonical order is the given, ascending one)
+  const full = buildMaglevTable(members(rs));
+  const fr: number[] = [];
+  for (let k = 0; k < 10; k++) {
+    const gone = Math.floor((k * n) / 10);
+    const after = buildMaglevTable(members(rs.filter((_, i) => i !== gone)));
+    fr.push(moved(full, after, (x) => (x >= gone ? x + 1 : x)));
+  }
+  const meanD = fr.reduce((a, b) => a + b, 0) / fr.length;
+  const maxD = Math.max(...fr);
+  // balance
+  const counts = new Array<number>(n).fill(0);
+  for (const k of full) counts[k] = (counts[k] as number) + 1;
+  const balance = Math.max(...counts) / (FORWARDER_MH_TABLE_SIZE / n);
+  // order dependence: the same set, reversed
+  const reversed = buildMaglevTable(members([...rs].reverse()));
+  const order = moved(full, reversed, (x) => n - 1 - x);
+  const okD = maxD <= 2 / n;
+  const okB = n < 1000 || build <= BUILD_TARGET_MS;
+  if (!okD || !okB) failed = true;
+  rows.push(
+    `${String(n).padStart(5)} | ${`${build.toFixed(2)} ms${okB ? '' : ' MISS'}`.padStart(13)} | ${`${median(small).toFixed(2)} ms`.padStart(12)} | ${mhNs.toFixed(0).padStart(8)} | ${shNs.toFixed(0).padStart(8)} | ${`${(meanD * 100).toFixed(2)}% / ${(maxD * 100).toFixed(2)}% (1/N ${(100 / n).toFixed(2)}%)${okD ? '' : ' MISS'}`.padEnd(25)} | ${balance.toFixed(3).padStart(7)} | ${(order * 100).toFixed(2)}%`,
+  );
+  console.log(rows.at(-1));
+}
+console.log('');
+console.log(`targets: disruption ≤ 2/N; build ≤ ${BUILD_TARGET_MS} ms at N = 1000 → ${failed ? 'MISSED' : 'met'}`);
+process.exit(failed ? 1 : 0);
