@@ -18,6 +18,8 @@
 import { isIP } from 'node:net';
 import type { Config, ForwardMethod, ServiceConfig } from '../config/schema.js';
 import { canonicalIp, serviceKey } from '../config/validate.js';
+import { foldAddress } from '../forwarder/address.js';
+import { canonicalOrder } from '../forwarder/maglev.js';
 import { realServerId, type Table, type TableRealServer, type TableService } from './table.js';
 
 /** Is this real server healthy? Real servers with no check are healthy. */
@@ -167,6 +169,10 @@ function planService(s: ServiceConfig, health: HealthView, drains: DrainView): P
       entries.push(entry);
     }
   }
+  // mh: the kernel populates its Maglev table in the order the real servers were added
+  // (newest first), so every director adds them in one canonical order, whatever the
+  // order of the config (docs/ARCHITECTURE.md, "Connection consistency")
+  if (s.scheduler === 'mh') sortCanonically(entries);
   const sorryServerActive = !anyHealthy && s.sorry_server !== undefined;
   let realServers = entries;
   if (sorryServerActive && s.sorry_server) {
@@ -198,6 +204,13 @@ function planService(s: ServiceConfig, health: HealthView, drains: DrainView): P
   for (const p of rsPlans) Object.freeze(p);
   Object.freeze(rsPlans);
   return { svc: Object.freeze(svc), plan: Object.freeze({ name: s.name, key, sorryServerActive, realServers: rsPlans }) };
+}
+
+/** Real servers in Maglev's canonical order (by folded address, port, address text). */
+function sortCanonically(entries: TableRealServer[]): void {
+  const folded = entries.map((r) => ({ address: r.address, fold: foldAddress(r.address), port: r.port }));
+  const sorted = canonicalOrder(folded).map((i) => entries[i] as TableRealServer);
+  entries.splice(0, entries.length, ...sorted);
 }
 
 /** Scheduler flags as ipvsadm -S prints them: sorted, each once. */

@@ -28,7 +28,7 @@ export function diff(actual: Table, desired: Table, declared: ReadonlySet<string
     const a = have.get(d.key);
     if (!a) {
       serviceOps.push({ kind: 'add_service', service: d });
-      for (const r of d.realServers) rsAddsEdits.push({ kind: 'add_real_server', serviceKey: d.key, realServer: r });
+      for (const r of d.realServers) addRealServer(rsAddsEdits, d.key, r);
       continue;
     }
     if (!sameServiceSettings(a, d)) serviceOps.push({ kind: 'edit_service', service: d });
@@ -39,7 +39,7 @@ export function diff(actual: Table, desired: Table, declared: ReadonlySet<string
       const id = realServerId(r.address, r.port);
       wanted.add(id);
       const c = current.get(id);
-      if (!c) rsAddsEdits.push({ kind: 'add_real_server', serviceKey: d.key, realServer: r });
+      if (!c) addRealServer(rsAddsEdits, d.key, r);
       else if (!sameRealServer(c, r)) rsAddsEdits.push({ kind: 'edit_real_server', serviceKey: d.key, realServer: r });
     }
     for (const c of a.realServers) {
@@ -49,6 +49,20 @@ export function diff(actual: Table, desired: Table, declared: ReadonlySet<string
     }
   }
   return [...serviceOps, ...rsDeletes, ...rsAddsEdits];
+}
+
+/**
+ * An add. A real server wanted at weight 0 with a configuredWeight (mh: failed in a
+ * quiescent service, or drained) is added at its configured weight and set to 0 in the
+ * same batch: ip_vs_mh builds its table from last_weight, the latest non-zero weight,
+ * so the real server holds its slots as on a director that saw it healthy, and the
+ * tables of all directors agree.
+ */
+function addRealServer(out: Operation[], serviceKey: string, r: TableRealServer): void {
+  if (r.weight === 0 && r.configuredWeight !== undefined && r.configuredWeight > 0) {
+    out.push({ kind: 'add_real_server', serviceKey, realServer: { ...r, weight: r.configuredWeight } });
+    out.push({ kind: 'edit_real_server', serviceKey, realServer: r });
+  } else out.push({ kind: 'add_real_server', serviceKey, realServer: r });
 }
 
 function byKey(table: Table): Map<string, TableService> {

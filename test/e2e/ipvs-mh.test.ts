@@ -18,12 +18,12 @@ describe.skipIf(why !== undefined)('mh and ecmp mode against the kernel IPVS (VM
 
   it('boots the VM once and runs the whole scenario', async () => {
     const file = compileGuest('test/e2e/guest/ipvs-mh.scenario.ts');
-    run = await runInVm(`node ${file}`, 420);
+    run = await runInVm(`node ${file}`, 600);
     console.log(`IPVS mh scenario: ${Math.round(run.wallMs / 1000)} s in the VM\n${run.records.map((r) => JSON.stringify(r)).join('\n')}`);
     expect(run.records.find((r) => r.step === 'crash')).toBeUndefined();
     expect(run.records.at(-1)).toEqual({ done: true });
     expect(run.code).toBe(0);
-  }, 480_000);
+  }, 660_000);
 
   it('ecmp mode: the flags reach the kernel (-b in ipvsadm -S -n) and sloppy_tcp/sloppy_sctp become 1', () => {
     expect(step('sysctl-before')).toMatchObject({ sloppyTcp: '0', sloppySctp: '0' });
@@ -45,8 +45,8 @@ describe.skipIf(why !== undefined)('mh and ecmp mode against the kernel IPVS (VM
   });
 
   it('the Maglev model picks the real server the kernel picks for every flow (list order: newest first)', () => {
-    expect(step('flows-sent')).toMatchObject({ flows: 960 });
-    for (const port of [80, 81, 82, 83]) {
+    expect(step('flows-sent')).toMatchObject({ flows: 1200 });
+    for (const port of [80, 81, 82, 83, 84]) {
       const d = step(`differential-${port}`);
       expect(d.seen, `port ${port}`).toBe(240);
       expect(d.matchNewestFirst, `port ${port}`).toBe(240);
@@ -56,6 +56,16 @@ describe.skipIf(why !== undefined)('mh and ecmp mode against the kernel IPVS (VM
     expect(step('differential-82').perClient).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
     // the quiesced real server (weight 0, mh-fallback) gets none: its flows walked on
     expect((step('differential-83').byDest as Record<string, number>)['10.78.0.3']).toBeUndefined();
+  });
+
+  it('vigil adds mh real servers in canonical order, a down one at its configured weight then 0 (the kernel keeps its slots)', () => {
+    const v = step('vigil-84');
+    expect(v.ok).toBe(true);
+    // ipvsadm -S lists in add order: canonical, whatever the config's order
+    expect((v.save as string).split('\n').filter((l) => l.startsWith('-a')).map((l) => l.split(' ')[4])).toEqual(['10.78.0.1:84', '10.78.0.2:84', '10.78.0.3:84', '10.78.0.4:84', '10.78.0.5:84', '10.78.0.6:84']);
+    expect(v.save).toContain('-a -t 10.77.0.1:84 -r 10.78.0.3:84 -g -w 0\n');
+    // and the kernel's picks are those of the model with the configured weight (differential-84 above)
+    expect((step('differential-84').byDest as Record<string, number>)['10.78.0.3']).toBeUndefined();
   });
 
   it('the population order matters: the same real servers added in another order pick differently for some flows', () => {

@@ -4,6 +4,8 @@ import { configSchema, type Config } from '../../src/config/schema.js';
 import { createMetrics } from '../../src/metrics.js';
 import { desired, type HealthView } from '../../src/reconcile/desired.js';
 import { tableCanonical, tableDigest } from '../../src/reconcile/digest.js';
+import { diff } from '../../src/reconcile/diff.js';
+import { formatOperation, formatSave, parseSave } from '../../src/reconcile/ipvsadm.js';
 import { Reconciler } from '../../src/reconcile/reconciler.js';
 import type { Dataplane, Table } from '../../src/reconcile/table.js';
 
@@ -90,6 +92,32 @@ describe('desired: mh keeps the configured weight of a weight-0 real server', ()
     expect(rs('tcp 10.0.0.1:80')?.[0]).toEqual({ address: '10.0.1.2', port: 80, forward: 'dr', weight: 0, configuredWeight: 2 });
     const wlc = desired(config([{ ...web, scheduler: 'wlc', scheduler_flags: [] }]), allUp, new Set(['web 10.0.1.2:80']));
     expect(wlc[0]?.realServers[0]).toEqual({ address: '10.0.1.2', port: 80, forward: 'dr', weight: 0 });
+  });
+});
+
+describe('desired and diff for mh on IPVS (the kernel table depends on the add order and last_weight)', () => {
+  it('mh real servers are in one canonical order whatever the config order; other schedulers keep the config order', () => {
+    const three = [{ address: '10.0.1.9' }, { address: '10.0.1.10' }, { address: '10.0.1.2' }];
+    const order = (svc: object): string[] | undefined => desired(config([svc]), allUp, new Set())[0]?.realServers.map((r) => r.address);
+    expect(order({ ...web, real_servers: three })).toEqual(['10.0.1.2', '10.0.1.9', '10.0.1.10']);
+    expect(order({ ...web, real_servers: reversed(three) })).toEqual(['10.0.1.2', '10.0.1.9', '10.0.1.10']);
+    expect(order({ ...web, scheduler: 'wrr', scheduler_flags: [], real_servers: three })).toEqual(['10.0.1.9', '10.0.1.10', '10.0.1.2']);
+  });
+
+  it('a real server added at weight 0 with a configured weight is added at that weight, then set to 0 in the same batch', () => {
+    const c = config([{ ...web, quiescent: true }]);
+    const want = desired(c, (_s, a) => a !== '10.0.1.3', new Set());
+    const ops = diff([], want, new Set(['tcp 10.0.0.1:80']));
+    expect(ops.map(formatOperation)).toEqual([
+      '-A -t 10.0.0.1:80 -s mh -b mh-fallback,mh-port',
+      '-a -t 10.0.0.1:80 -r 10.0.1.2:80 -g -w 2',
+      '-a -t 10.0.0.1:80 -r 10.0.1.3:80 -g -w 1',
+      '-e -t 10.0.0.1:80 -r 10.0.1.3:80 -g -w 0',
+      '-a -t 10.0.0.1:80 -r 10.0.1.4:80 -g -w 1',
+    ]);
+    // the read-back (weight 0, no configuredWeight: ipvsadm cannot show it) needs nothing more
+    const readBack = parseSave(formatSave(want));
+    expect(diff(readBack, want, new Set(['tcp 10.0.0.1:80']))).toEqual([]);
   });
 });
 

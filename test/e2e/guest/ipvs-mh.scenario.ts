@@ -84,19 +84,36 @@ sysctl -qw net.ipv4.ip_forward=1`);
     flags: string;
     order: typeof rs;
     quiesce?: string;
+    /** Made by vigil's reconciler (config order scrambled, the quiesced one down from the start). */
+    byVigil?: boolean;
   }
   const services: Svc[] = [
     { port: 80, flags: 'mh-port', order: rs },
     { port: 81, flags: 'mh-port', order: [...rs].reverse() },
     { port: 82, flags: '', order: rs },
     { port: 83, flags: 'mh-port,mh-fallback', order: rs, quiesce: '10.78.0.3' },
+    // vigil adds in canonical order (ascending here) and gives the down one its configured
+    // weight before 0, so the kernel's table is the one of a director that saw it healthy
+    { port: 84, flags: 'mh-port,mh-fallback', order: rs, quiesce: '10.78.0.3', byVigil: true },
   ];
   for (const s of services) {
+    if (s.byVigil) continue;
     sh(`ipvsadm -A -t 10.77.0.1:${s.port} -s mh${s.flags ? ` -b ${s.flags}` : ''}`);
     // one ipvsadm per real server: the kernel's list order is the order of these adds
     for (const r of s.order) sh(`ipvsadm -a -t 10.77.0.1:${s.port} -r ${r.address}:${s.port} -g -w ${r.weight}`);
     if (s.quiesce) sh(`ipvsadm -e -t 10.77.0.1:${s.port} -r ${s.quiesce}:${s.port} -g -w 0`);
   }
+  const scrambled = [rs[3], rs[0], rs[5], rs[2], rs[4], rs[1]] as typeof rs;
+  const vigilConfig = configSchema.parse({
+    ...base,
+    services: [{ name: 'mh84', vip: '10.77.0.1', port: 84, scheduler: 'mh', scheduler_flags: ['mh-port', 'mh-fallback'], quiescent: true, forward: 'dr', real_servers: scrambled }],
+  });
+  const ipvs2 = new IpvsDataplane({ logger, metrics, sloppy: true });
+  const rec2 = new Reconciler({ dataplane: ipvs2, config: () => vigilConfig, health: (_s, a) => a !== '10.78.0.3', metrics, logger });
+  await ipvs2.start();
+  await rec2.start();
+  emit({ step: 'vigil-84', ok: rec2.last?.ok ?? false, save: saveOf('10.77.0.1:84') });
+  await rec2.close();
   // SYNs with chosen source addresses and ports (the real servers never answer: DR into a dummy link)
   const clients = Array.from({ length: 8 }, (_, i) => `10.76.0.${i + 1}`);
   const perAddr = 30;
