@@ -26,6 +26,7 @@
  */
 import { foldAddress } from '../../src/forwarder/address.js';
 import { buildMaglevTable, FORWARDER_MH_TABLE_SIZE, KERNEL_MH_TABLE_SIZE, type MaglevMember } from '../../src/forwarder/maglev.js';
+import { realServers, rng, type RS } from '../support/maglev-fixtures.js';
 import { HashScheduler, MaglevScheduler, type PickContext, type SchedDest } from '../../src/forwarder/schedulers.js';
 
 const BUILD_TARGET_MS = 50;
@@ -37,22 +38,6 @@ const median = (xs: number[]): number => {
   const m = s.length >> 1;
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
-interface RS extends SchedDest {
-  address: string;
-  port: number;
-}
-const realServers = (n: number): RS[] => Array.from({ length: n }, (_, i) => ({ address: `10.${(i >> 8) & 255}.${i & 255}.${10 + (i % 7)}`, port: 80, weight: 1, active: 0, inactive: 0 }));
 const members = (rs: readonly RS[]): MaglevMember[] => rs.map((r) => ({ fold: foldAddress(r.address), port: r.port, weight: r.weight }));
 
 function moved(a: Int32Array, b: Int32Array, map: (k: number) => number): number {

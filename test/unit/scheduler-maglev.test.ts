@@ -10,6 +10,7 @@ import {
   MH_PRIMES,
   type MaglevMember,
 } from '../../src/forwarder/maglev.js';
+import { realServers, rng, type RS } from '../support/maglev-fixtures.js';
 import { createScheduler, MaglevScheduler, type PickContext, type SchedDest } from '../../src/forwarder/schedulers.js';
 
 // ---- an independent reference: SipHash-1-3 on BigInt, straight from lib/siphash.c
@@ -38,25 +39,7 @@ function refHsiphash(value: number, key: number): number {
   return Number((v0 ^ v1 ^ v2 ^ v3) & 0xffffffffn);
 }
 
-/** A deterministic pseudo-random sequence (xorshift32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
 
-interface RS extends SchedDest {
-  address: string;
-  port: number;
-}
-const realServers = (n: number, weight = 1): RS[] =>
-  Array.from({ length: n }, (_, i) => ({ address: `10.${(i >> 8) & 255}.${i & 255}.${10 + (i % 7)}`, port: 80, weight, active: 0, inactive: 0 }));
 
 function shuffled<T>(xs: readonly T[], next: () => number): T[] {
   const out = [...xs];
