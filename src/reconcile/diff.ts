@@ -9,11 +9,24 @@
  *
  * Order in the batch: service deletes, service adds/edits, then per service the real
  * server deletes before adds and edits (an add never lands on a service not yet there).
+ *
+ * `mhListOrder` (IPVS read with `ipvsadm -S -n --nosort`, cluster.mode ecmp): `actual`
+ * lists each service's real servers in the kernel's order, newest first, and ip_vs_mh
+ * builds its table in that order. For an mh service the kernel's add order (that list
+ * reversed) must then equal the desired, canonical order: where it does not (a real
+ * server added later went to the head), the real servers from the first one out of
+ * place on are deleted and added again in canonical order, in the same batch. IPVS
+ * keeps a deleted real server's connections and gives them back when it is re-added.
  */
 import { normalizeNetmask } from './desired.js';
 import { realServerId, type Operation, type Table, type TableRealServer, type TableService } from './table.js';
 
-export function diff(actual: Table, desired: Table, declared: ReadonlySet<string>): Operation[] {
+export interface DiffOptions {
+  /** `actual` holds the kernel's list order (newest first): keep mh services in canonical add order. */
+  mhListOrder?: boolean;
+}
+
+export function diff(actual: Table, desired: Table, declared: ReadonlySet<string>, opts: DiffOptions = {}): Operation[] {
   const have = byKey(actual);
   const want = byKey(desired);
   const serviceOps: Operation[] = [];
@@ -32,6 +45,13 @@ export function diff(actual: Table, desired: Table, declared: ReadonlySet<string
       continue;
     }
     if (!sameServiceSettings(a, d)) serviceOps.push({ kind: 'edit_service', service: d });
+    if (opts.mhListOrder === true && d.scheduler === 'mh') {
+      const from = outOfOrder(a.realServers, d.realServers);
+      if (from >= 0) {
+        reorder(a, d, from, rsDeletes, rsAddsEdits);
+        continue;
+      }
+    }
     if (sameRealServers(a.realServers, d.realServers)) continue;
     const current = new Map(a.realServers.map((r) => [realServerId(r.address, r.port), r]));
     const wanted = new Set<string>();
@@ -49,6 +69,42 @@ export function diff(actual: Table, desired: Table, declared: ReadonlySet<string
     }
   }
   return [...serviceOps, ...rsDeletes, ...rsAddsEdits];
+}
+
+/**
+ * The kernel's add order of the real servers that stay (its list, newest first, reversed)
+ * against the wanted canonical order: the index of the first one out of place, or -1
+ * when they are a prefix of the wanted order (new ones then go after them, in order).
+ */
+function outOfOrder(kernelList: readonly TableRealServer[], wanted: readonly TableRealServer[]): number {
+  const want = wanted.map((r) => realServerId(r.address, r.port));
+  const keep = new Set(want);
+  const added: string[] = [];
+  for (let i = kernelList.length - 1; i >= 0; i--) {
+    const r = kernelList[i] as TableRealServer;
+    const id = realServerId(r.address, r.port);
+    if (keep.has(id)) added.push(id);
+  }
+  for (let i = 0; i < added.length; i++) if (added[i] !== want[i]) return i;
+  return -1;
+}
+
+/** Deletes the real servers from position `from` of the canonical order on, and adds them again in that order. */
+function reorder(a: TableService, d: TableService, from: number, deletes: Operation[], adds: Operation[]): void {
+  const wanted = new Set(d.realServers.map((r) => realServerId(r.address, r.port)));
+  const redo = new Set(d.realServers.slice(from).map((r) => realServerId(r.address, r.port)));
+  const current = new Map(a.realServers.map((r) => [realServerId(r.address, r.port), r]));
+  for (const c of a.realServers) {
+    const id = realServerId(c.address, c.port);
+    if (!wanted.has(id) || redo.has(id)) deletes.push({ kind: 'delete_real_server', serviceKey: d.key, address: c.address, port: c.port });
+  }
+  d.realServers.forEach((r, i) => {
+    if (i >= from) addRealServer(adds, d.key, r);
+    else {
+      const c = current.get(realServerId(r.address, r.port));
+      if (c !== undefined && !sameRealServer(c, r)) adds.push({ kind: 'edit_real_server', serviceKey: d.key, realServer: r });
+    }
+  });
 }
 
 /**

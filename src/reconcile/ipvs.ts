@@ -58,6 +58,12 @@ export interface IpvsDataplaneOptions {
   sloppy?: boolean;
   /** Where /proc/sys is (tests point it at a directory of their own). */
   procSys?: string;
+  /**
+   * Read with `ipvsadm -S -n --nosort`: real servers in the kernel's list order (newest
+   * first; plain -S sorts them by address), which ip_vs_mh populates its table in.
+   * cluster.mode ecmp sets it so the reconciler keeps mh services in canonical order.
+   */
+  listOrder?: boolean;
 }
 
 /** The sysctls ecmp mode needs on an IPVS director (written as files under /proc/sys). */
@@ -97,6 +103,7 @@ type SyncState = 'master' | 'backup' | 'none';
 
 export class IpvsDataplane implements Dataplane {
   readonly kind = 'ipvs' as const;
+  readonly listOrder: boolean;
   private readonly bin: string;
   private readonly timeoutMs: number;
   private syncState: SyncState = 'none';
@@ -109,6 +116,7 @@ export class IpvsDataplane implements Dataplane {
 
   constructor(private readonly opts: IpvsDataplaneOptions) {
     this.bin = opts.ipvsadm ?? 'ipvsadm';
+    this.listOrder = opts.listOrder === true;
     this.timeoutMs = opts.timeoutMs ?? 120_000;
   }
 
@@ -141,7 +149,7 @@ export class IpvsDataplane implements Dataplane {
   }
 
   async read(): Promise<Table> {
-    return this.saveParser.parse(await this.run(['-S', '-n']));
+    return this.saveParser.parse(await this.run(this.listOrder ? ['-S', '-n', '--nosort'] : ['-S', '-n']));
   }
 
   async apply(ops: Operation[]): Promise<void> {

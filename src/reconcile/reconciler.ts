@@ -30,7 +30,7 @@ import { badRequest, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { canonicalIp, drainKey, Planner, tableKey, type HealthView, type Plan } from './desired.js';
-import { countByKind, diff } from './diff.js';
+import { countByKind, diff, type DiffOptions } from './diff.js';
 import { formatOperation } from './ipvsadm.js';
 import { realServerId, type Dataplane, type DataplaneRole, type Operation, type RealServerCounters, type Table, type TableService } from './table.js';
 import { tableDigest } from './digest.js';
@@ -147,6 +147,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private readonly planner = new Planner();
   private lastPlan: Plan | undefined;
   private lastDigest: string | undefined;
+  /** IPVS read in the kernel's list order (ecmp): keep mh services in canonical add order. */
+  private get diffOptions(): DiffOptions {
+    return { mhListOrder: this.dp.listOrder === true };
+  }
   /** The services the last digest was computed from (shared, frozen objects: same ⇒ same digest). */
   private digestOf: readonly TableService[] = [];
   private firstSuccess = false;
@@ -391,7 +395,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       // health/drain/role runs trust the last read-back; periodic, config, start and retry read afresh
       const useCache = this.cache !== undefined && triggers.every((t) => t === 'health' || t === 'drain' || t === 'role');
       const actual = useCache ? (this.cache as Table) : await this.dp.read();
-      const ops = diff(actual, p.table, declared);
+      const ops = diff(actual, p.table, declared, this.diffOptions);
       // drift: the kernel no longer holds what the last successful run left there
       let drift = !useCache && this.cache !== undefined && ops.length > 0 && diff(actual, this.cache, declared).length > 0;
       if (drift) this.onDrift(ops);
@@ -435,7 +439,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     await this.dp.apply(ops);
     for (const [k, n] of countByKind(ops)) this.m.reconcileOperations.inc({ dataplane: this.dp.kind, kind: k }, n);
     const readBack = await this.dp.read();
-    const remaining = diff(readBack, want, declared);
+    const remaining = diff(readBack, want, declared, this.diffOptions);
     if (remaining.length === 0) this.cache = readBack;
     return remaining;
   }

@@ -73,6 +73,12 @@ export type DataplaneRole = 'init' | 'standby' | 'active' | 'maintenance';
  */
 export interface Dataplane {
   readonly kind: 'ipvs' | 'forwarder';
+  /**
+   * read() gives each service's real servers in the kernel's list order, newest first
+   * (IPVS with `--nosort`, cluster.mode ecmp); the diff then keeps mh services in
+   * canonical add order (diff.ts).
+   */
+  readonly listOrder?: boolean;
   start(): Promise<void>;
   close(): Promise<void>;
   /** The table as the dataplane holds it now: all services, vigil's and foreign ones. */
