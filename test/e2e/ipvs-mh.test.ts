@@ -68,6 +68,16 @@ describe.skipIf(why !== undefined)('mh and ecmp mode against the kernel IPVS (VM
     expect((step('differential-84').byDest as Record<string, number>)['10.78.0.3']).toBeUndefined();
   });
 
+  it('ecmp mode keeps the kernel list in canonical add order (read with --nosort): a real server back from a failure is put back in place', () => {
+    const r = step('reorder');
+    const newestFirst = ['10.78.0.6:85', '10.78.0.5:85', '10.78.0.4:85', '10.78.0.3:85', '10.78.0.2:85', '10.78.0.1:85'];
+    expect(r.initial).toEqual(newestFirst);
+    expect(r.whileDown).toEqual(newestFirst.filter((x) => x !== '10.78.0.2:85'));
+    // back up: 10.78.0.2 and everything after it in canonical order deleted and re-added (1 + 4 + 4 lines)
+    expect(r).toMatchObject({ ok: true, upOk: true, downOps: 1, upOps: 9 });
+    expect(r.afterUp).toEqual(newestFirst);
+  });
+
   it('the population order matters: the same real servers added in another order pick differently for some flows', () => {
     const o = step('order-dependence');
     expect(o.flows).toBe(240);

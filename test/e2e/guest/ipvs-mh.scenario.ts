@@ -114,6 +114,32 @@ sysctl -qw net.ipv4.ip_forward=1`);
   await rec2.start();
   emit({ step: 'vigil-84', ok: rec2.last?.ok ?? false, save: saveOf('10.77.0.1:84') });
   await rec2.close();
+
+  // ecmp reads the kernel's list (ipvsadm -S -n --nosort, newest first) and keeps an mh
+  // service in canonical add order: a real server that fails (non-quiescent: deleted) and
+  // comes back would go to the head; vigil deletes and re-adds the ones after it
+  const down = new Set<string>();
+  const cfg85 = configSchema.parse({
+    ...base,
+    services: [{ name: 'mh85', vip: '10.77.0.1', port: 85, scheduler: 'mh', scheduler_flags: ['mh-port', 'mh-fallback'], forward: 'dr', real_servers: scrambled }],
+  });
+  const ipvs3 = new IpvsDataplane({ logger, metrics, sloppy: true, listOrder: true });
+  const rec3 = new Reconciler({ dataplane: ipvs3, config: () => cfg85, health: (_s, a) => !down.has(a), metrics, logger });
+  await ipvs3.start();
+  await rec3.start();
+  const listOrder = (): string[] =>
+    sh('ipvsadm -S -n --nosort')
+      .split('\n')
+      .filter((l) => l.startsWith('-a -t 10.77.0.1:85 '))
+      .map((l) => l.split(' ')[4] as string);
+  const initial = listOrder();
+  down.add('10.78.0.2');
+  const rDown = await rec3.request('health');
+  const whileDown = listOrder();
+  down.delete('10.78.0.2');
+  const rUp = await rec3.request('health');
+  emit({ step: 'reorder', ok: rec3.last?.ok ?? false, initial, whileDown, afterUp: listOrder(), downOps: rDown.operations, upOps: rUp.operations, upOk: rUp.ok, sorted: saveOf('10.77.0.1:85') });
+  await rec3.close();
   // SYNs with chosen source addresses and ports (the real servers never answer: DR into a dummy link)
   const clients = Array.from({ length: 8 }, (_, i) => `10.76.0.${i + 1}`);
   const perAddr = 30;
