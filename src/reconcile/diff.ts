@@ -10,7 +10,7 @@
  * Order in the batch: service deletes, service adds/edits, then per service the real
  * server deletes before adds and edits (an add never lands on a service not yet there).
  *
- * `mhListOrder` (IPVS read with `ipvsadm -S -n --nosort`, cluster.mode ecmp): `actual`
+ * `mhListOrder` (IPVS with `ipvsadm -L -n --nosort`, cluster.mode ecmp): `actual`
  * lists each service's real servers in the kernel's order, newest first, and ip_vs_mh
  * builds its table in that order. For an mh service the kernel's add order (that list
  * reversed) must then equal the desired, canonical order: where it does not (a real

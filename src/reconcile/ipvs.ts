@@ -2,6 +2,7 @@
  * The IPVS dataplane: the kernel's table through ipvsadm.
  *
  *   read()      ipvsadm -S -n                     → SaveParser (unchanged services reused)
+ *               (+ ipvsadm -L -n --nosort with listOrder: the kernel's order of mh real servers)
  *   apply(ops)  ipvsadm -R  (the batch on stdin)  — one process per reconcile
  *   setRole()   ipvsadm --start-daemon master|backup --mcast-interface IF --syncid N
  *               ipvsadm --stop-daemon master|backup
@@ -38,8 +39,8 @@ import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { VigilError } from '../errors.js';
-import { formatBatch, parseList, SaveParser } from './ipvsadm.js';
-import type { Dataplane, DataplaneRole, Operation, RealServerCounters, Table } from './table.js';
+import { formatBatch, parseList, SaveParser, type ListColumns } from './ipvsadm.js';
+import { realServerId, type Dataplane, type DataplaneRole, type Operation, type RealServerCounters, type Table, type TableRealServer } from './table.js';
 
 export interface IpvsDataplaneOptions {
   /** The ipvsadm binary (dataplane.ipvs.ipvsadm). */
@@ -59,8 +60,9 @@ export interface IpvsDataplaneOptions {
   /** Where /proc/sys is (tests point it at a directory of their own). */
   procSys?: string;
   /**
-   * Read with `ipvsadm -S -n --nosort`: real servers in the kernel's list order (newest
-   * first; plain -S sorts them by address), which ip_vs_mh populates its table in.
+   * read() gives an mh service's real servers in the kernel's list order (newest
+   * first), which ip_vs_mh populates its table in: `ipvsadm -S -n` sorts them by
+   * address and refuses `--nosort`, so the order comes from `ipvsadm -L -n --nosort`.
    * cluster.mode ecmp sets it so the reconciler keeps mh services in canonical order.
    */
   listOrder?: boolean;
@@ -86,6 +88,21 @@ export async function enableSloppy(procSys = '/proc/sys'): Promise<void> {
       );
     }
   }
+}
+
+/**
+ * The table with each mh service's real servers in the order of the listing (the
+ * kernel's list order, from `ipvsadm -L -n --nosort`). A real server the listing lacks
+ * (the table changed between the two reads) goes last; the next read sees it.
+ */
+export function inListOrder(table: Table, listing: ListColumns): Table {
+  return table.map((s) => {
+    const order = listing.get(s.key);
+    if (s.scheduler !== 'mh' || order === undefined) return s;
+    const rank = new Map([...order.keys()].map((id, i) => [id, i]));
+    const at = (r: TableRealServer): number => rank.get(realServerId(r.address, r.port)) ?? Number.MAX_SAFE_INTEGER;
+    return { ...s, realServers: [...s.realServers].sort((a, b) => at(a) - at(b)) };
+  });
 }
 
 export class IpvsadmError extends VigilError {
@@ -149,7 +166,9 @@ export class IpvsDataplane implements Dataplane {
   }
 
   async read(): Promise<Table> {
-    return this.saveParser.parse(await this.run(this.listOrder ? ['-S', '-n', '--nosort'] : ['-S', '-n']));
+    if (!this.listOrder) return this.saveParser.parse(await this.run(['-S', '-n']));
+    const [save, list] = await Promise.all([this.run(['-S', '-n']), this.run(['-L', '-n', '--nosort'])]);
+    return inListOrder(this.saveParser.parse(save), parseList(list));
   }
 
   async apply(ops: Operation[]): Promise<void> {

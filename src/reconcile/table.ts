@@ -75,7 +75,7 @@ export interface Dataplane {
   readonly kind: 'ipvs' | 'forwarder';
   /**
    * read() gives each service's real servers in the kernel's list order, newest first
-   * (IPVS with `--nosort`, cluster.mode ecmp); the diff then keeps mh services in
+   * (IPVS with `ipvsadm -L -n --nosort`, cluster.mode ecmp); the diff then keeps mh services in
    * canonical add order (diff.ts).
    */
   readonly listOrder?: boolean;

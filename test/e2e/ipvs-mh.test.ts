@@ -68,7 +68,7 @@ describe.skipIf(why !== undefined)('mh and ecmp mode against the kernel IPVS (VM
     expect((step('differential-84').byDest as Record<string, number>)['10.78.0.3']).toBeUndefined();
   });
 
-  it('ecmp mode keeps the kernel list in canonical add order (read with --nosort): a real server back from a failure is put back in place', () => {
+  it('ecmp mode keeps the kernel list in canonical add order (ipvsadm -L -n --nosort): a real server back from a failure is put back in place', () => {
     const r = step('reorder');
     const newestFirst = ['10.78.0.6:85', '10.78.0.5:85', '10.78.0.4:85', '10.78.0.3:85', '10.78.0.2:85', '10.78.0.1:85'];
     expect(r.initial).toEqual(newestFirst);

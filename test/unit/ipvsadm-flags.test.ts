@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { diff } from '../../src/reconcile/diff.js';
-import { enableSloppy } from '../../src/reconcile/ipvs.js';
-import { formatOperation, formatSave, parseSave } from '../../src/reconcile/ipvsadm.js';
+import { enableSloppy, inListOrder } from '../../src/reconcile/ipvs.js';
+import { formatOperation, formatSave, parseList, parseSave } from '../../src/reconcile/ipvsadm.js';
 import type { TableService } from '../../src/reconcile/table.js';
 
 // recorded with ipvsadm v1.31 against Debian 12's kernel in ../shared/ipvs-vm, from
@@ -37,6 +37,27 @@ describe('scheduler flags (ipvsadm -b)', () => {
     delete none.flags;
     expect(diff(table, [none], declared).map(formatOperation)).toEqual(['-E -t 10.1.1.1:81 -s mh']);
     expect(diff(table, [{ ...want, flags: ['mh-port'] }], declared)).toEqual([]);
+  });
+});
+
+describe('inListOrder: mh real servers in the order of ipvsadm -L -n --nosort', () => {
+  it('reorders mh services by the listing, keeps the others, puts one the listing lacks last', () => {
+    const save = '-A -t 10.1.1.1:80 -s mh -b mh-port\n-a -t 10.1.1.1:80 -r 10.2.0.1:80 -g -w 1\n-a -t 10.1.1.1:80 -r 10.2.0.2:80 -g -w 1\n-a -t 10.1.1.1:80 -r 10.2.0.3:80 -g -w 1\n-A -t 10.1.1.1:81 -s wrr\n-a -t 10.1.1.1:81 -r 10.2.0.1:81 -g -w 1\n-a -t 10.1.1.1:81 -r 10.2.0.2:81 -g -w 1\n';
+    const list = [
+      'IP Virtual Server version 1.2.1 (size=4096)',
+      'Prot LocalAddress:Port Scheduler Flags',
+      '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
+      'TCP  10.1.1.1:80 mh (mh-port)',
+      '  -> 10.2.0.3:80                  Route   1      0          0',
+      '  -> 10.2.0.1:80                  Route   1      0          0',
+      'TCP  10.1.1.1:81 wrr',
+      '  -> 10.2.0.2:81                  Route   1      0          0',
+      '  -> 10.2.0.1:81                  Route   1      0          0',
+      '',
+    ].join('\n');
+    const t = inListOrder(parseSave(save), parseList(list));
+    expect(t[0]?.realServers.map((r) => r.address)).toEqual(['10.2.0.3', '10.2.0.1', '10.2.0.2']);
+    expect(t[1]?.realServers.map((r) => r.address)).toEqual(['10.2.0.1', '10.2.0.2']);
   });
 });
 

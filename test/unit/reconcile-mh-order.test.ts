@@ -20,7 +20,7 @@ function want(up: (a: string) => boolean, quiescent = false): Table {
 }
 
 /**
- * The kernel's destination list as `ipvsadm -S -n --nosort` shows it: an add goes to the
+ * The kernel's destination list as `ipvsadm -L -n --nosort` shows it: an add goes to the
  * head (list_add_rcu), a delete unlinks, an edit changes in place.
  */
 function applyToKernel(table: Table, ops: readonly Operation[]): Table {

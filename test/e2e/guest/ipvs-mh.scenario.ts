@@ -127,11 +127,18 @@ sysctl -qw net.ipv4.ip_forward=1`);
   const rec3 = new Reconciler({ dataplane: ipvs3, config: () => cfg85, health: (_s, a) => !down.has(a), metrics, logger });
   await ipvs3.start();
   await rec3.start();
-  const listOrder = (): string[] =>
-    sh('ipvsadm -S -n --nosort')
-      .split('\n')
-      .filter((l) => l.startsWith('-a -t 10.77.0.1:85 '))
-      .map((l) => l.split(' ')[4] as string);
+  // the kernel's list order: `ipvsadm -L -n --nosort` (-S sorts and refuses --nosort)
+  const listOrder = (): string[] => {
+    const lines = sh('ipvsadm -L -n --nosort').split('\n');
+    const at = lines.findIndex((l) => l.startsWith('TCP  10.77.0.1:85 '));
+    const out: string[] = [];
+    for (const l of lines.slice(at + 1)) {
+      const t = l.trim().split(/\s+/);
+      if (t[0] !== '->') break;
+      out.push(t[1] as string);
+    }
+    return out;
+  };
   const initial = listOrder();
   down.add('10.78.0.2');
   const rDown = await rec3.request('health');
