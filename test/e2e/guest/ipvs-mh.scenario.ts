@@ -115,7 +115,7 @@ sysctl -qw net.ipv4.ip_forward=1`);
   emit({ step: 'vigil-84', ok: rec2.last?.ok ?? false, save: saveOf('10.77.0.1:84') });
   await rec2.close();
 
-  // ecmp reads the kernel's list (ipvsadm -S -n --nosort, newest first) and keeps an mh
+  // ecmp reads the kernel's list (ipvsadm -L -n --nosort, newest first) and keeps an mh
   // service in canonical add order: a real server that fails (non-quiescent: deleted) and
   // comes back would go to the head; vigil deletes and re-adds the ones after it
   const down = new Set<string>();
