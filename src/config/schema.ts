@@ -9,6 +9,8 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 
 export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh'] as const;
+/** ipvsadm -b: the mh scheduler's flags (hash the client's port too; walk past an unavailable real server). */
+export const SCHEDULER_FLAGS = ['mh-port', 'mh-fallback'] as const;
 export const FORWARD_METHODS = ['dr', 'tun', 'nat'] as const;
 export const PROTOCOLS = ['tcp', 'udp'] as const;
 export const DATAPLANES = ['auto', 'ipvs', 'forwarder'] as const;
@@ -175,6 +177,7 @@ export const clusterSchema = z
      * hb_generation), so a restart with the clock stepped back is not refused as a replay.
      */
     state_file: path.optional(),
+    mode: z.enum(["pair","ecmp"]).default("pair"),
     nodes: z.array(clusterNode).min(1, 'list at least this node'),
     tracks: z.array(track).default([]),
     /** Resource scripts: start in order on takeover, stop in reverse order on release. */
@@ -267,6 +270,8 @@ export const serviceSchema = z
     port: port.optional(),
     fwmark: z.number().int().min(1).max(0xffffffff).optional(),
     scheduler: z.enum(SCHEDULERS).default('wlc'),
+    /** ipvsadm -b; only for scheduler mh (cluster.mode ecmp requires mh-port). */
+    scheduler_flags: z.array(z.enum(SCHEDULER_FLAGS)).default([]),
     persistence: z
       .strictObject({
         timeout_s: z.number().int().min(1).max(31536000).default(300),
@@ -286,6 +291,9 @@ export const serviceSchema = z
       if (s.port === undefined) ctx.addIssue({ code: 'custom', path: ['port'], message: 'a service needs vip and port, or fwmark' });
     } else if (s.port !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['fwmark'], message: 'fwmark and port are exclusive (an fwmark service matches by mark, not by port)' });
+    }
+    if (s.scheduler_flags.length > 0 && s.scheduler !== 'mh') {
+      ctx.addIssue({ code: 'custom', path: ['scheduler_flags'], message: `${s.scheduler_flags.join(', ')} need scheduler mh (this service uses ${s.scheduler})` });
     }
     if (s.persistence?.netmask !== undefined && !isNetmask(s.persistence.netmask)) {
       ctx.addIssue({
@@ -393,5 +401,6 @@ export type RealServerConfig = ServiceConfig['real_servers'][number];
 export type CheckConfig = z.output<typeof checkSchema>;
 export type DataplaneConfig = Config['dataplane'];
 export type Scheduler = (typeof SCHEDULERS)[number];
+export type SchedulerFlag = (typeof SCHEDULER_FLAGS)[number];
 export type ForwardMethod = (typeof FORWARD_METHODS)[number];
 export type Protocol = (typeof PROTOCOLS)[number];

@@ -99,6 +99,7 @@ export function crossCheck(input: unknown): Problem[] {
   // ---- services
   const dataplane = obj(root.dataplane);
   const mode = typeof root.dataplane === 'string' ? root.dataplane : str(dataplane?.mode);
+  const ecmp = str(cluster?.mode) === 'ecmp';
   const names = new Map<string, number>();
   const keys = new Map<string, number>();
   arr(root.services).forEach((s, i) => {
@@ -113,6 +114,20 @@ export function crossCheck(input: unknown): Problem[] {
     if (key !== undefined) {
       if (keys.has(key)) add(['services', i], `duplicate virtual service ${key} (also services[${keys.get(key)}])`);
       else keys.set(key, i);
+    }
+    if (ecmp) {
+      // Every director must pick the same real server for a flow the routers move to it:
+      // only mh (Maglev hashing) with mh-port does that (see docs/ARCHITECTURE.md,
+      // "Connection consistency"). Refused rather than warned: a wrong scheduler breaks
+      // every moved connection silently, long after the config was loaded.
+      const sched = str(svc.scheduler) ?? 'wlc';
+      const flags = arr(svc.scheduler_flags);
+      if (sched !== 'mh' || !flags.includes('mh-port')) {
+        add(
+          ['services', i, sched !== 'mh' ? 'scheduler' : 'scheduler_flags'],
+          `cluster.mode ecmp needs scheduler: mh with scheduler_flags: [mh-port] on every service (${name ?? `services[${i}]`} has scheduler ${sched}${flags.length > 0 ? ` with ${flags.join(', ')}` : ''}), so every director picks the same real server for a flow`,
+        );
+      }
     }
     const vip = str(svc.vip);
     if (vip !== undefined && !vips.has(vip)) add(['services', i, 'vip'], `${vip} is not declared under vips`);

@@ -90,6 +90,7 @@ const POLL_MS = 1000;
 const cloneService = (s: TableService): TableService => ({
   ...s,
   ...(s.persistence ? { persistence: { ...s.persistence } } : {}),
+  ...(s.flags ? { flags: [...s.flags] } : {}),
   realServers: s.realServers.map((r) => ({ ...r })),
 });
 

@@ -27,7 +27,8 @@ import type { TableService } from '../reconcile/table.js';
 import { realServerId } from '../reconcile/table.js';
 import { foldAddress, persistenceMasker, unmapV4 } from './address.js';
 import { PersistenceTable, type Template } from './persistence.js';
-import { createScheduler, type PickContext, type SchedDest, type Scheduler } from './schedulers.js';
+import { createScheduler, hashesSource, type PickContext, type SchedDest, type Scheduler } from './schedulers.js';
+import type { SchedulerFlag } from '../config/schema.js';
 import type { DestCounters } from './stats.js';
 import { adoptListener, ConnectQueue, ConnList, rawAvailable, serverHandle, sweepIdle, type ListenHandle, type RawHost } from './tcp-raw.js';
 
@@ -79,6 +80,8 @@ export class Dest implements SchedDest, DestCounters {
   connectFailures = 0;
   overloaded = false;
   excluded = false;
+  /** mh: the weight a weight-0 real server keeps its Maglev slots with (table.ts). */
+  configuredWeight = 0;
   /** False once removed from the table: no new connections; open ones continue. */
   inTable = true;
   readonly v6: boolean;
@@ -113,9 +116,15 @@ export class Service {
   listenWanted = false;
   listenRetry: NodeJS.Timeout | null = null;
   constructor(public def: TableService) {
-    this.scheduler = createScheduler(def.scheduler);
+    this.scheduler = newScheduler(def);
   }
 }
+
+function newScheduler(def: TableService): Scheduler {
+  return createScheduler(def.scheduler, (def.flags ?? []) as SchedulerFlag[]);
+}
+
+const flagsOf = (def: TableService): string => (def.flags ?? []).join(',');
 
 // ---------------------------------------------------------------- TCP
 
@@ -359,7 +368,7 @@ class UdpListener {
     const svc = this.svc;
     const e = this.engine;
     const clientKey = svc.persistence !== null ? svc.masker(rinfo.address) : null;
-    const dest = e.schedule(svc, clientKey, e.pickContext(svc, rinfo.address), null, now);
+    const dest = e.schedule(svc, clientKey, e.pickContext(svc, rinfo.address, rinfo.port), null, now);
     if (dest === null) {
       svc.noRealServer += 1;
       return null;
@@ -495,7 +504,7 @@ export class Engine implements RawHost<Dest, Service> {
       if (svc === undefined) {
         svc = new Service(def);
         this.services.set(def.key, svc);
-      } else if (svc.def.scheduler !== def.scheduler) svc.scheduler = createScheduler(def.scheduler);
+      } else if (svc.def.scheduler !== def.scheduler || flagsOf(svc.def) !== flagsOf(def)) svc.scheduler = newScheduler(def);
       svc.def = def;
       svc.vipFold = foldAddress(def.vip);
       if (def.persistence !== undefined) {
@@ -515,6 +524,7 @@ export class Engine implements RawHost<Dest, Service> {
           svc.all.set(id, d);
         }
         d.weight = r.weight;
+        d.configuredWeight = r.configuredWeight ?? 0;
         d.inTable = true;
         next.push(d);
       }
@@ -604,8 +614,8 @@ export class Engine implements RawHost<Dest, Service> {
 
   // ---- scheduling
 
-  pickContext(svc: Service, clientAddress: string): PickContext {
-    return { source: svc.scheduler.effective === 'sh' ? foldAddress(clientAddress) : 0, destination: svc.vipFold };
+  pickContext(svc: Service, clientAddress: string, clientPort: number): PickContext {
+    return { source: hashesSource(svc.scheduler) ? foldAddress(clientAddress) : 0, destination: svc.vipFold, sourcePort: clientPort };
   }
 
   /** Picks a real server (persistence first), skipping `tried`; null when none can take it. Its template: scheduledTemplate. */
@@ -641,7 +651,7 @@ export class Engine implements RawHost<Dest, Service> {
   private onConnection(svc: Service, client: net.Socket): void {
     let clientKey: string | null = null;
     let ctx: PickContext = { source: 0, destination: svc.vipFold };
-    if (svc.persistence !== null || svc.scheduler.effective === 'sh') {
+    if (svc.persistence !== null || hashesSource(svc.scheduler)) {
       // Only these need the client's address (getpeername is a system call).
       const addr = client.remoteAddress;
       if (addr === undefined) {
@@ -649,7 +659,7 @@ export class Engine implements RawHost<Dest, Service> {
         return;
       }
       clientKey = svc.persistence !== null ? svc.masker(addr) : null;
-      ctx = this.pickContext(svc, addr);
+      ctx = this.pickContext(svc, addr, client.remotePort ?? 0);
     }
     const c = new TcpConn(this, svc, client, clientKey, ctx);
     (client as ConnSocket)[kConn] = c;
@@ -705,9 +715,9 @@ export class Engine implements RawHost<Dest, Service> {
       h,
       this,
       svc,
-      () => svc.persistence !== null || svc.scheduler.effective === 'sh',
+      () => svc.persistence !== null || hashesSource(svc.scheduler),
       (a) => (svc.persistence !== null ? svc.masker(a) : null),
-      (a) => this.pickContext(svc, a),
+      (a, port) => this.pickContext(svc, a, port),
     );
   }
 

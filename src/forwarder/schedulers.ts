@@ -19,11 +19,18 @@
  * addition for a connect retry (IPVS has none): it makes a real server unavailable for
  * one pick, and sh/dh then walk on to the next bucket instead of giving up.
  *
- * lblc, lblcr and mh are IPVS schedulers the forwarder maps to an equivalent: lblc and
- * lblcr keep a destination-address → server affinity that, with one destination (the
- * VIP), reduces to wlc; mh (Maglev hashing over the source) becomes sh.
+ *   mh   Maglev hashing (ip_vs_mh.c, see maglev.ts) of the client address, and of its
+ *        port with the mh-port flag; the table is built from the real servers in a
+ *        canonical order, so every director holding the same set builds the same table.
+ *        An unavailable slot gives no real server, or with mh-fallback the kernel's walk.
+ *
+ * lblc and lblcr are IPVS schedulers the forwarder maps to an equivalent: they keep a
+ * destination-address → server affinity that, with one destination (the VIP), reduces
+ * to wlc.
  */
-import type { Scheduler as SchedulerName } from '../config/schema.js';
+import type { SchedulerFlag, Scheduler as SchedulerName } from '../config/schema.js';
+import { foldAddress } from './address.js';
+import { buildMaglevTable, canonicalOrder, FORWARDER_MH_TABLE_SIZE, maglevLookup, type MaglevMember } from './maglev.js';
 
 /** What a scheduler sees of a real server. */
 export interface SchedDest {
@@ -34,6 +41,11 @@ export interface SchedDest {
   overloaded?: boolean;
   /** Unavailable for this pick only (a connect retry skips servers already tried). */
   excluded?: boolean;
+  /** The real server's address and port: mh hashes them into the table. */
+  address?: string;
+  port?: number;
+  /** mh: the slots of a weight-0 real server are built with this weight (ip_vs_mh's last_weight). */
+  configuredWeight?: number;
 }
 
 export interface PickContext {
@@ -41,11 +53,13 @@ export interface PickContext {
   source: number;
   /** foldAddress(destination address) — the VIP. */
   destination: number;
+  /** The client's port (mh with mh-port hashes it). */
+  sourcePort?: number;
 }
 
 export interface Scheduler<D extends SchedDest = SchedDest> {
   readonly name: SchedulerName;
-  /** The scheduler the forwarder actually runs (lblc → wlc, mh → sh, others themselves). */
+  /** The scheduler the forwarder actually runs (lblc → wlc, others themselves). */
   readonly effective: SchedulerName;
   /** Index into dests of the chosen real server, or -1 when none can take the connection. */
   pick(dests: readonly D[], ctx: PickContext): number;
@@ -288,8 +302,83 @@ export class HashScheduler implements Scheduler {
   }
 }
 
+/**
+ * ip_vs_mh.c over the real servers in canonical order (see maglev.ts). The table maps a
+ * slot to an index into the dests of the last changed(). The table is a function of the
+ * set of real servers and their weights — the same on every director with the same
+ * config and health view. A real server at weight 0 keeps the slots of its
+ * configuredWeight (quiescent failure, drain: only its own flows move, as with the
+ * kernel's last_weight); without one (weight 0 in the config) it gets none.
+ */
+export class MaglevScheduler implements Scheduler {
+  readonly name: SchedulerName = 'mh';
+  readonly effective: SchedulerName = 'mh';
+  /** mh-port: the client's port is hashed too (flows of one client spread). */
+  readonly hashPort: boolean;
+  /** mh-fallback: an unavailable slot walks on (ip_vs_mh_get_fallback). */
+  readonly fallback: boolean;
+  private table: Int32Array;
+  private built = false;
+  private cur: readonly SchedDest[] = [];
+  private readonly usable = (i: number): boolean => {
+    const d = this.cur[i];
+    return d !== undefined && available(d);
+  };
+  constructor(
+    flags: readonly SchedulerFlag[] = [],
+    readonly size: number = FORWARDER_MH_TABLE_SIZE,
+  ) {
+    this.hashPort = flags.includes('mh-port');
+    this.fallback = flags.includes('mh-fallback');
+    this.table = new Int32Array(size).fill(-1);
+  }
+
+  changed(dests: readonly SchedDest[]): void {
+    this.built = true;
+    const members: (MaglevMember & { address: string })[] = dests.map((d) => ({
+      address: d.address ?? '',
+      fold: foldAddress(d.address ?? '0.0.0.0'),
+      port: d.port ?? 0,
+      weight: d.weight > 0 ? d.weight : (d.configuredWeight ?? 0),
+    }));
+    const order = canonicalOrder(members);
+    const t = buildMaglevTable(
+      order.map((i) => members[i] as MaglevMember),
+      this.size,
+      this.table,
+    );
+    for (let s = 0; s < t.length; s++) {
+      const k = t[s] as number;
+      t[s] = k < 0 ? -1 : (order[k] as number);
+    }
+    this.table = t;
+  }
+
+  /** Index into dests for a client (ignoring availability): the slot's real server. */
+  slotOwner(ctx: PickContext): number {
+    return maglevLookup(this.table, ctx.source, this.hashPort ? (ctx.sourcePort ?? 0) : 0, false, () => true);
+  }
+
+  pick(dests: readonly SchedDest[], ctx: PickContext): number {
+    if (!this.built) this.changed(dests);
+    this.cur = dests;
+    const port = this.hashPort ? (ctx.sourcePort ?? 0) : 0;
+    const i = maglevLookup(this.table, ctx.source, port, this.fallback, this.usable);
+    if (i >= 0 || this.fallback) return i;
+    // A connect retry walks on like mh-fallback (the first pick failed to connect).
+    const owner = this.slotOwner(ctx);
+    if (owner >= 0 && (dests[owner] as SchedDest | undefined)?.excluded === true) return maglevLookup(this.table, ctx.source, port, true, this.usable);
+    return -1;
+  }
+}
+
+/** Does this scheduler hash the client's address (so the forwarder must read it)? */
+export function hashesSource(s: Scheduler): boolean {
+  return s.effective === 'sh' || s.effective === 'mh';
+}
+
 /** A fresh scheduler for a virtual service. */
-export function createScheduler(name: SchedulerName): Scheduler {
+export function createScheduler(name: SchedulerName, flags: readonly SchedulerFlag[] = []): Scheduler {
   switch (name) {
     case 'rr':
       return new RoundRobin();
@@ -306,8 +395,9 @@ export function createScheduler(name: SchedulerName): Scheduler {
     case 'nq':
       return new WeightedLeast(name, 'nq');
     case 'sh':
-    case 'mh':
       return new HashScheduler(name, 'sh');
+    case 'mh':
+      return new MaglevScheduler(flags);
     case 'dh':
       return new HashScheduler(name, 'dh');
   }

@@ -664,7 +664,7 @@ export function adoptListener<S>(
   svc: S,
   needAddress: () => boolean,
   clientKeyOf: (address: string) => string | null,
-  contextOf: (address: string) => PickContext,
+  contextOf: (address: string, port: number) => PickContext,
 ): boolean {
   const handle = listener as unknown as TcpHandle;
   if (B === null) return false;
@@ -674,13 +674,14 @@ export function adoptListener<S>(
   // option at accept): set once here instead of one setsockopt per connection.
   handle.setNoDelay(true);
   const peer: { address?: string; port?: number; family?: string } = {};
-  const noAddressCtx = contextOf('0.0.0.0');
+  const noAddressCtx = contextOf('0.0.0.0', 0);
   handle.onconnection = (err: number, h: TcpHandle): void => {
     if (err !== 0 || h === undefined) return;
     let clientKey: string | null = null;
     let ctx = noAddressCtx;
     if (needAddress()) {
       peer.address = undefined;
+      peer.port = undefined;
       h.getpeername(peer);
       const a = peer.address;
       if (a === undefined) {
@@ -688,7 +689,7 @@ export function adoptListener<S>(
         return;
       }
       clientKey = clientKeyOf(a);
-      ctx = contextOf(a);
+      ctx = contextOf(a, peer.port ?? 0);
     }
     const c = new RawConn(host, svc, h, clientKey, ctx);
     h[kConn] = c;

@@ -18,6 +18,8 @@
 import { isIP } from 'node:net';
 import type { Config, ForwardMethod, ServiceConfig } from '../config/schema.js';
 import { canonicalIp, serviceKey } from '../config/validate.js';
+import { foldAddress } from '../forwarder/address.js';
+import { canonicalOrder } from '../forwarder/maglev.js';
 import { realServerId, type Table, type TableRealServer, type TableService } from './table.js';
 
 /** Is this real server healthy? Real servers with no check are healthy. */
@@ -160,8 +162,17 @@ function planService(s: ServiceConfig, health: HealthView, drains: DrainView): P
     if (healthy) weight = drained ? 0 : r.weight;
     else weight = s.quiescent ? 0 : null;
     rsPlans.push({ address, port, configuredWeight: r.weight, healthy, drained, weight });
-    if (weight !== null) entries.push({ address, port: tablePort(s, s.forward, port), forward: s.forward, weight });
+    if (weight !== null) {
+      const entry: TableRealServer = { address, port: tablePort(s, s.forward, port), forward: s.forward, weight };
+      // mh keeps a weight-0 real server's slots (ip_vs_mh's last_weight): see table.ts
+      if (s.scheduler === 'mh' && weight === 0 && r.weight > 0) entry.configuredWeight = r.weight;
+      entries.push(entry);
+    }
   }
+  // mh: the kernel populates its Maglev table in the order the real servers were added
+  // (newest first), so every director adds them in one canonical order, whatever the
+  // order of the config (docs/ARCHITECTURE.md, "Connection consistency")
+  if (s.scheduler === 'mh') sortCanonically(entries);
   const sorryServerActive = !anyHealthy && s.sorry_server !== undefined;
   let realServers = entries;
   if (sorryServerActive && s.sorry_server) {
@@ -176,6 +187,7 @@ function planService(s: ServiceConfig, health: HealthView, drains: DrainView): P
     scheduler: s.scheduler,
     realServers,
   };
+  if (s.scheduler_flags.length > 0) svc.flags = schedulerFlags(s.scheduler_flags);
   if (s.fwmark !== undefined) svc.fwmark = s.fwmark;
   else {
     svc.vip = canonicalIp(s.vip as string);
@@ -188,9 +200,22 @@ function planService(s: ServiceConfig, health: HealthView, drains: DrainView): P
   for (const r of realServers) Object.freeze(r);
   Object.freeze(realServers);
   if (svc.persistence) Object.freeze(svc.persistence);
+  if (svc.flags) Object.freeze(svc.flags);
   for (const p of rsPlans) Object.freeze(p);
   Object.freeze(rsPlans);
   return { svc: Object.freeze(svc), plan: Object.freeze({ name: s.name, key, sorryServerActive, realServers: rsPlans }) };
+}
+
+/** Real servers in Maglev's canonical order (by folded address, port, address text). */
+function sortCanonically(entries: TableRealServer[]): void {
+  const folded = entries.map((r) => ({ address: r.address, fold: foldAddress(r.address), port: r.port }));
+  const sorted = canonicalOrder(folded).map((i) => entries[i] as TableRealServer);
+  entries.splice(0, entries.length, ...sorted);
+}
+
+/** Scheduler flags as ipvsadm -S prints them: sorted, each once. */
+export function schedulerFlags(flags: readonly string[]): string[] {
+  return [...new Set(flags)].sort();
 }
 
 /** `desired(config, health, drains) → Table` (see `plan` for the reasons behind it). */

@@ -2,6 +2,7 @@
  * The IPVS dataplane: the kernel's table through ipvsadm.
  *
  *   read()      ipvsadm -S -n                     → SaveParser (unchanged services reused)
+ *               (+ ipvsadm -L -n --nosort with listOrder: the kernel's order of mh real servers)
  *   apply(ops)  ipvsadm -R  (the batch on stdin)  — one process per reconcile
  *   setRole()   ipvsadm --start-daemon master|backup --mcast-interface IF --syncid N
  *               ipvsadm --stop-daemon master|backup
@@ -32,13 +33,14 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, ftruncateSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { VigilError } from '../errors.js';
-import { formatBatch, parseList, SaveParser } from './ipvsadm.js';
-import type { Dataplane, DataplaneRole, Operation, RealServerCounters, Table } from './table.js';
+import { formatBatch, parseList, SaveParser, type ListColumns } from './ipvsadm.js';
+import { realServerId, type Dataplane, type DataplaneRole, type Operation, type RealServerCounters, type Table, type TableRealServer } from './table.js';
 
 export interface IpvsDataplaneOptions {
   /** The ipvsadm binary (dataplane.ipvs.ipvsadm). */
@@ -49,6 +51,58 @@ export interface IpvsDataplaneOptions {
   metrics?: Metrics;
   /** Kill an ipvsadm run after this long (a 10,000-line restore takes ~15 s under emulation). */
   timeoutMs?: number;
+  /**
+   * cluster.mode ecmp: set net.ipv4.vs.sloppy_tcp and sloppy_sctp to 1 at start, so this
+   * director picks up a connection another director began (the routers moved its flow
+   * here mid-stream) instead of dropping its packets.
+   */
+  sloppy?: boolean;
+  /** Where /proc/sys is (tests point it at a directory of their own). */
+  procSys?: string;
+  /**
+   * read() gives an mh service's real servers in the kernel's list order (newest
+   * first), which ip_vs_mh populates its table in: `ipvsadm -S -n` sorts them by
+   * address and refuses `--nosort`, so the order comes from `ipvsadm -L -n --nosort`.
+   * cluster.mode ecmp sets it so the reconciler keeps mh services in canonical order.
+   */
+  listOrder?: boolean;
+}
+
+/** The sysctls ecmp mode needs on an IPVS director (written as files under /proc/sys). */
+export const SLOPPY_SYSCTLS = ['net/ipv4/vs/sloppy_tcp', 'net/ipv4/vs/sloppy_sctp'] as const;
+
+/**
+ * Writes 1 to each sloppy sysctl; a failure names the setting and why it matters.
+ * Direct writes, as for the IPv6 VIP settings (src/vip/port.ts): no sysctl process.
+ */
+export async function enableSloppy(procSys = '/proc/sys'): Promise<void> {
+  for (const key of SLOPPY_SYSCTLS) {
+    try {
+      await writeFile(`${procSys}/${key}`, '1\n');
+    } catch (err) {
+      throw new VigilError(
+        'VIGIL_IPVS_SYSCTL',
+        `cannot set ${key.replaceAll('/', '.')}=1 (cluster.mode ecmp needs it: without it connections moved here from another director are dropped): ${(err as Error).message}`,
+        500,
+        { cause: err },
+      );
+    }
+  }
+}
+
+/**
+ * The table with each mh service's real servers in the order of the listing (the
+ * kernel's list order, from `ipvsadm -L -n --nosort`). A real server the listing lacks
+ * (the table changed between the two reads) goes last; the next read sees it.
+ */
+export function inListOrder(table: Table, listing: ListColumns): Table {
+  return table.map((s) => {
+    const order = listing.get(s.key);
+    if (s.scheduler !== 'mh' || order === undefined) return s;
+    const rank = new Map([...order.keys()].map((id, i) => [id, i]));
+    const at = (r: TableRealServer): number => rank.get(realServerId(r.address, r.port)) ?? Number.MAX_SAFE_INTEGER;
+    return { ...s, realServers: [...s.realServers].sort((a, b) => at(a) - at(b)) };
+  });
 }
 
 export class IpvsadmError extends VigilError {
@@ -66,6 +120,7 @@ type SyncState = 'master' | 'backup' | 'none';
 
 export class IpvsDataplane implements Dataplane {
   readonly kind = 'ipvs' as const;
+  readonly listOrder: boolean;
   private readonly bin: string;
   private readonly timeoutMs: number;
   private syncState: SyncState = 'none';
@@ -78,12 +133,17 @@ export class IpvsDataplane implements Dataplane {
 
   constructor(private readonly opts: IpvsDataplaneOptions) {
     this.bin = opts.ipvsadm ?? 'ipvsadm';
+    this.listOrder = opts.listOrder === true;
     this.timeoutMs = opts.timeoutMs ?? 120_000;
   }
 
   async start(): Promise<void> {
     if (this.started) return;
     await this.read(); // fails loudly when ipvsadm or the kernel module is missing
+    if (this.opts.sloppy === true) {
+      await enableSloppy(this.opts.procSys);
+      this.opts.logger.info({ sysctls: SLOPPY_SYSCTLS.map((k) => `${k.replaceAll('/', '.')}=1`) }, 'IPVS picks up connections begun on another director (cluster.mode ecmp)');
+    }
     this.started = true;
     this.setSyncMetric();
   }
@@ -106,7 +166,9 @@ export class IpvsDataplane implements Dataplane {
   }
 
   async read(): Promise<Table> {
-    return this.saveParser.parse(await this.run(['-S', '-n']));
+    if (!this.listOrder) return this.saveParser.parse(await this.run(['-S', '-n']));
+    const [save, list] = await Promise.all([this.run(['-S', '-n']), this.run(['-L', '-n', '--nosort'])]);
+    return inListOrder(this.saveParser.parse(save), parseList(list));
   }
 
   async apply(ops: Operation[]): Promise<void> {

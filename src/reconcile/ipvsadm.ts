@@ -2,7 +2,7 @@
  * ipvsadm text, both ways. Pure.
  *
  * - parseSave: `ipvsadm -S -n` output → Table. Every form ipvsadm 1.31 prints:
- *   `-A -t|-u ADDR:PORT` / `-A -f MARK [-6]`, `-s SCHED`, `-b FLAGS`, `-p [TIMEOUT]`,
+ *   `-A -t|-u ADDR:PORT` / `-A -f MARK [-6]`, `-s SCHED`, `-b FLAGS` (mh-fallback,mh-port), `-p [TIMEOUT]`,
  *   `-M NETMASK`, `--pe NAME`, `-o`; `-a ... -r ADDR:PORT -g|-i|-m [--tun-type ...]
  *   -w N [-x N] [-y N]`; IPv6 in brackets. Recorded outputs are in test/fixtures/ipvsadm/.
  * - formatOperations: Operations → `ipvsadm -R` lines (`-A`, `-E`, `-D`, `-a`, `-e`, `-d`).
@@ -12,7 +12,7 @@
  */
 import { VigilError } from '../errors.js';
 import type { ForwardMethod, Protocol, Scheduler } from '../config/schema.js';
-import { fwmarkKey } from './desired.js';
+import { fwmarkKey, schedulerFlags } from './desired.js';
 import { realServerId, type Operation, type Table, type TableRealServer, type TableService } from './table.js';
 
 export class IpvsadmParseError extends VigilError {
@@ -69,6 +69,7 @@ export function parseSave(text: string): Table {
     let svc: Partial<ServiceAddr> = {};
     let ipv6Flag = false;
     let scheduler: string | undefined;
+    let flags: string[] | undefined;
     let persistence: TableService['persistence'];
     let netmask: string | undefined;
     let rs: { address: string; port: number } | undefined;
@@ -125,6 +126,9 @@ export function parseSave(text: string): Table {
           netmask = next();
           break;
         case '-b':
+        case '--sched-flags':
+          flags = schedulerFlags(next().split(',').filter((f) => f !== ''));
+          break;
         case '--pe':
         case '--tun-type':
         case '--tun-port':
@@ -162,6 +166,7 @@ export function parseSave(text: string): Table {
       if (scheduler === undefined) fail('no -s scheduler');
       if (byKey.has(key)) fail(`service ${key} listed twice`);
       const s: TableService = { key, protocol: svc.protocol as Protocol, scheduler: scheduler as Scheduler, realServers: [] };
+      if (flags !== undefined && flags.length > 0) s.flags = flags;
       if (svc.fwmark !== undefined) s.fwmark = svc.fwmark;
       else {
         s.vip = svc.vip as string;
@@ -240,6 +245,7 @@ function deepFreeze(table: Table): Table {
     for (const r of s.realServers) Object.freeze(r);
     Object.freeze(s.realServers);
     if (s.persistence) Object.freeze(s.persistence);
+    if (s.flags) Object.freeze(s.flags);
     Object.freeze(s);
   }
   return Object.freeze(table) as Table;
@@ -256,6 +262,7 @@ export function serviceArgs(key: string): string {
 
 function serviceSpec(s: TableService): string {
   let out = `${serviceArgs(s.key)} -s ${s.scheduler}`;
+  if (s.flags !== undefined && s.flags.length > 0) out += ` -b ${s.flags.join(',')}`;
   if (s.persistence) {
     out += ` -p ${s.persistence.timeoutS}`;
     if (s.persistence.netmask !== undefined) out += ` -M ${s.persistence.netmask}`;

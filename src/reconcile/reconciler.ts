@@ -30,9 +30,10 @@ import { badRequest, notFound } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { canonicalIp, drainKey, Planner, tableKey, type HealthView, type Plan } from './desired.js';
-import { countByKind, diff } from './diff.js';
+import { countByKind, diff, type DiffOptions } from './diff.js';
 import { formatOperation } from './ipvsadm.js';
-import { realServerId, type Dataplane, type DataplaneRole, type Operation, type RealServerCounters, type Table } from './table.js';
+import { realServerId, type Dataplane, type DataplaneRole, type Operation, type RealServerCounters, type Table, type TableService } from './table.js';
+import { tableDigest } from './digest.js';
 
 /** What an operation changes: a service, or one real server of a service. */
 function opTarget(op: Operation): string {
@@ -106,6 +107,8 @@ export interface ReconcilerOptions {
 export interface ReconcilerEvents {
   reconciled: [RunResult];
   failed: [RunResult];
+  /** The digest of the desired table changed (see digest.ts); emitted before the run applies it. */
+  digest: [string];
 }
 
 export class Reconciler extends EventEmitter<ReconcilerEvents> {
@@ -143,6 +146,13 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   /** desired(): reuses the services whose config, health and drains did not change. */
   private readonly planner = new Planner();
   private lastPlan: Plan | undefined;
+  private lastDigest: string | undefined;
+  /** IPVS read in the kernel's list order (ecmp): keep mh services in canonical add order. */
+  private get diffOptions(): DiffOptions {
+    return { mhListOrder: this.dp.listOrder === true };
+  }
+  /** The services the last digest was computed from (shared, frozen objects: same ⇒ same digest). */
+  private digestOf: readonly TableService[] = [];
   private firstSuccess = false;
   private lastResult: RunResult | undefined;
   private countersCache = new Map<string, Map<string, RealServerCounters>>();
@@ -196,6 +206,25 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   get last(): RunResult | undefined {
     return this.lastResult;
+  }
+
+  /**
+   * The digest of the table this director wants programmed (config + health + drains;
+   * digest.ts), undefined before the first run. Equal on every director with the same
+   * config and health view; cluster.mode ecmp compares it across directors.
+   */
+  digest(): string | undefined {
+    return this.lastDigest;
+  }
+
+  private updateDigest(table: readonly TableService[]): void {
+    const prev = this.digestOf;
+    if (this.lastDigest !== undefined && prev.length === table.length && table.every((s, i) => s === prev[i])) return;
+    this.digestOf = table;
+    const d = tableDigest(table as TableService[]);
+    if (d === this.lastDigest) return;
+    this.lastDigest = d;
+    this.emit('digest', d);
   }
 
   /**
@@ -359,13 +388,14 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       const p = this.planner.plan(cfg, this.opts.health, this.drains);
       this.pruneDrains(p);
       this.lastPlan = p;
+      this.updateDigest(p.table);
       this.m.tableServices.set(p.table.length);
       this.m.tableRealServers.set(p.table.reduce((n, s) => n + s.realServers.length, 0));
       const declared = new Set([...p.declared, ...this.owned]);
       // health/drain/role runs trust the last read-back; periodic, config, start and retry read afresh
       const useCache = this.cache !== undefined && triggers.every((t) => t === 'health' || t === 'drain' || t === 'role');
       const actual = useCache ? (this.cache as Table) : await this.dp.read();
-      const ops = diff(actual, p.table, declared);
+      const ops = diff(actual, p.table, declared, this.diffOptions);
       // drift: the kernel no longer holds what the last successful run left there
       let drift = !useCache && this.cache !== undefined && ops.length > 0 && diff(actual, this.cache, declared).length > 0;
       if (drift) this.onDrift(ops);
@@ -409,7 +439,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     await this.dp.apply(ops);
     for (const [k, n] of countByKind(ops)) this.m.reconcileOperations.inc({ dataplane: this.dp.kind, kind: k }, n);
     const readBack = await this.dp.read();
-    const remaining = diff(readBack, want, declared);
+    const remaining = diff(readBack, want, declared, this.diffOptions);
     if (remaining.length === 0) this.cache = readBack;
     return remaining;
   }

@@ -36,6 +36,8 @@ export async function selectDataplane(config: Config, deps: SelectDeps): Promise
     return new IpvsDataplane({
       ipvsadm: config.dataplane.ipvs.ipvsadm,
       syncDaemon: sync ? { interface: sync.interface, syncId: sync.sync_id } : undefined,
+      sloppy: config.cluster.mode === 'ecmp',
+      listOrder: config.cluster.mode === 'ecmp',
       logger: deps.logger,
       metrics: deps.metrics,
     });

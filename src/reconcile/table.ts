@@ -14,6 +14,12 @@ export interface TableRealServer {
   /** IPVS -g / -i / -m. */
   forward: ForwardMethod;
   weight: number;
+  /**
+   * mh only: the configured weight of a real server held at weight 0 (failed in a
+   * quiescent service, or drained). The forwarder keeps its Maglev slots, as the kernel
+   * keeps last_weight, so only its own flows move (ipvsadm never sees this field).
+   */
+  configuredWeight?: number;
 }
 
 export interface TableService {
@@ -25,6 +31,8 @@ export interface TableService {
   port?: number;
   fwmark?: number;
   scheduler: Scheduler;
+  /** ipvsadm -b (`mh-fallback`, `mh-port`), sorted; absent when none. */
+  flags?: string[];
   /** ipvsadm -p [timeout] and -M netmask. */
   persistence?: { timeoutS: number; netmask?: string };
   realServers: TableRealServer[];
@@ -65,6 +73,12 @@ export type DataplaneRole = 'init' | 'standby' | 'active' | 'maintenance';
  */
 export interface Dataplane {
   readonly kind: 'ipvs' | 'forwarder';
+  /**
+   * read() gives each service's real servers in the kernel's list order, newest first
+   * (IPVS with `ipvsadm -L -n --nosort`, cluster.mode ecmp); the diff then keeps mh services in
+   * canonical add order (diff.ts).
+   */
+  readonly listOrder?: boolean;
   start(): Promise<void>;
   close(): Promise<void>;
   /** The table as the dataplane holds it now: all services, vigil's and foreign ones. */

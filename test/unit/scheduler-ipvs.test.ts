@@ -211,7 +211,7 @@ describe('mapping of the other IPVS schedulers', () => {
   it.each([
     ['lblc', 'wlc'],
     ['lblcr', 'wlc'],
-    ['mh', 'sh'],
+    ['mh', 'mh'],
     ['rr', 'rr'],
   ] as const)('%s runs as %s', (name, effective) => {
     const s = createScheduler(name);
