@@ -25,7 +25,7 @@ const vips = (n: number): string => `vips:\n${Array.from({ length: n }, (_, i) =
 const L = CONFIG_LIMITS;
 const dir = tmpDir('vigil-limits-');
 
-describe('vigil validate and vigil run refuse an over-limit config', () => {
+describe('vigil validate and vigil run refuse an over-limit config', { timeout: 120_000 }, () => {
   const base = standaloneConfig({ apiPort: 1, clusterPort: 2 });
 
   it('validate: at the VIP limit ok, one over refused with file, limit and value (exit 1)', async () => {
@@ -54,7 +54,7 @@ describe('vigil validate and vigil run refuse an over-limit config', () => {
   });
 });
 
-describe('vigil validate checks cluster.key_file as run reads it', () => {
+describe('vigil validate checks cluster.key_file as run reads it', { timeout: 120_000 }, () => {
   const pair = (keyFile: string): string => `node: a
 cluster:
   key_file: ${keyFile}
@@ -84,7 +84,7 @@ cluster:
   });
 });
 
-describe('a running daemon refuses an over-limit reload and keeps its config', () => {
+describe('a running daemon refuses an over-limit reload and keeps its config', { timeout: 120_000 }, () => {
   const TOKEN = 'limits-test-token';
   let d: RunningDaemon;
   let api: string;
