@@ -31,7 +31,7 @@ const problemsOf = (fn: () => unknown): string[] => {
 const dir = mkdtempSync(join(tmpdir(), 'vigil-limits-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('file size (stat before read)', () => {
+describe('file size (stat before read)', { timeout: 120_000 }, () => {
   const L = CONFIG_LIMITS.fileBytes;
   const padded = (bytes: number): string => {
     const pad = bytes - BASE.length;
@@ -68,7 +68,7 @@ describe('file size (stat before read)', () => {
   });
 });
 
-describe('YAML nodes and nesting (counted while parsing)', () => {
+describe('YAML nodes and nesting (counted while parsing)', { timeout: 120_000 }, () => {
   const small = { ...CONFIG_LIMITS, yamlNodes: 10, yamlDepth: 3 };
   const parse = (text: string, limits = small) => parseYamlBounded(text, new LineCounter(), limits);
 
@@ -105,7 +105,7 @@ describe('YAML nodes and nesting (counted while parsing)', () => {
   });
 });
 
-describe('aliases (expanded size)', () => {
+describe('aliases (expanded size)', { timeout: 120_000 }, () => {
   it('refuses a billion laughs with the expanded count', () => {
     const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
     for (let i = 1; i <= 8; i++) lines.push(`a${i}: &a${i} [${Array.from({ length: 10 }, () => `*a${i - 1}`).join(', ')}]`);
@@ -127,7 +127,7 @@ describe('aliases (expanded size)', () => {
   });
 });
 
-describe('counts of services, real servers, probes and VIPs', () => {
+describe('counts of services, real servers, probes and VIPs', { timeout: 120_000 }, () => {
   const L = CONFIG_LIMITS;
   const rs = (n: number, check = false) => Array.from({ length: n }, () => (check ? { check: {} } : {}));
   const svcs = (n: number, per: number, check = false) => Array.from({ length: n }, () => ({ real_servers: rs(per, check) }));
