@@ -220,6 +220,7 @@ describe('haresources', () => {
 describe('services from ipvsadm -S and mon', () => {
   const SEED_MON = [
     'hostgroup rs1 172.19.81.139',
+    '',
     'watch rs1',
     '    service http',
     '        interval 5s',
@@ -254,7 +255,7 @@ describe('services from ipvsadm -S and mon', () => {
     const { config, problems, at } = await convert({ monCf: SEED_MON });
     expect(problems).toEqual([]);
     expect(config.services[0]).toMatchObject({ vip: '172.16.81.141', port: 80, forward: 'tun', real_servers: [{ address: '172.19.81.139', weight: 1 }] });
-    expect(at('monCf', 7)[0]?.reason).toMatch(/created from the lvs\.alert arguments/);
+    expect(at('monCf', 8)[0]?.reason).toMatch(/created from the lvs\.alert arguments/);
   });
 
   it('names resolve through /etc/services and the resolver; failures are reported', async () => {
@@ -289,6 +290,7 @@ describe('services from ipvsadm -S and mon', () => {
     const mon = [
       'hostgroup local localhost',
       'hostgroup elsewhere 192.0.2.9',
+      '',
       'watch local',
       '    service ping',
       '        interval 1m',
@@ -311,13 +313,13 @@ describe('services from ipvsadm -S and mon', () => {
     expect(problems).toEqual([]);
     // tcp.monitor's own 10 s timeout, kept below the 10 s interval
     expect(config.services[0].check).toEqual({ type: 'tcp', interval_ms: 10_000, timeout_ms: 9999, rise: 1, fall: 1, initial: 'up' });
-    expect(at('monCf', 4)[0]?.reason).toMatch(/fping\.monitor probes the host \(ICMP\), not a service/);
-    expect(at('monCf', 9)[0]?.reason).toMatch(/timeout 10 s \(its default\) is not below the interval 10 s/);
-    expect(at('monCf', 10)[0]?.reason).toMatch(/only mon alerts/);
-    expect(at('monCf', 11)[0]?.reason).toMatch(/no alert scripts/);
-    expect(at('monCf', 13)[0]?.reason).toMatch(/already checked by mon service web/);
+    expect(at('monCf', 5)[0]?.reason).toMatch(/fping\.monitor probes the host \(ICMP\), not a service/);
+    expect(at('monCf', 10)[0]?.reason).toMatch(/timeout 10 s \(its default\) is not below the interval 10 s/);
+    expect(at('monCf', 11)[0]?.reason).toMatch(/only mon alerts/);
+    expect(at('monCf', 12)[0]?.reason).toMatch(/no alert scripts/);
+    expect(at('monCf', 14)[0]?.reason).toMatch(/already checked by mon service web/);
     expect(at('monCf', 2)[0]?.reason).toMatch(/not watched by a translated service/);
-    expect(at('monCf', 18)[0]?.reason).toMatch(/not real servers of any imported virtual service/);
+    expect(at('monCf', 19)[0]?.reason).toMatch(/not real servers of any imported virtual service/);
   });
 
   // the issue's case: one host group, several watches, each on its own port
@@ -338,6 +340,7 @@ describe('services from ipvsadm -S and mon', () => {
   const severalMon = (extra: string[] = []) =>
     [
       'hostgroup rs 10.0.1.1 10.0.1.2',
+      '',
       'watch rs',
       '    service web',
       '        interval 5s',
@@ -380,14 +383,14 @@ describe('services from ipvsadm -S and mon', () => {
   it('a watch probing a port no service has is reported, not attached elsewhere', async () => {
     const extra = ['    service other', '        interval 10s', '        monitor tcp.monitor -p 7777'];
     const { config, at } = await convert({ ipvsadm: SEVERAL, monCf: severalMon(extra) });
-    expect(at('monCf', 25)[0]).toMatchObject({ kind: 'untranslated', reason: expect.stringMatching(/probes tcp port 7777 on 10\.0\.1\.1, 10\.0\.1\.2, where no imported virtual service has a real server/) });
+    expect(at('monCf', 26)[0]).toMatchObject({ kind: 'untranslated', reason: expect.stringMatching(/probes tcp port 7777 on 10\.0\.1\.1, 10\.0\.1\.2, where no imported virtual service has a real server/) });
     expect(config.services.find((s: any) => s.port === 9000).check).toMatchObject({ type: 'tcp' });
   });
 
   it('a monitor whose target cannot be told is an error unless lvs.alert binds it', async () => {
     const extra = ['    service custom', '        interval 10s', '        monitor my-app.monitor --deep'];
     const { config, at } = await convert({ ipvsadm: SEVERAL, monCf: severalMon(extra) });
-    expect(at('monCf', 25)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/cannot tell which service this monitor probes .*lvs\.alert/) });
+    expect(at('monCf', 26)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/cannot tell which service this monitor probes .*lvs\.alert/) });
     for (const s of config.services) for (const r of s.real_servers) expect(JSON.stringify(r.check ?? s.check ?? {})).not.toContain('my-app');
     const bound = ['    service custom', '        interval 10s', '        monitor my-app.monitor --deep', '        period', '            alert lvs.alert -P -t -V 10.0.0.100:9000 -R 10.0.1.2'];
     const b = await convert({ ipvsadm: SEVERAL, monCf: severalMon(bound) });
@@ -398,19 +401,19 @@ describe('services from ipvsadm -S and mon', () => {
   it('two lvs.alert-bound monitors with different checks on one real server are an error', async () => {
     const extra = ['    service web-tcp', '        interval 5s', '        monitor tcp.monitor -p 80 -t 2', '        period', '            alert lvs.alert -P -t -V 10.0.0.100:80 -R 10.0.1.1'];
     const { result } = await convert({ ipvsadm: SEVERAL, monCf: severalMon(extra) });
-    expect(result.report.filter((e) => e.kind === 'error').map((e) => e.line)).toEqual([23]);
+    expect(result.report.filter((e) => e.kind === 'error').map((e) => e.line)).toEqual([24]);
   });
 
   it('unresolvable hosts and lvs.alert targets are errors', async () => {
-    const mon = 'hostgroup rs 10.0.1.1 nowhere.example.com\nwatch rs\n  service web\n    interval 5s\n    monitor http.monitor -t 2\n    period\n      alert lvs.alert -P -t -V 10.0.0.100:80 -R gone.example.com\n';
+    const mon = 'hostgroup rs 10.0.1.1 nowhere.example.com\n\nwatch rs\n  service web\n    interval 5s\n    monitor http.monitor -t 2\n    period\n      alert lvs.alert -P -t -V 10.0.0.100:80 -R gone.example.com\n';
     const { at } = await convert({ ipvsadm: SEVERAL, monCf: mon });
     expect(at('monCf', 1)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/cannot resolve host "nowhere\.example\.com"/) });
-    expect(at('monCf', 7)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/lvs\.alert -R: cannot resolve "gone\.example\.com"/) });
+    expect(at('monCf', 8)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/lvs\.alert -R: cannot resolve "gone\.example\.com"/) });
   });
 
   it('a service without an interval never runs its monitor in mon, so it is not translated', async () => {
-    const { at } = await convert({ ipvsadm: SEVERAL, monCf: 'hostgroup rs 10.0.1.1\nwatch rs\n  service web\n    monitor http.monitor\n' });
-    expect(at('monCf', 4)[0]?.reason).toMatch(/no interval: mon never runs its monitor/);
+    const { at } = await convert({ ipvsadm: SEVERAL, monCf: 'hostgroup rs 10.0.1.1\n\nwatch rs\n  service web\n    monitor http.monitor\n' });
+    expect(at('monCf', 5)[0]?.reason).toMatch(/no interval: mon never runs its monitor/);
   });
 });
 
@@ -512,10 +515,10 @@ describe('no input line is dropped silently', () => {
       haresources: 'lvs1 IPaddr::172.16.81.141/24/eth1 LvsScript\nnobody 1.2.3.4\n',
       authkeys: KEYS,
       ipvsadm: '-A -t 172.16.81.141:80 -s wlc\n-a -t 172.16.81.141:80 -r 172.19.81.139:80 -i -w 1\n-a -t 1.1.1.1:80 -r 2.2.2.2:80\n',
-      monCf: 'hostgroup x 172.19.81.139\nwatch x\n  service s\n    interval 5s\n    monitor tcp.monitor -p 80 -t 2\n    bogus line\n',
+      monCf: 'hostgroup x 172.19.81.139\n\nwatch x\n  service s\n    interval 5s\n    monitor tcp.monitor -p 80 -t 2\n    bogus line\n',
     };
     const { result } = await convert(inputs, { node: 'lvs1', addresses: [{ iface: 'eth1', address: '10.10.10.1' }] });
     const reported = new Set(result.report.map((e) => `${e.file}:${e.line}`));
-    for (const want of ['haCf:10', 'haCf:11', 'haresources:2', 'ipvsadm:3', 'monCf:6']) expect(reported).toContain(want);
+    for (const want of ['haCf:10', 'haCf:11', 'haresources:2', 'ipvsadm:3', 'monCf:7']) expect(reported).toContain(want);
   });
 });

@@ -178,3 +178,24 @@ describe('monitorProbe: what each monitor line probes', () => {
     expect(monitorProbe(cmd, args, append)).toMatch(why);
   });
 });
+
+describe('mon’s record boundaries (a blank line ends a hostgroup or watch)', () => {
+  it('lines after a blank line inside a watch are ignored by mon, so they are reported', () => {
+    const ledger = new Ledger();
+    const cf = parseMonCf('hostgroup g 10.0.0.1\n\nwatch g\n  service a\n    interval 5s\n    monitor tcp.monitor -p 80\n\n  service b\n    interval 5s\n', 'mon.cf', ledger);
+    expect(cf.watches[0]?.services.map((s) => s.name)).toEqual(['a']);
+    expect(ledger.entries.filter((e) => e.line === 8 || e.line === 9).map((e) => e.reason)).toEqual([
+      expect.stringMatching(/mon ignores this line: a blank line ended/),
+      expect.stringMatching(/mon ignores this line/),
+    ]);
+  });
+
+  it('a watch with no blank line after its hostgroup is read by mon as hosts: an error', () => {
+    const ledger = new Ledger();
+    const cf = parseMonCf('hostgroup g 10.0.0.1\n# comments do not end a record\nwatch g\n  service a\n    interval 5s\n', 'mon.cf', ledger);
+    expect(cf.watches).toEqual([]);
+    expect(cf.hostgroups.size).toBe(0);
+    expect(ledger.entries.find((e) => e.line === 3)).toMatchObject({ kind: 'error', reason: expect.stringMatching(/more hosts of hostgroup g/) });
+    expect(ledger.entries.find((e) => e.line === 4)?.reason).toMatch(/more hosts of hostgroup g/);
+  });
+});
