@@ -70,8 +70,8 @@ export function monMs(s: string): number | undefined {
   return Math.round(Number(m[1]) * mult);
 }
 
-const PERIOD_KEYS = new Set(['alert', 'upalert', 'startupalert', 'alertevery', 'alertafter', 'numalerts', 'upalertafter', 'comp_alerts', 'no_comp_alerts', 'ackalert', 'disablealert']);
-const SERVICE_KEYS = new Set([
+export const PERIOD_KEYS = new Set(['alert', 'upalert', 'startupalert', 'alertevery', 'alertafter', 'numalerts', 'upalertafter', 'comp_alerts', 'no_comp_alerts', 'ackalert', 'disablealert']);
+export const SERVICE_KEYS = new Set([
   'interval', 'monitor', 'description', 'period', 'depend', 'dep', 'dep_behavior', 'dep_memory', 'hostdepend', 'allow_empty_group',
   'traptimeout', 'trapduration', 'randskew', 'exclude_hosts', 'exclude_period', 'failure_interval', 'redistribute', 'unack_summary',
   'monitor_timeout',

@@ -275,7 +275,7 @@ const SCHEDULE: { label: string; rs1?: string[]; rs2?: string[] }[] = [
   { label: 'all up again', rs1: ['dns up', 'ftp up'], rs2: ['http up'] },
 ];
 /** mon's 1 s scheduler tick, a Perl monitor's start on a loaded machine, the alert's fork. */
-const MARGIN_MS = 4000;
+const MARGIN_MS = 5000;
 
 type State = 'up' | 'down';
 interface Side {
@@ -449,7 +449,7 @@ describe.skipIf(missing !== undefined)('vigil import --mon-cf: real mon and vigi
       const cfg = imported.get(c.name)?.yaml;
       for (const line of (vigilLogs.get(c.name) ?? '').split('\n')) {
         if (!line.includes('"real server ')) continue;
-        const ev = JSON.parse(line) as { msg: string; service: string; realServer: string; time: number };
+        const ev = JSON.parse(line) as { msg: string; service: string; realServer: string; time: string };
         const svc = (cfg?.services ?? []).find((s: any) => s.name === ev.service);
         if (!svc) continue;
         const addr = ev.realServer.replace(/:\d+$/, '');
@@ -457,7 +457,7 @@ describe.skipIf(missing !== undefined)('vigil import --mon-cf: real mon and vigi
           if ((svc.protocol ?? 'tcp') !== p.protocol || svc.port !== p.port) continue;
           for (const h of p.hosts) {
             if (hostAddress(h) !== addr) continue;
-            state.set(`${c.name}|${p.group}|${p.service}|${h}`, { state: ev.msg === 'real server up' ? 'up' : 'down', at: ev.time });
+            state.set(`${c.name}|${p.group}|${p.service}|${h}`, { state: ev.msg === 'real server up' ? 'up' : 'down', at: Date.parse(ev.time) });
           }
         }
       }
@@ -485,6 +485,8 @@ describe.skipIf(missing !== undefined)('vigil import --mon-cf: real mon and vigi
     const keys = CASES.flatMap((c) => c.probes.flatMap((p) => p.hosts.map((h) => `${c.name}|${p.group}|${p.service}|${h}`)));
     const settleMs = Math.max(...CASES.flatMap((c) => c.probes.map((p) => p.boundMs))) + MARGIN_MS;
     const mismatches: string[] = [];
+    const late: string[] = [];
+    const boundOf = new Map(CASES.flatMap((c) => c.probes.flatMap((p) => p.hosts.map((h) => [`${c.name}|${p.group}|${p.service}|${h}`, p.boundMs] as const))));
     const rows: string[] = [];
     let changes = 0;
     let previous = new Map<string, State>(keys.map((k) => [k, 'up']));
@@ -502,13 +504,17 @@ describe.skipIf(missing !== undefined)('vigil import --mon-cf: real mon and vigi
         const lag = (x: { at: number }): string => (x.at >= started ? `${((x.at - started) / 1000).toFixed(1)}s` : '-');
         rows.push(`${step.label.padEnd(58)} ${k.padEnd(44)} mon ${m.state.padEnd(4)} (${lag(m)})  vigil ${v.state.padEnd(4)} (${lag(v)})${m.state === v.state ? '' : '  MISMATCH'}`);
         if (m.state !== v.state) mismatches.push(`${step.label}: ${k}: mon ${m.state}, vigil ${v.state}`);
+        // vigil's verdict came within fall × interval (+ margin) of the change
+        const bound = (boundOf.get(k) ?? 0) + MARGIN_MS;
+        if (v.at >= started && v.at - started > bound) late.push(`${step.label}: ${k}: vigil took ${v.at - started} ms (bound ${bound} ms)`);
       }
       previous = new Map(keys.map((k) => [k, mon.state.get(k)?.state ?? 'up']));
     }
-    console.log(`import-mon-diff: ${CASES.length} mon.cf files, ${keys.length} host×service verdicts, ${SCHEDULE.length} steps, settle ${settleMs} ms\n${rows.join('\n')}\nmon verdict changes: ${changes}; mismatches: ${mismatches.length}`);
+    console.log(`import-mon-diff: ${CASES.length} mon.cf files, ${keys.length} host×service verdicts, ${SCHEDULE.length} steps, settle ${settleMs} ms\n${rows.join('\n')}\nmon verdict changes: ${changes}; mismatches: ${mismatches.length}; late vigil verdicts: ${late.length}`);
     // the schedule really moved mon's verdicts (a comparison of two frozen sides proves nothing)
     expect(changes).toBeGreaterThanOrEqual(12);
     expect(mismatches).toEqual([]);
+    expect(late).toEqual([]);
   }, 300_000);
 
   async function command(name: string, cmds: string[]): Promise<void> {
