@@ -486,7 +486,7 @@ describe.skipIf(missing !== undefined)('vigil import --mon-cf: real mon and vigi
     const settleMs = Math.max(...CASES.flatMap((c) => c.probes.map((p) => p.boundMs))) + MARGIN_MS;
     const mismatches: string[] = [];
     const late: string[] = [];
-    const boundOf = new Map(CASES.flatMap((c) => c.probes.flatMap((p) => p.hosts.map((h) => [`${c.name}|${p.group}|${p.service}|${h}`, p.boundMs] as const))));
+    const boundOf = new Map<string, number>(CASES.flatMap((c) => c.probes.flatMap((p) => p.hosts.map((h) => [`${c.name}|${p.group}|${p.service}|${h}`, p.boundMs] as const))));
     const rows: string[] = [];
     let changes = 0;
     let previous = new Map<string, State>(keys.map((k) => [k, 'up']));
