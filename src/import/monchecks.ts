@@ -269,7 +269,8 @@ async function monService(
       for (const l of [monitor.src, interval.src]) ledger.skip(l, `not used: every real server of this service is checked by another mon service (see line ${svc.src.line})`);
       return;
     }
-    if (notes.size > 0) ledger.adjust(monitor.src, [...notes].join('; '));
+    // one report line per thing not carried over
+    if (notes.size > 0) for (const n of notes) ledger.adjust(monitor.src, n);
     else ledger.ok(monitor.src);
     ledger.ok(interval.src);
     ledger.ok(svc.src);

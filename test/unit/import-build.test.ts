@@ -411,6 +411,14 @@ describe('services from ipvsadm -S and mon', () => {
     expect(at('monCf', 8)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/lvs\.alert -R: cannot resolve "gone\.example\.com"/) });
   });
 
+  it('every option not carried over gets its own report line', async () => {
+    const { at } = await convert({ ipvsadm: SEVERAL, monCf: 'hostgroup rs 10.0.1.1\n\nwatch rs\n  service web\n    interval 5s\n    monitor http.monitor -o\n' });
+    expect(at('monCf', 6).map((e) => [e.kind, e.reason])).toEqual([
+      ['adjusted', '-o is not carried over: only shortens the monitor’s output; no effect on the verdict'],
+      ['adjusted', expect.stringMatching(/timeout 30 s \(its default\) is not below the interval 5 s: timeout_ms 4999/)],
+    ]);
+  });
+
   it('a service without an interval never runs its monitor in mon, so it is not translated', async () => {
     const { at } = await convert({ ipvsadm: SEVERAL, monCf: 'hostgroup rs 10.0.1.1\n\nwatch rs\n  service web\n    monitor http.monitor\n' });
     expect(at('monCf', 5)[0]?.reason).toMatch(/no interval: mon never runs its monitor/);
