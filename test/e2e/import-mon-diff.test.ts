@@ -39,7 +39,16 @@ const MON = '/usr/sbin/mon';
 const MOND = '/usr/lib/mon/mon.d';
 
 const isRoot = process.getuid?.() === 0;
-const missing = !isRoot ? 'needs root (network namespaces)' : !existsSync(MON) || !existsSync(`${MOND}/http.monitor`) ? 'needs the Debian package mon' : !existsSync(CLI) ? 'needs npm run build (dist/cli.js)' : undefined;
+const netDns = spawnSync('perl', ['-MNet::DNS', '-e', '1']).status === 0;
+const missing = !isRoot
+  ? 'needs root (network namespaces)'
+  : !existsSync(MON) || !existsSync(`${MOND}/http.monitor`)
+    ? 'needs the Debian package mon'
+    : !netDns
+      ? 'needs libnet-dns-perl (dns.monitor)'
+      : !existsSync(CLI)
+        ? 'needs npm run build (dist/cli.js)'
+        : undefined;
 if (missing) console.log(`import-mon-diff: skipped, ${missing}`);
 
 const run = `${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
