@@ -13,7 +13,8 @@
  * - Timers keep Heartbeat's values (its defaults when absent), adjusted minimally to
  *   vigil's rules, each adjustment reported.
  * - mon watches become checks on the real servers whose address is one of the watched
- *   hosts (or exactly the one an lvs.alert line names); mon's own alerts are reported.
+ *   hosts and whose protocol and port are the ones the monitor probes (or exactly the
+ *   one an lvs.alert line names); mon's own alerts are reported (monchecks.ts).
  */
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
@@ -407,7 +408,12 @@ export async function buildConfig(inputs: ImportInputs, opts: ImportOptions): Pr
         best.used.won = true;
       }
       for (const c of rest) {
-        ledger.skip(c.src, `real server ${rs.address} of ${st.svc.name || keyOf(st.svc.protocol ?? 'tcp', st.svc.vip, st.svc.port, st.svc.fwmark)} is already checked by ${best?.label ?? ''} (vigil runs one check per real server)`);
+        const what = `real server ${rs.address} of ${st.svc.name || keyOf(st.svc.protocol ?? 'tcp', st.svc.vip, st.svc.port, st.svc.fwmark)}`;
+        // two checks that each took the real server out of the table (mon's lvs.alert):
+        // vigil runs one, so a failure only the other one sees would go unnoticed
+        if (best && c.rank >= 100 && best.rank >= 100 && JSON.stringify(c.check) !== JSON.stringify(best.check)) {
+          ledger.error(c.src, `${what} is also bound by ${best.label} with a different check; vigil runs one check per real server, so this one's failures would not take it out: merge them into one monitor`);
+        } else ledger.skip(c.src, `${what} is already checked by ${best?.label ?? ''} (vigil runs one check per real server)`);
       }
     });
     const checks = st.svc.real_servers.map((r) => (r.check ? JSON.stringify(r.check) : ''));

@@ -1,7 +1,8 @@
 /**
  * `vigil import`: reads the old files, writes vigil.yaml (and the key file, and wrapper
  * scripts for resources with arguments), validates the result with the real loader and
- * prints the report. Exit 0 when the output validates, 1 when it does not.
+ * prints the report. Exit 0 when the output validates and no line is an error (ambiguous or
+ * unresolvable input; `--partial` accepts a result without those parts), else 1.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -28,6 +29,8 @@ export async function runImport({ argv, out, err }: CommandContext): Promise<num
     'key-file': { type: 'string' },
     report: { type: 'string' },
     output: { type: 'string', short: 'o' },
+    /** Accept a result without the parts reported as errors (ambiguous or unresolvable input). */
+    partial: { type: 'boolean' },
   });
   const read = (f: string | undefined): InputFile | undefined => {
     if (f === undefined) return undefined;
@@ -130,13 +133,15 @@ export async function runImport({ argv, out, err }: CommandContext): Promise<num
     out(yamlText.replace(/\n$/, ''));
   }
 
-  const counts = { untranslated: 0, adjusted: 0, note: 0 };
+  const counts = { untranslated: 0, adjusted: 0, note: 0, error: 0 };
   for (const e of report) counts[e.kind] += 1;
+  const partial = values.partial === true;
+  const errors = counts.error === 0 ? '' : `${counts.error} errors (${partial ? 'accepted with --partial: those parts are left out' : 'the output does not do what the input did; fix them, or rerun with --partial to accept the result without them'}), `;
   const lines = [
     ...formatReport(report),
-    `vigil import: ${counts.untranslated} untranslated, ${counts.adjusted} adjusted, ${counts.note} notes; ${valid ? 'the output validates' : 'the output does NOT validate'}${written.length > 0 ? `; wrote ${written.join(', ')}` : ''}`,
+    `vigil import: ${errors}${counts.untranslated} untranslated, ${counts.adjusted} adjusted, ${counts.note} notes; ${valid ? 'the output validates' : 'the output does NOT validate'}${written.length > 0 ? `; wrote ${written.join(', ')}` : ''}`,
   ];
   if (values.report !== undefined) writeFileSync(values.report, `${lines.join('\n')}\n`);
   else for (const l of lines) err(l);
-  return valid ? 0 : 1;
+  return valid && (counts.error === 0 || partial) ? 0 : 1;
 }

@@ -17,7 +17,8 @@ export interface SourceLine {
   indent: number;
 }
 
-export type EntryKind = 'untranslated' | 'adjusted' | 'note';
+/** error: ambiguous or unresolvable input; `vigil import` exits non-zero unless --partial. */
+export type EntryKind = 'untranslated' | 'adjusted' | 'note' | 'error';
 
 export interface ReportEntry {
   file: string;
@@ -60,6 +61,15 @@ export class Ledger {
   adjust(src: SourceLine, reason: string): void {
     this.ok(src);
     this.push({ file: src.file, line: src.line, text: src.text, kind: 'adjusted', reason });
+  }
+
+  /**
+   * The line is ambiguous or cannot be resolved, so the output would not do what the
+   * input did: reported as an error, and the import exits non-zero unless --partial.
+   */
+  error(src: SourceLine, reason: string): void {
+    this.ok(src);
+    this.push({ file: src.file, line: src.line, text: src.text, kind: 'error', reason });
   }
 
   /** Something about the import as a whole (no line to point at). */

@@ -4,7 +4,10 @@
  * `monitor <script> [args] [;;]`, `description`, `depend`, ... and `period [label:]
  * <spec>` blocks holding `alert`, `upalert`, `alertevery`, `alertafter`, ...
  * A trailing backslash continues a line; `#` starts a comment line. A `watch` whose
- * group is not a hostgroup watches the single host of that name, as mon does.
+ * group is not a hostgroup watches the single host of that name, as mon does. As in mon,
+ * a blank line ends a hostgroup or watch record: lines after it that start no record are
+ * ignored by mon (reported), and a watch line with no blank line after a hostgroup is
+ * read by mon as more hosts (an error line).
  */
 import { Ledger, splitLines, type SourceLine } from './ledger.js';
 
@@ -67,12 +70,15 @@ export function monMs(s: string): number | undefined {
   return Math.round(Number(m[1]) * mult);
 }
 
-const PERIOD_KEYS = new Set(['alert', 'upalert', 'startupalert', 'alertevery', 'alertafter', 'numalerts', 'upalertafter', 'comp_alerts', 'no_comp_alerts', 'ackalert', 'disablealert']);
-const SERVICE_KEYS = new Set([
+export const PERIOD_KEYS = new Set(['alert', 'upalert', 'startupalert', 'alertevery', 'alertafter', 'numalerts', 'upalertafter', 'comp_alerts', 'no_comp_alerts', 'ackalert', 'disablealert']);
+export const SERVICE_KEYS = new Set([
   'interval', 'monitor', 'description', 'period', 'depend', 'dep', 'dep_behavior', 'dep_memory', 'hostdepend', 'allow_empty_group',
   'traptimeout', 'trapduration', 'randskew', 'exclude_hosts', 'exclude_period', 'failure_interval', 'redistribute', 'unack_summary',
   'monitor_timeout',
 ]);
+
+/** Words that start a watch's lines; after a hostgroup line without a blank line, mon reads them as hosts. */
+const MON_RECORD_WORDS = new Set(['watch', 'service', 'interval', 'monitor', 'period', 'alert', 'upalert', 'description']);
 
 export function parseMonCf(text: string, file: string, ledger: Ledger): MonCf {
   const lines = splitLines(text, file, { comment: 'leading', continuation: true });
@@ -82,10 +88,39 @@ export function parseMonCf(text: string, file: string, ledger: Ledger): MonCf {
   let watch: MonWatch | undefined;
   let service: MonService | undefined;
   let period: MonPeriod | undefined;
+  // mon ends a hostgroup or watch record at a blank line (comment lines do not count)
+  const physical = text.split(/\r?\n/);
+  let prevEnd = 0;
+  let outside = false;
+  /** A hostgroup whose record swallowed a watch or service line (mon reads them as hosts). */
+  let swallowing: string | undefined;
   for (const src of lines) {
     const [word = '', ...rest] = src.text.split(/\s+/);
     const key = word.toLowerCase();
     const global = /^([A-Za-z_]+)\s*=\s*(.*)$/.exec(src.text);
+    const blankBefore = physical.slice(prevEnd, src.line - 1).some((l) => l.trim() === '');
+    prevEnd = src.lines[src.lines.length - 1] as number;
+    if (blankBefore) {
+      if (watch || group) outside = true;
+      group = undefined;
+      watch = undefined;
+      service = undefined;
+      period = undefined;
+      swallowing = undefined;
+    }
+    if (swallowing !== undefined && key !== 'hostgroup') {
+      ledger.skip(src, `mon reads this line as more hosts of hostgroup ${swallowing} (see the error above)`);
+      continue;
+    }
+    if (group && !watch && key !== 'hostgroup' && !global && MON_RECORD_WORDS.has(key)) {
+      const name = [...out.hostgroups].find(([, g]) => g === group)?.[0] ?? '';
+      ledger.error(src, `mon reads this line as more hosts of hostgroup ${name}: a hostgroup record runs until a blank line, so this ${key} is not one; add a blank line before it`);
+      for (const l of group.src) ledger.skip(l, `this hostgroup swallows the ${key} line ${src.line} as hosts, so mon watches nothing with it`);
+      out.hostgroups.delete(name);
+      swallowing = name;
+      group = undefined;
+      continue;
+    }
     if (global && !watch) {
       group = undefined;
       const k = (global[1] as string).toLowerCase();
@@ -129,7 +164,7 @@ export function parseMonCf(text: string, file: string, ledger: Ledger): MonCf {
       continue;
     }
     if (!watch) {
-      ledger.skip(src, 'outside any hostgroup or watch');
+      ledger.skip(src, outside ? 'mon ignores this line: a blank line ended the hostgroup or watch record above it (mon’s records end at a blank line)' : 'outside any hostgroup or watch');
       continue;
     }
     if (key === 'service') {

@@ -206,15 +206,18 @@ describe.skipIf(skipReason !== undefined)('Debian example files', () => {
     }
   });
 
-  it('mon /etc/mon/mon.cf with a virtual service whose real server is localhost: the http monitor becomes its check', async () => {
+  it('mon /etc/mon/mon.cf with a virtual service whose real server is localhost: the http monitor becomes its check, and only it', async () => {
     const f = write('mon.cf.local', shipped('etc/mon/mon.cf'));
     const rules = write('rules.local', '-A -t 10.0.0.1:80 -s wlc\n-a -t 10.0.0.1:80 -r 127.0.0.1:80 -m -w 1\n');
     const out = join(dir, 'mon-local.yaml');
     const r = await vigil('import', '--mon-cf', f, '--ipvsadm-save', rules, '-o', out);
     expect(r.exitCode).toBe(0);
     const cfg = parseYaml(readFileSync(out, 'utf8'));
-    expect(cfg.services[0].check).toMatchObject({ type: 'http', interval_ms: 600_000 });
-    expect(r.stderr).toMatch(/service ping — real server 127\.0\.0\.1 .* already checked by mon service http/);
+    // http.monitor's verdict (200, 301, 302, 401 are up), its 30 s timeout, Host: as mon names the host
+    expect(cfg.services[0].check).toMatchObject({ type: 'http', interval_ms: 600_000, timeout_ms: 30_000, expect_status: [200, 301, 302, 401], host: 'localhost' });
+    // fping probes the host and smtp.monitor port 25: neither is attached to the :80 service
+    expect(r.stderr).toMatch(/monitor fping\.monitor — fping\.monitor probes the host \(ICMP\), not a service/);
+    expect(r.stderr).toMatch(/monitor smtp\.monitor -t 60 — the monitor probes tcp port 25 on localhost, where no imported virtual service has a real server/);
     expect(r.stderr).toMatch(/alert mail\.alert root@localhost — vigil runs no alert scripts/);
   });
 

@@ -220,6 +220,7 @@ describe('haresources', () => {
 describe('services from ipvsadm -S and mon', () => {
   const SEED_MON = [
     'hostgroup rs1 172.19.81.139',
+    '',
     'watch rs1',
     '    service http',
     '        interval 5s',
@@ -241,7 +242,8 @@ describe('services from ipvsadm -S and mon', () => {
         scheduler: 'wlc',
         forward: 'tun',
         real_servers: [
-          { address: '172.19.81.139', weight: 1, check: { type: 'http', interval_ms: 5000, rise: 1, fall: 1, initial: 'up' } },
+          // http.monitor's own verdict; its 30 s default timeout kept below the 5 s interval
+          { address: '172.19.81.139', weight: 1, check: { type: 'http', expect_status: [200, 301, 302, 401], interval_ms: 5000, timeout_ms: 4999, rise: 1, fall: 1, initial: 'up' } },
           { address: '172.19.80.50', weight: 1 },
         ],
       },
@@ -253,7 +255,7 @@ describe('services from ipvsadm -S and mon', () => {
     const { config, problems, at } = await convert({ monCf: SEED_MON });
     expect(problems).toEqual([]);
     expect(config.services[0]).toMatchObject({ vip: '172.16.81.141', port: 80, forward: 'tun', real_servers: [{ address: '172.19.81.139', weight: 1 }] });
-    expect(at('monCf', 7)[0]?.reason).toMatch(/created from the lvs\.alert arguments/);
+    expect(at('monCf', 8)[0]?.reason).toMatch(/created from the lvs\.alert arguments/);
   });
 
   it('names resolve through /etc/services and the resolver; failures are reported', async () => {
@@ -283,11 +285,12 @@ describe('services from ipvsadm -S and mon', () => {
     expect(at('ipvsadm', 9)[0]?.reason).toMatch(/scheduler "fo".*wlc/);
   });
 
-  it('mon hosts match real servers by address; one check per real server, the best kept', async () => {
+  it('mon hosts match real servers by address and port; one check per real server, the best kept', async () => {
     const rules = '-A -t 10.0.0.1:80 -s wlc\n-a -t 10.0.0.1:80 -r 127.0.0.1:8080 -m -w 1\n';
     const mon = [
       'hostgroup local localhost',
       'hostgroup elsewhere 192.0.2.9',
+      '',
       'watch local',
       '    service ping',
       '        interval 1m',
@@ -298,6 +301,9 @@ describe('services from ipvsadm -S and mon', () => {
       '        period wd {Mon-Fri}',
       '            alert mail.alert root',
       '            alertevery 1h',
+      '    service web2',
+      '        interval 10s',
+      '        monitor tcp.monitor -p 8080 -t 2',
       'watch elsewhere',
       '    service ping',
       '        interval 1m',
@@ -305,15 +311,117 @@ describe('services from ipvsadm -S and mon', () => {
     ].join('\n');
     const { config, problems, at } = await convert({ ipvsadm: rules, monCf: mon });
     expect(problems).toEqual([]);
-    expect(config.services[0].check).toEqual({ type: 'tcp', interval_ms: 10_000, rise: 1, fall: 1, initial: 'up' });
-    expect(at('monCf', 4)[0]?.reason).toMatch(/already checked by mon service web/);
-    expect(at('monCf', 6)[0]).toMatchObject({ kind: 'untranslated' });
-    expect(at('monCf', 6)[0]?.reason).toMatch(/not used/);
-    expect(at('monCf', 9)).toEqual([]); // the winner's monitor line is translated as is
-    expect(at('monCf', 10)[0]?.reason).toMatch(/only mon alerts/);
-    expect(at('monCf', 11)[0]?.reason).toMatch(/no alert scripts/);
+    // tcp.monitor's own 10 s timeout, kept below the 10 s interval
+    expect(config.services[0].check).toEqual({ type: 'tcp', interval_ms: 10_000, timeout_ms: 9999, rise: 1, fall: 1, initial: 'up' });
+    expect(at('monCf', 5)[0]?.reason).toMatch(/fping\.monitor probes the host \(ICMP\), not a service/);
+    expect(at('monCf', 10)[0]?.reason).toMatch(/timeout 10 s \(its default\) is not below the interval 10 s/);
+    expect(at('monCf', 11)[0]?.reason).toMatch(/only mon alerts/);
+    expect(at('monCf', 12)[0]?.reason).toMatch(/no alert scripts/);
+    expect(at('monCf', 14)[0]?.reason).toMatch(/already checked by mon service web/);
     expect(at('monCf', 2)[0]?.reason).toMatch(/not watched by a translated service/);
-    expect(at('monCf', 14)[0]?.reason).toMatch(/not real servers of any imported virtual service/);
+    expect(at('monCf', 19)[0]?.reason).toMatch(/not real servers of any imported virtual service/);
+  });
+
+  // the issue's case: one host group, several watches, each on its own port
+  const SEVERAL = [
+    '-A -t 10.0.0.100:80 -s wlc',
+    '-a -t 10.0.0.100:80 -r 10.0.1.1:80 -g -w 1',
+    '-a -t 10.0.0.100:80 -r 10.0.1.2:80 -g -w 1',
+    '-A -t 10.0.0.100:21 -s wlc',
+    '-a -t 10.0.0.100:21 -r 10.0.1.1:21 -g -w 1',
+    '-a -t 10.0.0.100:21 -r 10.0.1.2:21 -g -w 1',
+    '-A -u 10.0.0.100:53 -s rr',
+    '-a -u 10.0.0.100:53 -r 10.0.1.1:53 -g -w 1',
+    '-a -u 10.0.0.100:53 -r 10.0.1.2:53 -g -w 1',
+    '-A -t 10.0.0.100:9000 -s rr',
+    '-a -t 10.0.0.100:9000 -r 10.0.1.1:9000 -g -w 1',
+    '-a -t 10.0.0.100:9000 -r 10.0.1.2:9000 -g -w 1',
+  ].join('\n');
+  const severalMon = (extra: string[] = []) =>
+    [
+      'hostgroup rs 10.0.1.1 10.0.1.2',
+      '',
+      'watch rs',
+      '    service web',
+      '        interval 5s',
+      '        monitor http.monitor -t 3',
+      '        period',
+      '            alert lvs.alert -P -t -V 10.0.0.100:80 -R 10.0.1.1',
+      '    service ftp',
+      '        interval 10s',
+      '        monitor ftp.monitor',
+      '        period',
+      '            alert mail.alert root',
+      '    service dns',
+      '        interval 10s',
+      '        monitor dns.monitor -caching_only -query www.example.com',
+      '        period',
+      '            alert mail.alert root',
+      '    service app',
+      '        interval 10s',
+      '        monitor tcp.monitor -p 9000',
+      '        period',
+      '            alert mail.alert root',
+      ...extra,
+    ].join('\n');
+
+  it('several watches on the same hosts: each monitor goes to the service it probes', async () => {
+    const { config, problems, result } = await convert({ ipvsadm: SEVERAL, monCf: severalMon() });
+    expect(problems).toEqual([]);
+    expect(result.report.filter((e) => e.kind === 'error')).toEqual([]);
+    const byPort = new Map<number, any>(config.services.map((s: any) => [s.port, s]));
+    // lvs.alert binds http.monitor to 10.0.1.1 of :80 only; mon ran it on both hosts of
+    // the group and called lvs.alert when either failed, so vigil runs it the same way
+    expect(byPort.get(80).real_servers[0].check).toMatchObject({ type: 'exec', command: '/usr/lib/mon/mon.d/http.monitor', args: ['-t', '3', '10.0.1.1', '10.0.1.2'], args_style: 'none', timeout_ms: 4000 });
+    expect(byPort.get(80).real_servers[1].check).toBeUndefined();
+    expect(byPort.get(21).check).toMatchObject({ type: 'exec', command: '/usr/lib/mon/mon.d/ftp.monitor', args: [], args_style: 'mon', timeout_ms: 9999 });
+    expect(byPort.get(53)).toMatchObject({ protocol: 'udp', check: { type: 'exec', command: '/usr/lib/mon/mon.d/dns.monitor', args: ['-caching_only', '-query', 'www.example.com'] } });
+    expect(byPort.get(9000).check).toMatchObject({ type: 'tcp', timeout_ms: 9999 });
+    expect(byPort.get(9000).check.port).toBeUndefined();
+  });
+
+  it('a watch probing a port no service has is reported, not attached elsewhere', async () => {
+    const extra = ['    service other', '        interval 10s', '        monitor tcp.monitor -p 7777'];
+    const { config, at } = await convert({ ipvsadm: SEVERAL, monCf: severalMon(extra) });
+    expect(at('monCf', 26)[0]).toMatchObject({ kind: 'untranslated', reason: expect.stringMatching(/probes tcp port 7777 on 10\.0\.1\.1, 10\.0\.1\.2, where no imported virtual service has a real server/) });
+    expect(config.services.find((s: any) => s.port === 9000).check).toMatchObject({ type: 'tcp' });
+  });
+
+  it('a monitor whose target cannot be told is an error unless lvs.alert binds it', async () => {
+    const extra = ['    service custom', '        interval 10s', '        monitor my-app.monitor --deep'];
+    const { config, at } = await convert({ ipvsadm: SEVERAL, monCf: severalMon(extra) });
+    expect(at('monCf', 26)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/cannot tell which service this monitor probes .*lvs\.alert/) });
+    for (const s of config.services) for (const r of s.real_servers) expect(JSON.stringify(r.check ?? s.check ?? {})).not.toContain('my-app');
+    const bound = ['    service custom', '        interval 10s', '        monitor my-app.monitor --deep', '        period', '            alert lvs.alert -P -t -V 10.0.0.100:9000 -R 10.0.1.2'];
+    const b = await convert({ ipvsadm: SEVERAL, monCf: severalMon(bound) });
+    expect(b.result.report.filter((e) => e.kind === 'error')).toEqual([]);
+    expect(b.config.services.find((s: any) => s.port === 9000).real_servers[1].check).toMatchObject({ type: 'exec', command: '/usr/lib/mon/mon.d/my-app.monitor', args: ['--deep', '10.0.1.1', '10.0.1.2'], args_style: 'none' });
+  });
+
+  it('two lvs.alert-bound monitors with different checks on one real server are an error', async () => {
+    const extra = ['    service web-tcp', '        interval 5s', '        monitor tcp.monitor -p 80 -t 2', '        period', '            alert lvs.alert -P -t -V 10.0.0.100:80 -R 10.0.1.1'];
+    const { result } = await convert({ ipvsadm: SEVERAL, monCf: severalMon(extra) });
+    expect(result.report.filter((e) => e.kind === 'error').map((e) => e.line)).toEqual([24]);
+  });
+
+  it('unresolvable hosts and lvs.alert targets are errors', async () => {
+    const mon = 'hostgroup rs 10.0.1.1 nowhere.example.com\n\nwatch rs\n  service web\n    interval 5s\n    monitor http.monitor -t 2\n    period\n      alert lvs.alert -P -t -V 10.0.0.100:80 -R gone.example.com\n';
+    const { at } = await convert({ ipvsadm: SEVERAL, monCf: mon });
+    expect(at('monCf', 1)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/cannot resolve host "nowhere\.example\.com"/) });
+    expect(at('monCf', 8)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/lvs\.alert -R: cannot resolve "gone\.example\.com"/) });
+  });
+
+  it('every option not carried over gets its own report line', async () => {
+    const { at } = await convert({ ipvsadm: SEVERAL, monCf: 'hostgroup rs 10.0.1.1\n\nwatch rs\n  service web\n    interval 5s\n    monitor http.monitor -o\n' });
+    expect(at('monCf', 6).map((e) => [e.kind, e.reason])).toEqual([
+      ['adjusted', '-o is not carried over: only shortens the monitor’s output; no effect on the verdict'],
+      ['adjusted', expect.stringMatching(/timeout 30 s \(its default\) is not below the interval 5 s: timeout_ms 4999/)],
+    ]);
+  });
+
+  it('a service without an interval never runs its monitor in mon, so it is not translated', async () => {
+    const { at } = await convert({ ipvsadm: SEVERAL, monCf: 'hostgroup rs 10.0.1.1\n\nwatch rs\n  service web\n    monitor http.monitor\n' });
+    expect(at('monCf', 5)[0]?.reason).toMatch(/no interval: mon never runs its monitor/);
   });
 });
 
@@ -415,10 +523,10 @@ describe('no input line is dropped silently', () => {
       haresources: 'lvs1 IPaddr::172.16.81.141/24/eth1 LvsScript\nnobody 1.2.3.4\n',
       authkeys: KEYS,
       ipvsadm: '-A -t 172.16.81.141:80 -s wlc\n-a -t 172.16.81.141:80 -r 172.19.81.139:80 -i -w 1\n-a -t 1.1.1.1:80 -r 2.2.2.2:80\n',
-      monCf: 'hostgroup x 172.19.81.139\nwatch x\n  service s\n    monitor tcp.monitor\n    bogus line\n',
+      monCf: 'hostgroup x 172.19.81.139\n\nwatch x\n  service s\n    interval 5s\n    monitor tcp.monitor -p 80 -t 2\n    bogus line\n',
     };
     const { result } = await convert(inputs, { node: 'lvs1', addresses: [{ iface: 'eth1', address: '10.10.10.1' }] });
     const reported = new Set(result.report.map((e) => `${e.file}:${e.line}`));
-    for (const want of ['haCf:10', 'haCf:11', 'haresources:2', 'ipvsadm:3', 'monCf:5']) expect(reported).toContain(want);
+    for (const want of ['haCf:10', 'haCf:11', 'haresources:2', 'ipvsadm:3', 'monCf:7']) expect(reported).toContain(want);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { monitorToCheck } from '../../src/import/monchecks.js';
+import { monitorProbe, monitorToCheck } from '../../src/import/monchecks.js';
 import { Ledger } from '../../src/import/ledger.js';
 import { isLvsAlert, monMs, parseLvsAlertArgs, parseMonCf } from '../../src/import/moncf.js';
 
@@ -102,30 +102,100 @@ describe('lvs.alert', () => {
   });
 });
 
-describe('monitorToCheck', () => {
+describe('monitorToCheck: the monitor’s own verdict, port and timeout (read from /usr/lib/mon/mon.d)', () => {
+  const D = '/usr/lib/mon/mon.d';
+  const mon = (command: string, args: string[], appendHosts = true) => ({ command, args, appendHosts });
   it.each([
-    ['tcp.monitor', ['-p', '443'], true, 10_000, { type: 'tcp', port: 443, interval_ms: 10_000 }],
-    ['tcp.monitor', ['-p', '80', '-t', '3'], true, 5000, { type: 'tcp', port: 80, timeout_ms: 3000 }],
-    ['http.monitor', [], true, 5000, { type: 'http', port: 80 }],
-    ['http.monitor', ['-p', '8080', '-u', 'health', '-t', '2'], true, 5000, { type: 'http', port: 8080, path: '/health', timeout_ms: 2000 }],
-    ['http.monitor', ['-o'], true, 5000, { type: 'exec', command: '/usr/lib/mon/mon.d/http.monitor', args: ['-o'], args_style: 'mon' }],
-    ['fping.monitor', [], true, 300_000, { type: 'exec', command: '/usr/lib/mon/mon.d/fping.monitor', args_style: 'mon', timeout_ms: 10_000 }],
-    ['smtp.monitor', ['-t', '60'], true, 600_000, { type: 'exec', timeout_ms: 60_000 }],
-    ['/opt/x.monitor', ['-a'], false, 60_000, { type: 'exec', command: '/opt/x.monitor', args: ['-a'], args_style: 'none' }],
-  ])('%s %j', (cmd, args, append, interval, want) => {
-    const { check } = monitorToCheck(cmd, args, append, interval, '/usr/lib/mon/mon.d', 2);
-    expect(check).toMatchObject({ ...want, rise: 1, fall: 2, initial: 'up' });
+    // tcp.monitor: connect only, port 23 and 10 s unless -p/-t
+    ['tcp.monitor', ['-p', '443'], ['10.0.0.2'], 60_000, { type: 'tcp', port: 443, timeout_ms: 10_000 }],
+    ['tcp.monitor', [], ['10.0.0.2'], 60_000, { type: 'tcp', port: 23, timeout_ms: 10_000 }],
+    ['tcp.monitor', ['-p', '80', '-t', '3'], ['10.0.0.2'], 5000, { type: 'tcp', port: 80, timeout_ms: 3000 }],
+    // http.monitor: GET, 200/301/302/401 are up, port 80, 30 s, Host: the name mon gives
+    ['http.monitor', [], ['10.0.0.2'], 60_000, { type: 'http', port: 80, expect_status: [200, 301, 302, 401], timeout_ms: 30_000 }],
+    ['http.monitor', ['-p', '8080', '-u', '/health', '-t', '2'], ['www1'], 5000, { type: 'http', port: 8080, path: '/health', host: 'www1', timeout_ms: 2000 }],
+    ['http.monitor', ['-o'], ['10.0.0.2'], 60_000, { type: 'http', port: 80 }],
+    // what the built-in probe cannot judge the same way runs unchanged
+    ['http.monitor', ['-m', 'OK'], ['10.0.0.2'], 60_000, { type: 'exec', command: `${D}/http.monitor`, args: ['-m', 'OK'], args_style: 'mon', timeout_ms: 31_000 }],
+    ['http.monitor', ['-a', 'probe'], ['web1'], 60_000, { type: 'exec', args: ['-a', 'probe', 'web1'], args_style: 'none' }],
+    ['http.monitor', ['-u', 'x'], ['10.0.0.2'], 60_000, { type: 'exec', args: ['-u', 'x'] }],
+    ['ftp.monitor', ['-t', '5'], ['10.0.0.2'], 60_000, { type: 'exec', command: `${D}/ftp.monitor`, args: ['-t', '5'], args_style: 'mon', timeout_ms: 6000 }],
+    ['fping.monitor', [], ['10.0.0.2'], 300_000, { type: 'exec', command: `${D}/fping.monitor`, args_style: 'mon', timeout_ms: 299_999 }],
+    ['smtp.monitor', ['-t', '60'], ['10.0.0.2'], 600_000, { type: 'exec', timeout_ms: 61_000 }],
+    // several hosts (lvs.alert binding a group): the monitor runs on all of them, as mon ran it
+    ['tcp.monitor', ['-p', '80'], ['10.0.0.2', '10.0.0.3'], 5000, { type: 'exec', args: ['-p', '80', '10.0.0.2', '10.0.0.3'], args_style: 'none' }],
+  ])('%s %j on %j', (cmd, args, hosts, interval, want) => {
+    const { check } = monitorToCheck(mon(cmd, args), hosts, interval, D, 2);
+    expect(check).toMatchObject({ ...want, interval_ms: interval, rise: 1, fall: 2, initial: 'up' });
   });
 
-  it('keeps the timeout below the interval and says so', () => {
-    const r = monitorToCheck('tcp.monitor', ['-t', '10'], true, 5000, '/usr/lib/mon/mon.d', 1);
+  it(';; appends no hosts', () => {
+    const { check } = monitorToCheck(mon('/opt/x.monitor', ['-a'], false), ['10.0.0.2'], 60_000, D, 1);
+    expect(check).toMatchObject({ type: 'exec', command: '/opt/x.monitor', args: ['-a'], args_style: 'none' });
+  });
+
+  it('a monitor timeout at or above the interval is capped below it, and said', () => {
+    const r = monitorToCheck(mon('http.monitor', []), ['10.0.0.2'], 5000, D, 1);
     expect(r.check.timeout_ms).toBe(4999);
-    expect(r.note).toMatch(/not below the interval/);
+    expect(r.notes.join('\n')).toMatch(/timeout 30 s \(its default\) is not below the interval 5 s/);
+    const t = monitorToCheck(mon('tcp.monitor', ['-t', '10']), ['10.0.0.2'], 5000, D, 1);
+    expect(t.notes.join('\n')).toMatch(/timeout 10 s \(-t\)/);
   });
 
-  it('uses 10 s without an interval and says so', () => {
-    const r = monitorToCheck('tcp.monitor', [], true, undefined, '/usr/lib/mon/mon.d', 1);
-    expect(r.check.interval_ms).toBe(10_000);
-    expect(r.intervalNote).toMatch(/no interval/);
+  it('warns that smtp/pop3/imap.monitor die in Sys::Hostname on Debian 12', () => {
+    for (const m of ['smtp.monitor', 'pop3.monitor', 'imap.monitor']) {
+      expect(monitorToCheck(mon(m, []), ['10.0.0.2'], 60_000, D, 1).notes.join('\n')).toMatch(/Sys::Hostname/);
+    }
+    expect(monitorToCheck(mon('ftp.monitor', []), ['10.0.0.2'], 60_000, D, 1).notes.join('\n')).not.toMatch(/Sys::Hostname/);
+  });
+
+  it('-o is dropped with its own reason', () => {
+    expect(monitorToCheck(mon('http.monitor', ['-o', '-t', '5']), ['10.0.0.2'], 10_000, D, 1).notes).toEqual([
+      '-o is not carried over: only shortens the monitor’s output; no effect on the verdict',
+    ]);
+  });
+});
+
+describe('monitorProbe: what each monitor line probes', () => {
+  it.each([
+    ['tcp.monitor', ['-p', '9000'], true, { kind: 'port', protocol: 'tcp', port: 9000 }],
+    ['tcp.monitor', [], true, { kind: 'port', protocol: 'tcp', port: 23 }],
+    ['http.monitor', ['-t', '3'], true, { kind: 'port', protocol: 'tcp', port: 80 }],
+    ['ftp.monitor', [], true, { kind: 'port', protocol: 'tcp', port: 21 }],
+    ['smtp.monitor', ['-p', '2525'], true, { kind: 'port', protocol: 'tcp', port: 2525 }],
+    ['dns.monitor', ['-caching_only', '-query', 'www.example.com'], true, { kind: 'port', protocol: 'udp', port: 53 }],
+    ['dns.monitor', ['-tcp', '-caching_only', '-query', 'x'], true, { kind: 'port', protocol: 'tcp', port: 53 }],
+    ['dns-query.monitor', ['-n', 'www'], true, { kind: 'port', protocol: 'udp', port: 53 }],
+    ['/usr/lib/mon/mon.d/fping.monitor', [], true, { kind: 'host' }],
+  ])('%s %j', (cmd, args, append, want) => {
+    expect(monitorProbe(cmd, args, append)).toEqual(want);
+  });
+  it.each([
+    ['my.monitor', [], true, /not a monitor whose target import knows/],
+    ['tcp.monitor', ['-p', '80'], false, /given no hosts/],
+    ['tcp.monitor', ['-x'], true, /-x is not an option of tcp.monitor/],
+    ['tcp.monitor', ['-p', 'http'], true, /not a port number/],
+  ])('%s %j cannot be told', (cmd, args, append, why) => {
+    expect(monitorProbe(cmd, args, append)).toMatch(why);
+  });
+});
+
+describe('mon’s record boundaries (a blank line ends a hostgroup or watch)', () => {
+  it('lines after a blank line inside a watch are ignored by mon, so they are reported', () => {
+    const ledger = new Ledger();
+    const cf = parseMonCf('hostgroup g 10.0.0.1\n\nwatch g\n  service a\n    interval 5s\n    monitor tcp.monitor -p 80\n\n  service b\n    interval 5s\n', 'mon.cf', ledger);
+    expect(cf.watches[0]?.services.map((s) => s.name)).toEqual(['a']);
+    expect(ledger.entries.filter((e) => e.line === 8 || e.line === 9).map((e) => e.reason)).toEqual([
+      expect.stringMatching(/mon ignores this line: a blank line ended/),
+      expect.stringMatching(/mon ignores this line/),
+    ]);
+  });
+
+  it('a watch with no blank line after its hostgroup is read by mon as hosts: an error', () => {
+    const ledger = new Ledger();
+    const cf = parseMonCf('hostgroup g 10.0.0.1\n# comments do not end a record\nwatch g\n  service a\n    interval 5s\n', 'mon.cf', ledger);
+    expect(cf.watches).toEqual([]);
+    expect(cf.hostgroups.size).toBe(0);
+    expect(ledger.entries.find((e) => e.line === 3)).toMatchObject({ kind: 'error', reason: expect.stringMatching(/more hosts of hostgroup g/) });
+    expect(ledger.entries.find((e) => e.line === 4)?.reason).toMatch(/more hosts of hostgroup g/);
   });
 });
