@@ -185,7 +185,7 @@ describe.skipIf(skipReason !== undefined)('Debian example files', () => {
       }
       if (line.includes('/eth0/135.9.216.12')) expect(r.stderr).toMatch(/broadcast 135\.9\.216\.12 is not used/);
     }
-  });
+  }, 120_000); // ~12 CLI runs (import + validate, which now also loads the cluster module to read the key): minutes on a loaded machine
 
   it.each([
     ['etc/mon/mon.cf'],
