@@ -75,7 +75,7 @@ Exit status: 0 when every file is valid, 1 otherwise.`,
   },
   import: {
     summary: 'translate ha.cf, haresources, authkeys, mon.cf, ipvsadm -S, ldirectord.cf into vigil.yaml',
-    usage: 'vigil import [--ha-cf F] [--haresources F] [--authkeys F] [--mon-cf F] [--ipvsadm-save F] [--ldirectord F] [--node NAME] [--address [NODE:]IFACE=IP]... [--vip-interface IFACE] [--key-file F] [--report F] [-o out.yaml]',
+    usage: 'vigil import [--ha-cf F] [--haresources F] [--authkeys F] [--mon-cf F] [--ipvsadm-save F] [--ldirectord F] [--node NAME] [--address [NODE:]IFACE=IP]... [--vip-interface IFACE] [--key-file F] [--report F] [--partial] [-o out.yaml]',
     help: `Writes a vigil config (stdout, or -o FILE) and reports every input line it did not
 translate, or translated with a change, and why (stderr, or --report FILE).
   --address [NODE:]IFACE=IP  a node's address on a heartbeat link (repeatable); ha.cf
@@ -83,7 +83,12 @@ translate, or translated with a change, and why (stderr, or --report FILE).
   --vip-interface IFACE      interface for haresources VIPs that name none
   --key-file F               where the authkeys key goes (mode 0600; default vigil.key
                              beside the output)
-Exit status: 0 when the output validates, 1 when it does not, 2 on a usage error.
+  --ipvsadm-save F           ipvsadm -S output, a rules file, or a script of ipvsadm
+                             commands (-A/-E/-D/-a/-e/-d/-C), applied in order
+  --partial                  exit 0 despite "error" lines (the output then does not do
+                             everything the input did; the report says what)
+Exit status: 0 when the output validates and no line is an error, 1 otherwise, 2 on a
+usage error.
 README: "Migrating from Heartbeat + Mon + ipvsadm".`,
     run: async (ctx) => (await import('./import/command.js')).runImport(ctx),
   },

@@ -8,7 +8,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 
-export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh'] as const;
+export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh', 'fo', 'ovf'] as const;
 export const FORWARD_METHODS = ['dr', 'tun', 'nat'] as const;
 export const PROTOCOLS = ['tcp', 'udp'] as const;
 export const DATAPLANES = ['auto', 'ipvs', 'forwarder'] as const;

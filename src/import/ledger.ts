@@ -17,7 +17,12 @@ export interface SourceLine {
   indent: number;
 }
 
-export type EntryKind = 'untranslated' | 'adjusted' | 'note';
+/**
+ * `error`: the output would not do what the input did (an ambiguous, unresolvable or refused
+ * line, an option not carried over that changes behaviour); the import exits non-zero
+ * unless `--partial` accepts the partial result knowingly.
+ */
+export type EntryKind = 'untranslated' | 'adjusted' | 'note' | 'error';
 
 export interface ReportEntry {
   file: string;
@@ -60,6 +65,12 @@ export class Ledger {
   adjust(src: SourceLine, reason: string): void {
     this.ok(src);
     this.push({ file: src.file, line: src.line, text: src.text, kind: 'adjusted', reason });
+  }
+
+  /** The line (or one option on it) cannot be carried over faithfully: the import fails unless --partial. */
+  error(src: SourceLine, reason: string): void {
+    this.ok(src);
+    this.push({ file: src.file, line: src.line, text: src.text, kind: 'error', reason });
   }
 
   /** Something about the import as a whole (no line to point at). */

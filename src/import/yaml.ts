@@ -27,7 +27,7 @@ export function renderYaml(
       if (pair && pair.key && typeof pair.key === 'object') (pair.key as Node).commentBefore = ` ${text}`;
     }
   }
-  const untranslated = report.filter((e) => e.kind === 'untranslated');
+  const untranslated = report.filter((e) => e.kind === 'untranslated' || e.kind === 'error');
   if (untranslated.length > 0) {
     doc.comment = [' Not translated (see the import report):', ...formatReport(untranslated).map((l) => `   ${l}`)].join('\n');
   }
