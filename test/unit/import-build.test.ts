@@ -274,13 +274,13 @@ describe('services from ipvsadm -S and mon', () => {
       ['tcp-10.0.0.1-80', 'wrr', 'dr'],
       ['udp-10.0.0.1-53', 'rr', 'nat'],
       ['fwmark-3', 'sh', 'dr'],
-      ['tcp-10.0.0.1-81', 'wlc', 'dr'],
+      ['tcp-10.0.0.1-81', 'fo', 'dr'],
     ]);
     expect(config.services[0]).toMatchObject({ persistence: { timeout_s: 600, netmask: '255.255.255.0' }, real_servers: [{ address: '10.0.1.1', weight: 2 }] });
     expect(config.services[2].real_servers).toEqual([{ address: '10.0.1.9', weight: 1 }]);
-    expect(at('ipvsadm', 3)[0]?.reason).toMatch(/cannot resolve "nowhere\.example\.com"/);
-    expect(at('ipvsadm', 8)[0]?.reason).toMatch(/unknown port "gopher"/);
-    expect(at('ipvsadm', 9)[0]?.reason).toMatch(/scheduler "fo".*wlc/);
+    expect(at('ipvsadm', 3)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/cannot resolve "nowhere\.example\.com"/) });
+    expect(at('ipvsadm', 8)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/unknown port "gopher"/) });
+    expect(at('ipvsadm', 9)).toEqual([]);
   });
 
   it('mon hosts match real servers by address; one check per real server, the best kept', async () => {
