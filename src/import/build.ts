@@ -274,7 +274,10 @@ export async function buildConfig(inputs: ImportInputs, opts: ImportOptions): Pr
   groups.forEach((g, gi) => {
     if (!nodeNames.includes(g.node)) {
       if (ha) {
-        ledger.skip(g.src, `node "${g.node}" is not one of the cluster's nodes (${nodeNames.join(', ')})`);
+        // Heartbeat never starts a group whose node is not in the cluster; carrying its
+        // VIPs unmanaged would give a pair that never moves them
+        const what = g.resources.map((r) => r.raw).join(' ');
+        ledger.error(g.src, `node "${g.node}" is not one of the nodes in ha.cf (${nodeNames.join(', ')}): nothing in this group (${what}) is translated; write the node's name as ha.cf's node line has it`);
         return;
       }
       // no ha.cf: a standalone director runs every group

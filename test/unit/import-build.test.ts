@@ -213,7 +213,17 @@ describe('haresources', () => {
     const { at, config } = await convert({ ...base, haresources: 'lvs1 10.0.0.1/24/eth0\nlvs2 10.0.0.2/24/eth0\nghost 10.0.0.3/24/eth0\n' }, opts);
     expect(config.vips.map((v: any) => v.address)).toEqual(['10.0.0.1', '10.0.0.2']);
     expect(at('haresources', 2)[0]?.reason).toMatch(/not honoured/);
-    expect(at('haresources', 3)[0]).toMatchObject({ kind: 'untranslated' });
+    expect(at('haresources', 3)[0]).toMatchObject({ kind: 'error' });
+  });
+
+  it('a group naming a node that is not in ha.cf (the manual’s S_hostname) is an error, not an unmanaged VIP', async () => {
+    const { at, config, result } = await convert(
+      { ...base, haresources: 'S_hostname IPaddr::172.16.81.141/24/eth1 LvsScript\n', ipvsadm: '-A -t 172.16.81.141:80 -s wlc\n-a -t 172.16.81.141:80 -r 172.19.81.139:80 -i -w 1\n' },
+      opts,
+    );
+    expect(at('haresources', 1)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/node "S_hostname" is not one of the nodes in ha\.cf \(lvs1, lvs2\): nothing in this group \(IPaddr::172\.16\.81\.141\/24\/eth1 LvsScript\) is translated/) });
+    expect(config.cluster.resources).toBeUndefined();
+    expect(result.report.filter((e) => e.kind === 'error')).toHaveLength(1);
   });
 });
 
