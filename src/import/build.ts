@@ -84,6 +84,17 @@ export interface ImportResult {
   sources: string[];
 }
 
+/**
+ * haresources resources vigil does itself (reported with what replaces them); every other
+ * script becomes a `cluster.resources[]` entry. docs/import-haresources.md lists them.
+ */
+export const HARESOURCES_REPLACED: Record<string, string> = {
+  ldirectord: 'ldirectord manages IPVS, which vigil replaces; import its config with --ldirectord FILE',
+  LVSSyncDaemonSwap: 'set dataplane.ipvs.sync_daemon {interface, sync_id}: vigil starts the master or backup sync daemon with the role',
+  SendArp: 'vigil sends gratuitous ARP for every VIP at takeover (vips[].garp)',
+  MailTo: 'use cluster.notify: a script called with the new role on every transition',
+};
+
 const HB_RESOURCE_DIR = '/etc/ha.d/resource.d';
 const INIT_DIR = '/etc/init.d';
 
@@ -313,7 +324,9 @@ export async function buildConfig(inputs: ImportInputs, opts: ImportOptions): Pr
       } else {
         const s = resourceScript(r.name, r.args, r.raw, !!inputs.ldirectord, exists, opts.wrapperDir ?? 'resources', resources.length, g.src);
         if (s.skip !== undefined) {
-          problems.push(`${r.raw}: ${s.skip}`);
+          // the sync daemon would no longer run until dataplane.ipvs.sync_daemon is set
+          if (r.name === 'LVSSyncDaemonSwap') ledger.error(g.src, `${r.raw}: ${s.skip}`);
+          else problems.push(`${r.raw}: ${s.skip}`);
           continue;
         }
         if (s.note !== undefined) problems.push(`${r.raw}: ${s.note}`);
@@ -492,14 +505,9 @@ function resourceScript(
   index: number,
   src: SourceLine,
 ): { path?: string; wrapper?: WrapperScript; note?: string; skip?: string } {
-  if (name === 'ldirectord') {
-    return ldirectordImported
-      ? { skip: 'replaced by vigil itself (the ldirectord.cf virtual services are imported)' }
-      : { skip: 'ldirectord manages IPVS, which vigil replaces; import its config with --ldirectord FILE' };
-  }
-  if (name === 'LVSSyncDaemonSwap') return { skip: 'set dataplane.ipvs.sync_daemon {interface, sync_id}: vigil starts the master or backup sync daemon with the role' };
-  if (name === 'SendArp') return { skip: 'vigil sends gratuitous ARP for every VIP at takeover (vips[].garp)' };
-  if (name === 'MailTo') return { skip: 'use cluster.notify: a script called with the new role on every transition' };
+  if (name === 'ldirectord' && ldirectordImported) return { skip: 'replaced by vigil itself (the ldirectord.cf virtual services are imported)' };
+  const replaced = HARESOURCES_REPLACED[name];
+  if (replaced !== undefined) return { skip: replaced };
   let path: string;
   let note: string | undefined;
   if (name.startsWith('/')) path = name;

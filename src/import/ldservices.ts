@@ -13,7 +13,8 @@ import type { Resolver } from './resolve.js';
 
 const SECRET_KEYS = new Set(['passwd', 'secret']);
 
-const LD_UNSUPPORTED: Record<string, string> = {
+/** ldirectord.cf directives vigil does not carry over, and why. */
+export const LD_UNSUPPORTED: Record<string, string> = {
   login: 'vigil’s built-in checks do not log in; use an exec check for authenticated protocols',
   passwd: 'vigil’s built-in checks do not log in; use an exec check for authenticated protocols',
   database: 'vigil’s built-in checks do not query databases; use an exec check',
@@ -38,6 +39,39 @@ const LD_UNSUPPORTED: Record<string, string> = {
   readdquiescent: 'vigil re-adds a quiescent real server by setting its weight back',
   checkcount: 'use failurecount (vigil: fall)',
   connecttimeout: 'use checktimeout',
+  execute: 'vigil runs one config; start another vigil for another ldirectord configuration',
+};
+
+/**
+ * What each ldirectord.cf directive it translates becomes (the ones it refuses are in
+ * LD_UNSUPPORTED); docs/import-ldirectord.md is generated from these two tables.
+ */
+export const LD_DIRECTIVES: Record<string, string> = {
+  virtual: '`services[]`: `vip`, `port` (names resolved; :53 is UDP as in ldirectord) or `fwmark`; unresolvable: error',
+  virtual6: 'as `virtual`, IPv6',
+  real: '`real_servers[]` with `weight` (default 1) and the service’s `forward` (gate dr, ipip tun, masq nat; a mix in one service: error); `a->b` is every address from a’s to b’s, as ldirectord resolves it; `"request", "receive"` overrides the HTTP check; unresolvable or malformed: error; `l:N`/`u:N` thresholds: error',
+  real6: 'as `real`, IPv6',
+  fallback: '`sorry_server` (its forwarding method is the service’s)',
+  fallback6: 'as `fallback`, IPv6',
+  scheduler: '`scheduler` (default wrr, ldirectord’s)',
+  persistent: '`persistence.timeout_s`',
+  netmask: '`persistence.netmask` (without `persistent`: no effect, reported)',
+  protocol: '`protocol: tcp|udp`; `fwm` for a firewall-mark virtual',
+  quiescent: '`quiescent`',
+  servicename: '`name`',
+  comment: 'a YAML comment above the service',
+  checktype: 'negotiate (default): by `service`; connect: `{type: tcp}` (UDP: exec ping, as ldirectord); ping: exec `ping -c 1 -W 1`; external: exec `checkcommand` with args `VIP VPORT` (vigil appends RIP RPORT); on: no check; off: refused; `N` (combined): negotiate every time, reported',
+  service: 'the negotiate check (default: ldirectord’s service for the virtual port): http/https/http_proxy → `{type: http|https}`; dns → exec `dns --name REQUEST --type A --expect RECEIVE`; none → no check; others (ftp, smtp, pop, imap, ldap, nntp, sip, radius, mysql, pgsql, oracle, simpletcp, …) have no vigil probe: error (a TCP connect check, or ping for UDP, with --partial)',
+  checkcommand: 'the exec check’s command (absolute path)',
+  checkinterval: '`interval_ms` (default 10 s)',
+  checktimeout: '`timeout_ms` (default 5 s; kept below the interval)',
+  negotiatetimeout: '`timeout_ms` of negotiate checks (default: checktimeout, else 30 s; kept below the interval)',
+  failurecount: '`fall` (`rise` is 1)',
+  checkport: 'the check’s `port`',
+  request: 'HTTP `path` (a leading / added); DNS: the name queried',
+  receive: 'HTTP `body_regex`; DNS: the address expected (one IPv4 address, else error)',
+  virtualhost: 'HTTP `host`',
+  httpmethod: 'HTTP `method`',
 };
 
 export async function ldirectordServices(
@@ -189,7 +223,12 @@ export async function ldirectordServices(
     for (const [k, set] of v.settings) {
       if (ledger.isDone(set.src)) continue;
       if (k === 'comment' || k === 'servicename') ledger.ok(set.src);
-      else ledger.skip(SECRET_KEYS.has(k) ? { ...set.src, text: `${k}=<not shown>` } : set.src, LD_UNSUPPORTED[k] ?? `"${k}" is not an ldirectord setting vigil translates`);
+      else {
+        const why =
+          LD_UNSUPPORTED[k] ??
+          (LD_DIRECTIVES[k] !== undefined ? `not used by this virtual service's check (checktype=${setting('checktype')?.value ?? 'negotiate'})` : `"${k}" is not an ldirectord setting vigil translates`);
+        ledger.skip(SECRET_KEYS.has(k) ? { ...set.src, text: `${k}=<not shown>` } : set.src, why);
+      }
     }
   }
   for (const [k, set] of g) {
@@ -251,7 +290,7 @@ function ldCheck(
     return undefined;
   }
   if (type === 'off') {
-    if (ct) ledger.skip(ct.src, 'checktype=off (real servers always down) has no vigil counterpart: set their weights to 0 or remove the service');
+    if (ct) ledger.error(ct.src, 'checktype=off (real servers never added) has no vigil counterpart: set their weights to 0 or remove the service');
     return undefined;
   }
   const ping = (): Check => common({ type: 'exec', command: '/usr/bin/ping', args: ['-c', '1', '-W', '1'], args_style: 'mon' });
