@@ -34,7 +34,7 @@ export const LD_UNSUPPORTED: Record<string, string> = {
   callback: 'vigil reloads its config on SIGHUP or `vigil reload`',
   logfile: 'vigil logs on stdout',
   supervised: 'vigil runs in the foreground under the service manager',
-  fork: 'vigil runs every check in its own process group, concurrently',
+  fork: 'vigil runs its checks concurrently (built-in ones in the daemon, exec checks each in its own process)',
   maintenancedir: 'use `vigil drain` / `vigil enable` instead of maintenance files',
   readdquiescent: 'vigil re-adds a quiescent real server by setting its weight back',
   checkcount: 'use failurecount (vigil: fall)',
