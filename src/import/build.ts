@@ -294,7 +294,9 @@ export async function buildConfig(inputs: ImportInputs, opts: ImportOptions): Pr
       // no ha.cf: a standalone director runs every group
     }
     if (g.node !== preferred && gi > 0) {
-      ledger.adjust(g.src, `vigil moves every resource with the active node; this group's preferred node ${g.node} is not honoured (${preferred ?? ''} is preferred)`);
+      // Heartbeat ran this group on its own node (active/active); vigil would run it on
+      // the active node with every other group
+      ledger.error(g.src, `vigil moves every resource with the active node; this group's preferred node ${g.node} is not honoured (${preferred ?? ''} is preferred), so both nodes' groups would run on one`);
     }
     const problems: string[] = [];
     for (const r of g.resources) {

@@ -67,7 +67,7 @@ export function importDocs(): Map<string, string> {
       table(
         ['resource', 'becomes'],
         [
-          ['the node', 'the preferred node: `priority` 150, the others 100; a node that is not in ha.cf: **error** (nothing of the group is translated)'],
+          ['the node', 'the preferred node: `priority` 150, the others 100; a node that is not in ha.cf: **error** (nothing of the group is translated); a later group for another node (active/active): **error** (vigil moves every group with the active node)'],
           ['`IP`, `IPaddr::ip[/prefix[/iface[/broadcast]]]`, `IPaddr2::…`, `IPv6addr::…`, `name=value` form', '`vips[]` (interface: given, the local interface on that subnet when run on the node, else `--vip-interface`; no prefix: /32, reported; a non-default broadcast reported)'],
           ['any other `name[::arg…]`', '`cluster.resources[]`: /etc/ha.d/resource.d/name, else /etc/init.d/name (Heartbeat’s search); with arguments, a wrapper script in resources/'],
           ['`ldirectord` with `--ldirectord` given', 'replaced by vigil itself (the ldirectord.cf virtual services are imported)'],

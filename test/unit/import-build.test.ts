@@ -209,10 +209,10 @@ describe('haresources', () => {
     expect(config.cluster.nodes.map((n: any) => [n.name, n.priority])).toEqual([['lvs1', 100], ['lvs2', 150]]);
   });
 
-  it('a group for another node follows the active node, with a warning', async () => {
+  it('a group for another node (active/active in Heartbeat) is an error: vigil would run it on the active node', async () => {
     const { at, config } = await convert({ ...base, haresources: 'lvs1 10.0.0.1/24/eth0\nlvs2 10.0.0.2/24/eth0\nghost 10.0.0.3/24/eth0\n' }, opts);
     expect(config.vips.map((v: any) => v.address)).toEqual(['10.0.0.1', '10.0.0.2']);
-    expect(at('haresources', 2)[0]?.reason).toMatch(/not honoured/);
+    expect(at('haresources', 2)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/not honoured/) });
     expect(at('haresources', 3)[0]).toMatchObject({ kind: 'error' });
   });
 
