@@ -374,7 +374,7 @@ function ldCheck(
     }
     return undefined;
   }
-  if (svcName === 'dns') return dnsCheck(v, setting, take, common, where, ledger);
+  if (svcName === 'dns') return dnsCheck(v, proto, setting, take, common, where, ledger);
   // negotiate for a protocol vigil has no built-in probe for: an error, and connect (ping
   // for UDP, as ldirectord's own UDP connect check) for --partial
   const udp = proto === 'udp' && !isFwmark(v);
@@ -400,6 +400,7 @@ export const LD_PORT_SERVICE: Record<number, string> = {
  */
 function dnsCheck(
   v: LdVirtual,
+  proto: 'tcp' | 'udp',
   setting: (k: string) => LdSetting | undefined,
   take: (s: LdSetting | undefined) => string | undefined,
   common: (c: Check) => Check,
@@ -411,6 +412,7 @@ function dnsCheck(
   const name = unquote(req?.value ?? '').replace(/^\//, '');
   const expect = unquote(rec?.value ?? '');
   const problems: string[] = [];
+  if (proto === 'tcp') problems.push('ldirectord queries over TCP for protocol=tcp, checks/dns over UDP');
   if (name === '') problems.push('no request= (the name to look up)');
   else if (isIP(name) !== 0) problems.push(`request=${name} is a PTR lookup, which checks/dns cannot match`);
   if (expect === '') problems.push('no receive= (ldirectord then never counts the server up)');

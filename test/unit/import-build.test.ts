@@ -448,6 +448,7 @@ describe('ldirectord DNS checks', () => {
     ['\trequest="www.example.com"\n\treceive="192\\.0\\.2\\.[0-9]+"\n', /is a pattern/],
     ['\trequest="192.0.2.7"\n\treceive="www"\n', /PTR lookup/],
     ['\trequest="www.example.com"\n', /no receive=/],
+    ['\tprotocol=tcp\n\trequest="www.example.com"\n\treceive="192.0.2.7"\n', /over TCP for protocol=tcp/],
   ])('a DNS check checks/dns cannot match exactly is an error: %j', async (lines, why) => {
     const { result } = await convert({ ldirectord: `virtual=10.0.0.1:53\n\treal=10.0.1.1:53 gate\n${lines}` });
     expect(result.report.find((e) => e.kind === 'error')?.reason).toMatch(why);
