@@ -64,8 +64,8 @@ export const LD_DIRECTIVES: Record<string, string> = {
   service: 'the negotiate check (default: ldirectord’s service for the virtual port): http/https/http_proxy → `{type: http|https}`; dns → exec `dns --name REQUEST --type A --expect RECEIVE`; none → no check; others (ftp, smtp, pop, imap, ldap, nntp, sip, radius, mysql, pgsql, oracle, simpletcp, …) have no vigil probe: error (a TCP connect check, or ping for UDP, with --partial)',
   checkcommand: 'the exec check’s command (absolute path)',
   checkinterval: '`interval_ms` (default 10 s)',
-  checktimeout: '`timeout_ms` (default 5 s; kept below the interval)',
-  negotiatetimeout: '`timeout_ms` of negotiate checks (default: checktimeout, else 30 s; kept below the interval)',
+  checktimeout: '`timeout_ms` (default 5 s); when not below checkinterval, `interval_ms` becomes checkinterval + timeout (ldirectord pauses checkinterval between rounds of checks that may each take the timeout)',
+  negotiatetimeout: '`timeout_ms` of negotiate checks (default: checktimeout, else 30 s), as checktimeout',
   failurecount: '`fall` (`rise` is 1)',
   checkport: 'the check’s `port`',
   request: 'HTTP `path` (a leading / added); DNS: the name queried',
@@ -263,11 +263,14 @@ function ldCheck(
   const common = (c: Check): Check => {
     c.interval_ms = interval;
     if (timeout >= interval) {
+      // ldirectord sleeps checkinterval between rounds of checks, each of which may take
+      // the whole timeout; vigil's period must exceed its timeout. Keeping the timeout
+      // keeps what counts as a failure; the period is ldirectord's with a timed-out check.
       const s = timeoutSet ?? intervalSet;
-      const msg = `check timeout ${timeout} ms is not below the interval ${interval} ms (vigil never overlaps a probe); timeout_ms ${interval - 1} is used`;
+      const msg = `ldirectord waits checkinterval (${interval} ms) between rounds of checks that may each take the timeout (${timeout} ms); vigil checks at a fixed period above its timeout: interval_ms ${interval + timeout} (checkinterval + timeout), timeout_ms ${timeout} kept`;
       if (s) ledger.adjust(s.src, msg);
       else ledger.note(v.src.file, `${v.target}: ${msg}`, 'adjusted');
-      timeout = interval - 1;
+      c.interval_ms = interval + timeout;
     } else take(timeoutSet);
     c.timeout_ms = timeout;
     c.rise = 1;

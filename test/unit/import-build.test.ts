@@ -470,7 +470,8 @@ describe('ldirectord UDP services', () => {
   it('a global setting adjusted for many services is reported once', async () => {
     const ld = 'checktimeout=3\ncheckinterval=1\nvirtual=10.0.0.1:80\n\treal=10.0.1.1:80 gate\n\tchecktype=connect\nvirtual=10.0.0.1:81\n\treal=10.0.1.1:81 gate\n\tchecktype=connect\n';
     const { result, config } = await convert({ ldirectord: ld });
-    expect(config.services.map((s: any) => s.check.timeout_ms)).toEqual([999, 999]);
+    // ldirectord's timeout is kept; the period is checkinterval + timeout
+    expect(config.services.map((s: any) => [s.check.interval_ms, s.check.timeout_ms])).toEqual([[4000, 3000], [4000, 3000]]);
     expect(result.report.filter((e) => e.line === 1)).toHaveLength(1);
   });
 });

@@ -70,11 +70,10 @@ async function until(want: string[], timeoutMs: number): Promise<{ ok: boolean; 
 
 let active = false;
 for (const c of m.cases) {
-  let imported: Record<string, unknown> = {};
-  if (c.importInGuest) {
-    const r = spawnSync('node', ['dist/cli.js', 'import', '--ldirectord', c.cf, '-o', c.yaml], { encoding: 'utf8' });
-    imported = { importExit: r.status, importReport: r.stderr.split('\n').filter((l) => /: (error|adjusted): /.test(l)) };
-  }
+  // the import (here, for the guest's /etc/hosts) runs while ldirectord starts
+  let importOut = '';
+  const importer = c.importInGuest ? spawn('node', ['dist/cli.js', 'import', '--ldirectord', c.cf, '-o', c.yaml], { stdio: ['ignore', 'ignore', 'pipe'] }) : undefined;
+  importer?.stderr?.on('data', (d: Buffer) => (importOut += d.toString()));
   // ldirectord: until its table has been the same, and not empty, for 8 polls 1 s apart
   sh('ipvsadm -C');
   const ld = spawn('/usr/sbin/ldirectord', ['-d', c.cf, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -84,7 +83,7 @@ for (const c of m.cases) {
   const tl = performance.now();
   let last = '';
   let same = 0;
-  while (performance.now() - tl < 300_000 && ld.exitCode === null && same < 8) {
+  while (performance.now() - tl < 900_000 && ld.exitCode === null && same < 8) {
     await sleep(1000);
     const now = table().join('\n');
     same = now !== '' && now === last ? same + 1 : 0;
@@ -96,6 +95,11 @@ for (const c of m.cases) {
   await Promise.race([exited(ld), sleep(60_000)]);
   if (ld.exitCode === null && ld.signalCode === null) ld.kill('SIGKILL');
   sh('ipvsadm -C');
+  let imported: Record<string, unknown> = {};
+  if (importer) {
+    await exited(importer);
+    imported = { importExit: importer.exitCode, importReport: importOut.split('\n').filter((l) => /: (error|adjusted): /.test(l)) };
+  }
   if (!active) {
     while (!/"to":"active"/.test(vlog) && daemon.exitCode === null && performance.now() - t0 < 400_000) await sleep(250);
     active = /"to":"active"/.test(vlog);
