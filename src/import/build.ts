@@ -17,7 +17,6 @@
  */
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
-import { SCHEDULERS } from '../config/schema.js';
 import { parseAuthkeys } from './authkeys.js';
 import { parseHaCf, type HaCf } from './hacf.js';
 import { parseHaresources } from './haresources.js';
