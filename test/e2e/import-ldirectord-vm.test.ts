@@ -1,13 +1,11 @@
 /**
  * Differential test of `vigil import --ldirectord` against the real ldirectord (Debian's
  * package) programming the kernel IPVS in the VM (ONE boot), on Debian's shipped example,
- * one config, the example with every block uncommented: its own block as shipped (an
- * HTTP negotiate check against real servers the guest runs), every other block with
- * checktype=on (their real servers do not exist, and the negotiate checks for ftp, smtp,
- * ldap, ... have no vigil probe: import errors, tested in the unit tests), without the
- * second 192.168.6.240:80 block (a duplicate: an import error). Its sql01->sql03 blocks
- * do not resolve here (error, exit 1); the guest's /etc/hosts has the names and the
- * import runs there too.
+ * one config: its own block as shipped (an HTTP negotiate check against real servers
+ * the guest runs) and its sql01->sql03 blocks uncommented with checktype=on (their
+ * negotiate checks for mysql, pgsql, oracle have no vigil probe: import errors, tested in
+ * the unit tests). The names do not resolve here (error, exit 1); the guest's /etc/hosts
+ * has them and the import runs there too.
  *
  * ldirectord's table (stable for 8 s) must equal the table the real vigil daemon programs
  * with the imported config.
@@ -66,8 +64,12 @@ describe.skipIf(why !== undefined)('vigil import of ldirectord.cf = the real ldi
       seen.add(key);
       return true;
     });
-    // the shipped block as shipped (checked for real); the others with checktype=on
-    const [shippedBlock, ...others] = kept as [string[], ...string[][]];
+    // the shipped block as shipped (checked for real) and the sql01->sql03 blocks with
+    // checktype=on: ldirectord adds real servers one ipvsadm process at a time, and with
+    // every block (about 40 real servers) it did not reach a stable table within 900 s
+    // under emulation on a loaded host (the other blocks are covered by the unit tests)
+    const [shippedBlock, ...rest] = kept as [string[], ...string[][]];
+    const others = rest.filter((b) => b.some((l) => l.includes('sql01')));
     const body = [...head, ...shippedBlock, '', ...others.flatMap((b) => [...checksOn(b), ''])].join('\n');
     const cf = join(dir, 'example.cf');
     writeFileSync(cf, body);
@@ -109,7 +111,7 @@ describe.skipIf(why !== undefined)('vigil import of ldirectord.cf = the real ldi
   it('vigil programs the table ldirectord made', () => {
     const r = record('example');
     expect(r.stable).toBe(true);
-    expect((r.ldirectord as string[]).length).toBeGreaterThan(30);
+    expect((r.ldirectord as string[]).length).toBe(4 + 3 + 3 * 3);
     // the shipped block's HTTP checks passed against the guest's servers (no fallback)
     for (const a of ['192.168.6.2', '192.168.6.3', '192.168.6.6']) expect(r.ldirectord as string[]).toContain(`-a -t 192.168.6.240:80 -r ${a}:80 -g -w 1`);
     expect({ table: r.vigil }).toEqual({ table: r.ldirectord });
