@@ -93,10 +93,12 @@ translate, or translated with a change, and why (stderr, or --report FILE).
   --vip-interface IFACE      interface for haresources VIPs that name none
   --key-file F               where the authkeys key goes (mode 0600; default vigil.key
                              beside the output)
-  --partial                  accept a result without the parts reported as errors
-                             (ambiguous or unresolvable input)
-Exit status: 0 when the output validates and no line is an error (or --partial), 1
-otherwise, 2 on a usage error.
+  --ipvsadm-save F           ipvsadm -S output, a rules file, or a script of ipvsadm
+                             commands (-A/-E/-D/-a/-e/-d/-C), applied in order
+  --partial                  exit 0 despite "error" lines (the output then does not do
+                             everything the input did; the report says what)
+Exit status: 0 when the output validates and no line is an error, 1 otherwise, 2 on a
+usage error.
 README: "Migrating from Heartbeat + Mon + ipvsadm".`,
     run: async (ctx) => (await import('./import/command.js')).runImport(ctx),
   },

@@ -8,7 +8,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 
-export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh'] as const;
+export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh', 'fo', 'ovf'] as const;
 /** ipvsadm -b: the mh scheduler's flags (hash the client's port too; walk past an unavailable real server). */
 export const SCHEDULER_FLAGS = ['mh-port', 'mh-fallback'] as const;
 export const FORWARD_METHODS = ['dr', 'tun', 'nat'] as const;

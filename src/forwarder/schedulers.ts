@@ -14,6 +14,8 @@
  *   sh   256-bucket hash of the client address; a real server holds `weight` consecutive
  *        buckets; an unavailable bucket gives no real server (no fallback)
  *   dh   256-bucket hash of the destination address (the VIP, for the forwarder)
+ *   fo   the available real server with the highest weight (the first of equals)
+ *   ovf  as fo, skipping real servers whose active connections exceed their weight
  *
  * "Available" is IPVS's: weight > 0 and not overloaded. `excluded` is the forwarder's
  * addition for a connect retry (IPVS has none): it makes a real server unavailable for
@@ -377,6 +379,25 @@ export function hashesSource(s: Scheduler): boolean {
   return s.effective === 'sh' || s.effective === 'mh';
 }
 
+/** ip_vs_fo.c and ip_vs_ovf.c: the highest weight wins (ovf: while active <= weight). */
+export class HighestWeight implements Scheduler {
+  readonly effective: SchedulerName;
+  constructor(readonly name: 'fo' | 'ovf') {
+    this.effective = name;
+  }
+  pick(dests: readonly SchedDest[]): number {
+    let best = -1;
+    dests.forEach((d, i) => {
+      if (!available(d) || (this.name === 'ovf' && d.active > d.weight)) return;
+      if (best < 0 || d.weight > (dests[best] as SchedDest).weight) best = i;
+    });
+    return best;
+  }
+  changed(): void {
+    // stateless
+  }
+}
+
 /** A fresh scheduler for a virtual service. */
 export function createScheduler(name: SchedulerName, flags: readonly SchedulerFlag[] = []): Scheduler {
   switch (name) {
@@ -400,5 +421,8 @@ export function createScheduler(name: SchedulerName, flags: readonly SchedulerFl
       return new MaglevScheduler(flags);
     case 'dh':
       return new HashScheduler(name, 'dh');
+    case 'fo':
+    case 'ovf':
+      return new HighestWeight(name);
   }
 }

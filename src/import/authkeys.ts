@@ -17,6 +17,15 @@ export interface Authkeys {
   refused?: string;
 }
 
+/** Each authkeys line and what it becomes; docs/import-authkeys.md is generated from it. */
+export const AUTHKEYS_LINES: { line: string; becomes?: string; refused?: string }[] = [
+  { line: 'auth N', becomes: 'selects method N; the other methods listed are reported as unused (vigil uses one key)' },
+  { line: 'N sha1 KEY', becomes: 'KEY written to `cluster.key_file` (mode 0600), used for HMAC-SHA256 (a key under 16 characters reported)' },
+  { line: 'N md5 KEY', becomes: 'as sha1' },
+  { line: 'N crc', refused: 'crc authenticates nothing; the output has no key_file and does not validate until one is made' },
+  { line: 'N <other method>', refused: 'Heartbeat knows sha1, md5 and crc only' },
+];
+
 export const CRC_REFUSED =
   'crc authenticates nothing (anyone on the link can forge heartbeats and take the VIPs); vigil signs every frame with HMAC-SHA256 and needs a real key: create one with `head -c 32 /dev/urandom | base64 > /etc/vigil/cluster.key; chmod 600 /etc/vigil/cluster.key`, copy it to every node and set cluster.key_file';
 

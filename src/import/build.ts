@@ -18,17 +18,17 @@
  */
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
-import { SCHEDULERS } from '../config/schema.js';
 import { parseAuthkeys } from './authkeys.js';
 import { parseHaCf, type HaCf } from './hacf.js';
 import { parseHaresources } from './haresources.js';
-import { parseIpvsadmSave, splitHostPort, type IpvsProto } from './ipvsadm.js';
+import { parseIpvsadm } from './ipvsadm.js';
+import { ipvsadmServices } from './ipvsservices.js';
 import { parseLdirectord } from './ldirectord.js';
 import { ldirectordServices } from './ldservices.js';
 import { Ledger, type ReportEntry, type SourceLine } from './ledger.js';
 import { MON_GLOBALS, monChecks } from './monchecks.js';
 import { parseMonCf } from './moncf.js';
-import { addReal, keyOf, resolveService, sanitizeName, type Obj, type Service, type ServiceState } from './model.js';
+import { keyOf, sanitizeName, type Obj, type Service, type ServiceState } from './model.js';
 import { inSubnet, type LocalHost, type Resolver } from './resolve.js';
 
 export interface InputFile {
@@ -84,6 +84,17 @@ export interface ImportResult {
   sources: string[];
 }
 
+/**
+ * haresources resources vigil does itself (reported with what replaces them); every other
+ * script becomes a `cluster.resources[]` entry. docs/import-haresources.md lists them.
+ */
+export const HARESOURCES_REPLACED: Record<string, string> = {
+  ldirectord: 'ldirectord manages IPVS, which vigil replaces; import its config with --ldirectord FILE',
+  LVSSyncDaemonSwap: 'set dataplane.ipvs.sync_daemon {interface, sync_id}: vigil starts the master or backup sync daemon with the role',
+  SendArp: 'vigil sends gratuitous ARP for every VIP at takeover (vips[].garp)',
+  MailTo: 'use cluster.notify: a script called with the new role on every transition',
+};
+
 const HB_RESOURCE_DIR = '/etc/ha.d/resource.d';
 const INIT_DIR = '/etc/init.d';
 
@@ -100,7 +111,7 @@ export async function buildConfig(inputs: ImportInputs, opts: ImportOptions): Pr
   const groups = inputs.haresources ? parseHaresources(inputs.haresources.text, inputs.haresources.file, ledger) : [];
   const auth = inputs.authkeys ? parseAuthkeys(inputs.authkeys.text, inputs.authkeys.file, ledger) : undefined;
   const mon = inputs.monCf ? parseMonCf(inputs.monCf.text, inputs.monCf.file, ledger) : undefined;
-  const ipvs = inputs.ipvsadm ? parseIpvsadmSave(inputs.ipvsadm.text, inputs.ipvsadm.file, ledger) : undefined;
+  const ipvs = inputs.ipvsadm ? parseIpvsadm(inputs.ipvsadm.text, inputs.ipvsadm.file, ledger) : undefined;
   const ld = inputs.ldirectord ? parseLdirectord(inputs.ldirectord.text, inputs.ldirectord.file, ledger) : undefined;
 
   // ------------------------------------------------------------ nodes
@@ -274,13 +285,18 @@ export async function buildConfig(inputs: ImportInputs, opts: ImportOptions): Pr
   groups.forEach((g, gi) => {
     if (!nodeNames.includes(g.node)) {
       if (ha) {
-        ledger.skip(g.src, `node "${g.node}" is not one of the cluster's nodes (${nodeNames.join(', ')})`);
+        // Heartbeat never starts a group whose node is not in the cluster; carrying its
+        // VIPs unmanaged would give a pair that never moves them
+        const what = g.resources.map((r) => r.raw).join(' ');
+        ledger.error(g.src, `node "${g.node}" is not one of the nodes in ha.cf (${nodeNames.join(', ')}): nothing in this group (${what}) is translated; write the node's name as ha.cf's node line has it`);
         return;
       }
       // no ha.cf: a standalone director runs every group
     }
     if (g.node !== preferred && gi > 0) {
-      ledger.adjust(g.src, `vigil moves every resource with the active node; this group's preferred node ${g.node} is not honoured (${preferred ?? ''} is preferred)`);
+      // Heartbeat ran this group on its own node (active/active); vigil would run it on
+      // the active node with every other group
+      ledger.error(g.src, `vigil moves every resource with the active node; this group's preferred node ${g.node} is not honoured (${preferred ?? ''} is preferred), so both nodes' groups would run on one`);
     }
     const problems: string[] = [];
     for (const r of g.resources) {
@@ -310,7 +326,9 @@ export async function buildConfig(inputs: ImportInputs, opts: ImportOptions): Pr
       } else {
         const s = resourceScript(r.name, r.args, r.raw, !!inputs.ldirectord, exists, opts.wrapperDir ?? 'resources', resources.length, g.src);
         if (s.skip !== undefined) {
-          problems.push(`${r.raw}: ${s.skip}`);
+          // the sync daemon would no longer run until dataplane.ipvs.sync_daemon is set
+          if (r.name === 'LVSSyncDaemonSwap') ledger.error(g.src, `${r.raw}: ${s.skip}`);
+          else problems.push(`${r.raw}: ${s.skip}`);
           continue;
         }
         if (s.note !== undefined) problems.push(`${r.raw}: ${s.note}`);
@@ -330,67 +348,7 @@ export async function buildConfig(inputs: ImportInputs, opts: ImportOptions): Pr
   const byKey = new Map<string, ServiceState>();
 
   if (ld) await ldirectordServices(ld, states, byKey, resolver, ledger);
-  if (ipvs) {
-    const idx = new Map<string, ServiceState>();
-    const dupOf = new Map<string, string>();
-    const refKey = (proto: IpvsProto, target: string): string => `${proto} ${target}`;
-    for (const s of ipvs.services) {
-      if (s.proto === 'sctp') {
-        ledger.skip(s.src, 'SCTP virtual services are not supported by vigil (tcp, udp, fwmark)');
-        continue;
-      }
-      const resolved = await resolveService(s.proto, s.target, resolver, s.ipv6);
-      if (typeof resolved === 'string') {
-        ledger.skip(s.src, resolved);
-        continue;
-      }
-      const key = keyOf(s.proto === 'fwmark' ? 'tcp' : s.proto, resolved.vip, resolved.port, resolved.fwmark);
-      if (byKey.has(key)) {
-        const why = `the same virtual service is defined in ${byKey.get(key)?.origin ?? ''}, which is used`;
-        ledger.skip(s.src, why);
-        dupOf.set(refKey(s.proto, s.target), why);
-        continue;
-      }
-      const svc: Service = { name: '', scheduler: 'wlc', forward: 'dr', real_servers: [] };
-      if (s.proto !== 'fwmark') {
-        svc.protocol = s.proto;
-        svc.vip = resolved.vip;
-        svc.port = resolved.port;
-      } else svc.fwmark = resolved.fwmark;
-      if (s.scheduler !== undefined) {
-        if ((SCHEDULERS as readonly string[]).includes(s.scheduler)) svc.scheduler = s.scheduler;
-        else ledger.adjust(s.src, `scheduler "${s.scheduler}" is not one vigil knows (${SCHEDULERS.join(', ')}); wlc is used`);
-      }
-      if (s.persistent !== undefined) {
-        const p: Obj = { timeout_s: s.persistent };
-        if (s.netmask !== undefined) p.netmask = s.netmask;
-        svc.persistence = p;
-      } else if (s.netmask !== undefined) ledger.adjust(s.src, `-M ${s.netmask} without -p has no effect and is dropped`);
-      const st: ServiceState = { svc, src: s.src, candidates: new Map(), origin: `${s.src.file}:${s.src.line}`, ipv6: s.ipv6 };
-      states.push(st);
-      byKey.set(key, st);
-      idx.set(refKey(s.proto, s.target), st);
-    }
-    for (const r of ipvs.reals) {
-      const st = idx.get(refKey(r.service.proto, r.service.target));
-      if (!st) {
-        ledger.skip(r.src, dupOf.get(refKey(r.service.proto, r.service.target)) ?? `no translated -A line for ${r.service.proto === 'fwmark' ? 'fwmark ' : ''}${r.service.target}`);
-        continue;
-      }
-      const hp = splitHostPort(r.target);
-      const address = await resolver.host(hp.host, st.ipv6 ? 6 : undefined);
-      if (address === undefined) {
-        ledger.skip(r.src, `cannot resolve "${hp.host}"`);
-        continue;
-      }
-      const port = hp.port !== undefined ? resolver.service(hp.port, st.svc.protocol ?? 'tcp') : undefined;
-      if (hp.port !== undefined && port === undefined) {
-        ledger.skip(r.src, `unknown port "${hp.port}" (not a number, not in /etc/services)`);
-        continue;
-      }
-      addReal(st, { address, port, forward: r.forward, weight: r.weight }, r.src, ledger);
-    }
-  }
+  if (ipvs) await ipvsadmServices(ipvs, states, byKey, resolver, ledger);
 
   // ------------------------------------------------------------ mon
   const settle: (() => void)[] = [];
@@ -554,14 +512,9 @@ function resourceScript(
   index: number,
   src: SourceLine,
 ): { path?: string; wrapper?: WrapperScript; note?: string; skip?: string } {
-  if (name === 'ldirectord') {
-    return ldirectordImported
-      ? { skip: 'replaced by vigil itself (the ldirectord.cf virtual services are imported)' }
-      : { skip: 'ldirectord manages IPVS, which vigil replaces; import its config with --ldirectord FILE' };
-  }
-  if (name === 'LVSSyncDaemonSwap') return { skip: 'set dataplane.ipvs.sync_daemon {interface, sync_id}: vigil starts the master or backup sync daemon with the role' };
-  if (name === 'SendArp') return { skip: 'vigil sends gratuitous ARP for every VIP at takeover (vips[].garp)' };
-  if (name === 'MailTo') return { skip: 'use cluster.notify: a script called with the new role on every transition' };
+  if (name === 'ldirectord' && ldirectordImported) return { skip: 'replaced by vigil itself (the ldirectord.cf virtual services are imported)' };
+  const replaced = HARESOURCES_REPLACED[name];
+  if (replaced !== undefined) return { skip: replaced };
   let path: string;
   let note: string | undefined;
   if (name.startsWith('/')) path = name;

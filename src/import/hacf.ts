@@ -42,8 +42,30 @@ export interface HaCf {
 
 const WHOLE_LINE = new Set(['ucast', 'mcast', 'ping_group', 'stonith', 'stonith_host', 'apiauth', 'respawn']);
 
+/**
+ * What each ha.cf directive vigil translates becomes (the others are in NO_EQUIVALENT);
+ * docs/import-hacf.md is generated from these two tables.
+ */
+export const HACF_DIRECTIVES: Record<string, string> = {
+  node: '`cluster.nodes[]` (`node:` is `--node`, else this host, else the preferred node in haresources)',
+  ucast: 'link IFACE on the peer with address PEER; a node’s own address from `--address`, this machine’s interfaces, or the other node’s ucast line',
+  bcast: 'unicast link IFACE (adjusted: every node’s address is needed)',
+  udp: 'old name of `bcast`',
+  mcast: 'unicast link IFACE (adjusted: group, ttl and loop are not used; a port other than udpport reported)',
+  keepalive: '`cluster.interval_ms` (default 1 s; at least 5 ms)',
+  deadtime: '`cluster.deadtime_ms` (default 30 s; at least 2 × keepalive)',
+  warntime: '`cluster.warntime_ms` (default deadtime / 2; between keepalive and deadtime)',
+  initdead: '`cluster.initdead_ms` (default from deadtime, Heartbeat’s rule)',
+  udpport: '`cluster.port`',
+  auto_failback: '`cluster.preempt`: on/legacy (the default) true, off false',
+  ping: '`cluster.tracks[]` `{type: ping, weight: 50}`',
+  ping_group: 'one ping track per member, the weight split (Heartbeat counted the group up while any member answered)',
+  deadping: 'the ping tracks’ `fall` (deadping in 1 s probes)',
+  respawn: '`respawn … ipfail`: done by the ping tracks; any other program is reported (run it as its own unit)',
+};
+
 /** Directives vigil has no counterpart for, with the reason given in the report. */
-const NO_EQUIVALENT: Record<string, string> = {
+export const NO_EQUIVALENT: Record<string, string> = {
   logfacility: 'vigil logs JSON lines on stdout (journald or the service manager keeps them); there is no syslog facility to set',
   logfile: 'vigil logs on stdout; redirect it or let journald keep it',
   debugfile: 'vigil logs on stdout; set logging.level: debug for more detail',

@@ -86,11 +86,14 @@ export interface LdReal {
   weight: number;
   request?: string;
   receive?: string;
+  /** `l:N` / `u:N`: the real server's lower and upper connection thresholds. */
+  lower?: number;
+  upper?: number;
 }
 
 export function parseLdReal(value: string): LdReal | string {
-  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?:->(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+))?(?::{1,2}([A-Za-z0-9_-]+))?\s+(gate|masq|ipip)(?:\s+(\d+))?(?:\s+"(.*)"[, ]\s*"(.*)")?\s*$/.exec(value);
-  if (!m) return 'expected "real=<address>[-><address>][:port] gate|masq|ipip [weight] ["request", "receive"]"';
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?:->(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+))?(?::{1,2}([A-Za-z0-9_-]+))?\s+(gate|masq|ipip)(?:\s+(\d+))?(?:\s+"(.*)"[, ]\s*"(.*)")?(?:\s+l:(\d+))?(?:\s+u:(\d+))?\s*$/.exec(value);
+  if (!m) return 'expected "real=<address>[-><address>][:port] gate|masq|ipip [weight] ["request", "receive"] [l:N] [u:N]" (ldirectord refuses to start on this line)';
   const strip = (s: string): string => s.replace(/^\[(.*)\]$/, '$1');
   const r: LdReal = {
     first: strip(m[1] as string),
@@ -101,6 +104,8 @@ export function parseLdReal(value: string): LdReal | string {
   if (m[3] !== undefined) r.port = m[3];
   if (m[6] !== undefined) r.request = m[6].startsWith('/') ? m[6] : `/${m[6]}`;
   if (m[7] !== undefined) r.receive = m[7];
+  if (m[8] !== undefined) r.lower = Number(m[8]);
+  if (m[9] !== undefined) r.upper = Number(m[9]);
   return r;
 }
 

@@ -7,13 +7,14 @@ import { isIP } from 'node:net';
 import { SCHEDULERS } from '../config/schema.js';
 import { splitHostPort } from './ipvsadm.js';
 import { parseLdFallback, parseLdReal, unquote, type LdirectordCf, type LdSetting, type LdVirtual } from './ldirectord.js';
-import type { Ledger } from './ledger.js';
+import type { Ledger, SourceLine } from './ledger.js';
 import { addReal, keyOf, resolveService, sanitizeName, type Check, type Obj, type RealServer, type Service, type ServiceState } from './model.js';
 import type { Resolver } from './resolve.js';
 
 const SECRET_KEYS = new Set(['passwd', 'secret']);
 
-const LD_UNSUPPORTED: Record<string, string> = {
+/** ldirectord.cf directives vigil does not carry over, and why. */
+export const LD_UNSUPPORTED: Record<string, string> = {
   login: 'vigil’s built-in checks do not log in; use an exec check for authenticated protocols',
   passwd: 'vigil’s built-in checks do not log in; use an exec check for authenticated protocols',
   database: 'vigil’s built-in checks do not query databases; use an exec check',
@@ -33,11 +34,44 @@ const LD_UNSUPPORTED: Record<string, string> = {
   callback: 'vigil reloads its config on SIGHUP or `vigil reload`',
   logfile: 'vigil logs on stdout',
   supervised: 'vigil runs in the foreground under the service manager',
-  fork: 'vigil runs every check in its own process group, concurrently',
+  fork: 'vigil runs its checks concurrently (built-in ones in the daemon, exec checks each in its own process)',
   maintenancedir: 'use `vigil drain` / `vigil enable` instead of maintenance files',
   readdquiescent: 'vigil re-adds a quiescent real server by setting its weight back',
   checkcount: 'use failurecount (vigil: fall)',
   connecttimeout: 'use checktimeout',
+  execute: 'vigil runs one config; start another vigil for another ldirectord configuration',
+};
+
+/**
+ * What each ldirectord.cf directive it translates becomes (the ones it refuses are in
+ * LD_UNSUPPORTED); docs/import-ldirectord.md is generated from these two tables.
+ */
+export const LD_DIRECTIVES: Record<string, string> = {
+  virtual: '`services[]`: `vip`, `port` (names resolved; :53 is UDP as in ldirectord) or `fwmark`; unresolvable: error',
+  virtual6: 'as `virtual`, IPv6',
+  real: '`real_servers[]` with `weight` (default 1) and the service’s `forward` (gate dr, ipip tun, masq nat; a mix in one service: error); `a->b` is every address from a’s to b’s, as ldirectord resolves it; `"request", "receive"` overrides the HTTP check; unresolvable or malformed: error; `l:N`/`u:N` thresholds: error',
+  real6: 'as `real`, IPv6',
+  fallback: '`sorry_server` (its forwarding method is the service’s)',
+  fallback6: 'as `fallback`, IPv6',
+  scheduler: '`scheduler` (default wrr, ldirectord’s)',
+  persistent: '`persistence.timeout_s`',
+  netmask: '`persistence.netmask` (without `persistent`: no effect, reported)',
+  protocol: '`protocol: tcp|udp`; `fwm` for a firewall-mark virtual',
+  quiescent: '`quiescent`',
+  servicename: '`name`',
+  comment: 'a YAML comment above the service',
+  checktype: 'negotiate (default): by `service`; connect: `{type: tcp}` (UDP: exec ping, as ldirectord); ping: exec `ping -c 1 -W 1`; external: exec `checkcommand` with args `VIP VPORT` (vigil appends RIP RPORT); on: no check; off: refused; `N` (combined): negotiate every time, reported',
+  service: 'the negotiate check (default: ldirectord’s service for the virtual port): http/https/http_proxy → `{type: http|https}`; dns → exec `dns --name REQUEST --type A --expect RECEIVE`; none → no check; others (ftp, smtp, pop, imap, ldap, nntp, sip, radius, mysql, pgsql, oracle, simpletcp, …) have no vigil probe: error (a TCP connect check, or ping for UDP, with --partial)',
+  checkcommand: 'the exec check’s command (absolute path)',
+  checkinterval: '`interval_ms` (default 10 s)',
+  checktimeout: '`timeout_ms` (default 5 s); when not below checkinterval, `interval_ms` becomes checkinterval + timeout (ldirectord pauses checkinterval between rounds of checks that may each take the timeout)',
+  negotiatetimeout: '`timeout_ms` of negotiate checks (default: checktimeout, else 30 s), as checktimeout',
+  failurecount: '`fall` (`rise` is 1)',
+  checkport: 'the check’s `port`',
+  request: 'HTTP `path` (a leading / added); DNS: the name queried',
+  receive: 'HTTP `body_regex`; DNS: the address expected (one IPv4 address, else error)',
+  virtualhost: 'HTTP `host`',
+  httpmethod: 'HTTP `method`',
 };
 
 export async function ldirectordServices(
@@ -72,11 +106,13 @@ export async function ldirectordServices(
     const resolved = await resolveService(isFwmark ? 'fwmark' : proto, v.target, resolver, v.ipv6);
     const blockLines = [v.src, ...v.reals.map((r) => r.src), ...[...v.settings.values()].map((x) => x.src)];
     if (typeof resolved === 'string') {
+      ledger.error(v.src, `${resolved} (ldirectord refuses to start on this line)`);
       for (const l of blockLines) if (!ledger.isDone(l)) ledger.skip(l, `virtual service ${v.target} is not translated: ${resolved}`);
       continue;
     }
     const key = keyOf(proto, resolved.vip, resolved.port, resolved.fwmark);
     if (byKey.has(key)) {
+      ledger.error(v.src, `the same virtual service is defined in ${byKey.get(key)?.origin ?? ''}; vigil cannot merge the two`);
       for (const l of blockLines) if (!ledger.isDone(l)) ledger.skip(l, `duplicate virtual service ${v.target}`);
       continue;
     }
@@ -139,29 +175,35 @@ export async function ldirectordServices(
       take(comment);
     }
     // check
-    const check = ldCheck(v, proto, setting, take, ledger);
+    const check = ldCheck(v, proto, resolved.port, setting, take, ledger);
     for (const r of v.reals) {
       const parsed = parseLdReal(r.value);
       if (typeof parsed === 'string') {
-        ledger.skip(r.src, parsed);
+        ledger.error(r.src, parsed);
         continue;
       }
+      // ldirectord resolves both ends of a range and adds every address between them
       const first = await resolver.host(parsed.first, v.ipv6 ? 6 : undefined);
       const last = parsed.last !== undefined ? await resolver.host(parsed.last, v.ipv6 ? 6 : undefined) : undefined;
       if (first === undefined || (parsed.last !== undefined && last === undefined)) {
-        ledger.skip(r.src, `cannot resolve "${first === undefined ? parsed.first : parsed.last ?? ''}"`);
+        ledger.error(r.src, `cannot resolve "${first === undefined ? parsed.first : parsed.last ?? ''}" (ldirectord refuses to start on this line; add it to /etc/hosts or write the address)`);
         continue;
       }
       const addrs = last !== undefined ? ipv4Range(first, last) : [first];
       if (typeof addrs === 'string') {
-        ledger.skip(r.src, addrs);
+        ledger.error(r.src, `${addrs} (ldirectord refuses to start on this line)`);
         continue;
       }
       const port = parsed.port !== undefined ? resolver.service(parsed.port, proto) : undefined;
       if (parsed.port !== undefined && port === undefined) {
-        ledger.skip(r.src, `unknown port "${parsed.port}"`);
+        ledger.error(r.src, `unknown port "${parsed.port}" (ldirectord refuses to start on this line)`);
         continue;
       }
+      if (parsed.last !== undefined && (first !== parsed.first || last !== parsed.last)) {
+        ledger.adjust(r.src, `${parsed.first}->${parsed.last} is the address range ${first}-${last} (${addrs.length} real servers of weight ${parsed.weight}): ldirectord resolves both ends and adds every address between them, not the names between them`);
+      }
+      if (parsed.lower !== undefined) ledger.error(r.src, `l:${parsed.lower}: lower connection thresholds are not supported by vigil`);
+      if (parsed.upper !== undefined) ledger.error(r.src, `u:${parsed.upper}: upper connection thresholds are not supported by vigil: the real server would take connections past it`);
       for (const a of addrs) {
         const i = addReal(st, { address: a, port, forward: parsed.forward, weight: parsed.weight }, r.src, ledger);
         if (i !== undefined && check && (parsed.request !== undefined || parsed.receive !== undefined) && (check.type === 'http' || check.type === 'https')) {
@@ -181,7 +223,12 @@ export async function ldirectordServices(
     for (const [k, set] of v.settings) {
       if (ledger.isDone(set.src)) continue;
       if (k === 'comment' || k === 'servicename') ledger.ok(set.src);
-      else ledger.skip(SECRET_KEYS.has(k) ? { ...set.src, text: `${k}=<not shown>` } : set.src, LD_UNSUPPORTED[k] ?? `"${k}" is not an ldirectord setting vigil translates`);
+      else {
+        const why =
+          LD_UNSUPPORTED[k] ??
+          (LD_DIRECTIVES[k] !== undefined ? `not used by this virtual service's check (checktype=${setting('checktype')?.value ?? 'negotiate'})` : `"${k}" is not an ldirectord setting vigil translates`);
+        ledger.skip(SECRET_KEYS.has(k) ? { ...set.src, text: `${k}=<not shown>` } : set.src, why);
+      }
     }
   }
   for (const [k, set] of g) {
@@ -196,6 +243,7 @@ export async function ldirectordServices(
 function ldCheck(
   v: LdVirtual,
   proto: 'tcp' | 'udp',
+  vport: number | undefined,
   setting: (k: string) => LdSetting | undefined,
   take: (s: LdSetting | undefined) => string | undefined,
   ledger: Ledger,
@@ -215,11 +263,14 @@ function ldCheck(
   const common = (c: Check): Check => {
     c.interval_ms = interval;
     if (timeout >= interval) {
+      // ldirectord sleeps checkinterval between rounds of checks, each of which may take
+      // the whole timeout; vigil's period must exceed its timeout. Keeping the timeout
+      // keeps what counts as a failure; the period is ldirectord's with a timed-out check.
       const s = timeoutSet ?? intervalSet;
-      const msg = `check timeout ${timeout} ms is not below the interval ${interval} ms (vigil never overlaps a probe); timeout_ms ${interval - 1} is used`;
+      const msg = `ldirectord waits checkinterval (${interval} ms) between rounds of checks that may each take the timeout (${timeout} ms); vigil checks at a fixed period above its timeout: interval_ms ${interval + timeout} (checkinterval + timeout), timeout_ms ${timeout} kept`;
       if (s) ledger.adjust(s.src, msg);
       else ledger.note(v.src.file, `${v.target}: ${msg}`, 'adjusted');
-      timeout = interval - 1;
+      c.interval_ms = interval + timeout;
     } else take(timeoutSet);
     c.timeout_ms = timeout;
     c.rise = 1;
@@ -242,7 +293,7 @@ function ldCheck(
     return undefined;
   }
   if (type === 'off') {
-    if (ct) ledger.skip(ct.src, 'checktype=off (real servers always down) has no vigil counterpart: set their weights to 0 or remove the service');
+    if (ct) ledger.error(ct.src, 'checktype=off (real servers never added) has no vigil counterpart: set their weights to 0 or remove the service');
     return undefined;
   }
   const ping = (): Check => common({ type: 'exec', command: '/usr/bin/ping', args: ['-c', '1', '-W', '1'], args_style: 'mon' });
@@ -270,14 +321,19 @@ function ldCheck(
     if (type === 'external-perl' && ct) ledger.adjust(ct.src, 'the Perl check runs as a program: make it executable with a #! line');
     return c;
   }
-  // negotiate (and the combined "N" form)
-  const http = serviceName === 'http' || serviceName === 'http_proxy' || (serviceName === '' && (port === '80' || port === 'http' || port === '8080'));
-  const https = serviceName === 'https' || (serviceName === '' && (port === '443' || port === 'https'));
+  // negotiate (and the combined "N" form): the service given, else ldirectord's by port
+  const svcName = serviceName !== '' ? serviceName : isFwmark(v) ? 'none' : (LD_PORT_SERVICE[vport ?? 0] ?? 'none');
   if (/^\d+$/.test(type) && ct) ledger.adjust(ct.src, `checktype=${type} (negotiate every ${type}th check, connect otherwise): vigil negotiates on every check`);
   else take(ct);
-  if (http || https) {
+  const unusedRequest = (why: string): void => {
+    for (const k of ['request', 'receive', 'virtualhost', 'httpmethod']) {
+      const s = v.settings.get(k);
+      if (s && !ledger.isDone(s.src)) ledger.skip(s.src, why);
+    }
+  };
+  if (svcName === 'http' || svcName === 'https' || svcName === 'http_proxy') {
     take(service);
-    const c: Check = { type: https ? 'https' : 'http' };
+    const c: Check = { type: svcName === 'https' ? 'https' : 'http' };
     const req = setting('request');
     if (req) {
       const r = unquote(req.value);
@@ -308,16 +364,75 @@ function ldCheck(
     }
     return common(c);
   }
-  // negotiate for a protocol vigil has no built-in probe for: connect (ping for UDP) instead
+  const where: { src: SourceLine } = service ?? ct ?? v;
+  if (svcName === 'none') {
+    take(service);
+    const msg = `negotiate for service "none": ldirectord marks every real server up without checking it, so vigil runs no check`;
+    if (where === v) ledger.note(v.src.file, `${v.target}: ${msg}`);
+    else ledger.adjust(where.src, msg);
+    unusedRequest('only used by a negotiate check, and service "none" runs none');
+    for (const k of ['checkinterval', 'checktimeout', 'negotiatetimeout', 'failurecount', 'checkport']) {
+      const s = v.settings.get(k);
+      if (s && !ledger.isDone(s.src)) ledger.skip(s.src, 'service "none" runs no check');
+    }
+    return undefined;
+  }
+  if (svcName === 'dns') return dnsCheck(v, proto, setting, take, common, where, ledger);
+  // negotiate for a protocol vigil has no built-in probe for: an error, and connect (ping
+  // for UDP, as ldirectord's own UDP connect check) for --partial
   const udp = proto === 'udp' && !isFwmark(v);
   const c = udp ? ping() : common({ type: 'tcp' });
-  const msg = `negotiate for service "${serviceName || `port ${port ?? '?'}`}" has no built-in vigil probe: ${udp ? 'a ping check (as ldirectord does for a UDP connect check)' : 'a TCP connect check'} is used (use an exec check for a protocol-level test)`;
-  if (service) ledger.adjust(service.src, msg);
-  else if (ct) ledger.adjust(ct.src, msg);
-  else ledger.adjust(v.src, msg);
-  for (const k of ['request', 'receive', 'virtualhost', 'httpmethod']) {
+  const msg = `ldirectord's negotiate check for "${svcName}" talks the protocol; vigil has no probe for it, and ${udp ? 'the ping check used instead only proves the host answers ICMP' : 'the TCP connect check used instead only proves the port accepts connections'} (write an exec check for a protocol-level test)`;
+  ledger.error(where.src, msg);
+  if (service) ledger.ok(service.src);
+  unusedRequest(`only used by the negotiate check for "${svcName}", which vigil cannot run`);
+  return c;
+}
+
+/** ldirectord's ld_port_to_service: the negotiate check a virtual port gets without service=. */
+export const LD_PORT_SERVICE: Record<number, string> = {
+  21: 'ftp', 25: 'smtp', 53: 'dns', 80: 'http', 110: 'pop', 119: 'nntp', 143: 'imap', 389: 'ldap', 443: 'https', 587: 'submission',
+  636: 'ldaps', 995: 'pops', 993: 'imaps', 1521: 'oracle', 1812: 'radius', 3128: 'http_proxy', 3306: 'mysql', 5060: 'sip', 5432: 'pgsql',
+};
+
+/**
+ * ldirectord's check_dns: queries `request` (an A record's name; a leading "/" dropped)
+ * at the real server, up when one A record's address matches the `receive` regex. The
+ * checks/dns exec check does the same with --expect when `receive` is one address; a
+ * pattern, a PTR lookup or an empty receive has no faithful counterpart: error.
+ */
+function dnsCheck(
+  v: LdVirtual,
+  proto: 'tcp' | 'udp',
+  setting: (k: string) => LdSetting | undefined,
+  take: (s: LdSetting | undefined) => string | undefined,
+  common: (c: Check) => Check,
+  where: { src: SourceLine },
+  ledger: Ledger,
+): Check | undefined {
+  const req = setting('request');
+  const rec = setting('receive');
+  const name = unquote(req?.value ?? '').replace(/^\//, '');
+  const expect = unquote(rec?.value ?? '');
+  const problems: string[] = [];
+  if (proto === 'tcp') problems.push('ldirectord queries over TCP for protocol=tcp, checks/dns over UDP');
+  if (name === '') problems.push('no request= (the name to look up)');
+  else if (isIP(name) !== 0) problems.push(`request=${name} is a PTR lookup, which checks/dns cannot match`);
+  if (expect === '') problems.push('no receive= (ldirectord then never counts the server up)');
+  else if (isIP(expect) !== 4) problems.push(`receive=${expect} is a pattern, not one IPv4 address (checks/dns --expect compares addresses exactly)`);
+  if (problems.length > 0) {
+    ledger.error(where.src, `ldirectord's DNS negotiate check cannot be carried over: ${problems.join('; ')}`);
+    take(req);
+    take(rec);
+    return undefined;
+  }
+  take(setting('service'));
+  take(req);
+  const c = common({ type: 'exec', command: 'dns', args: ['--name', name, '--type', 'A', '--expect', expect], args_style: 'vigil' });
+  ledger.adjust((rec as LdSetting).src, `ldirectord's DNS check (query ${name} over UDP, up when an A record matches ${expect}) becomes the checks/dns exec check "dns --name ${name} --type A --expect ${expect} <address> <port>"; the address is compared exactly, where ldirectord matched it as a regular expression`);
+  for (const k of ['virtualhost', 'httpmethod']) {
     const s = v.settings.get(k);
-    if (s && !ledger.isDone(s.src)) ledger.skip(s.src, 'only used by the negotiate check, which is replaced by a TCP connect check');
+    if (s && !ledger.isDone(s.src)) ledger.skip(s.src, 'not used by a DNS check');
   }
   return c;
 }

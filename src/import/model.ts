@@ -71,13 +71,15 @@ export function addReal(
   const svc = st.svc;
   const notes: string[] = [];
   if (svc.real_servers.length === 0) svc.forward = r.forward;
-  else if (svc.forward !== r.forward) notes.push(`forward method ${r.forward} differs from the service's ${svc.forward} (vigil sets it per service)`);
+  else if (svc.forward !== r.forward) {
+    ledger.error(src, `real server ${r.address} is forwarded by ${r.forward} but the service's first real server by ${svc.forward}: vigil sets one forwarding method per service, so it would be forwarded by ${svc.forward}`);
+  }
   const rs: RealServer = { address: r.address, weight: r.weight };
   if (r.port !== undefined && r.port > 0) {
     if (svc.fwmark !== undefined) {
       /* fwmark real servers take the packet's port */
     } else if (svc.forward !== 'nat' && svc.port !== undefined && r.port !== svc.port) {
-      notes.push(`port ${r.port} differs from the service port ${svc.port}, which only NAT can map; the service port is used`);
+      notes.push(`port ${r.port} becomes the service port ${svc.port}: direct routing and tunnelling cannot map ports (the kernel does the same)`);
     } else if (r.port !== svc.port) rs.port = r.port;
   }
   if (svc.real_servers.some((x) => x.address === rs.address && (x.port ?? svc.port) === (rs.port ?? svc.port))) {

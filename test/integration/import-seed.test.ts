@@ -106,11 +106,12 @@ describe('vigil import on the seed deployment', () => {
       '-A -t localhost:http -s wlc\n-a -t localhost:http -r localhost:http -m -w 1\n-A -u localhost:domain -s rr\n-A -t no-such-host.invalid:https -s rr\n',
     );
     const out = join(dir, 'named.yaml');
-    const r = await vigil('import', '--ipvsadm-save', rules, '-o', out);
+    // an unresolvable name is an error (exit 1); --partial keeps the rest
+    const r = await vigil('import', '--ipvsadm-save', rules, '-o', out, '--partial');
     expect(r.exitCode).toBe(0);
     const cfg = parseYaml(readFileSync(out, 'utf8'));
     expect(cfg.services.map((s: { protocol: string; vip: string; port: number }) => `${s.protocol} ${s.vip}:${s.port}`)).toEqual(['tcp 127.0.0.1:80', 'udp 127.0.0.1:53']);
-    expect(r.stderr).toMatch(/named\.rules:4: untranslated: .* — cannot resolve "no-such-host\.invalid"/);
+    expect(r.stderr).toMatch(/named\.rules:4: error: .* — cannot resolve "no-such-host\.invalid"/);
   });
 
   it('refuses to overwrite a different key, and usage errors exit 2', async () => {

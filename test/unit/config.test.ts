@@ -75,7 +75,7 @@ describe('config: every rule names the path and the problem', () => {
   it.each([
     ['unknown key, with a suggestion', edit('scheduler: wrr', 'shedular: wrr'), 'services[0].shedular: unknown key "shedular" (did you mean "scheduler"?)'],
     ['unknown top-level key', `${BASE}logg: {}\n`, 'logg: unknown key "logg"'],
-    ['scheduler outside IPVS set', edit('scheduler: wrr', 'scheduler: fair'), 'services[0].scheduler: must be one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh'],
+    ['scheduler outside IPVS set', edit('scheduler: wrr', 'scheduler: fair'), 'services[0].scheduler: must be one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf'],
     ['protocol', edit('port: 80\n', 'port: 80\n    protocol: sctp\n'), 'services[0].protocol: must be one of tcp, udp'],
     ['forward method', edit('port: 80\n', 'port: 80\n    forward: gre\n'), 'services[0].forward: must be one of dr, tun, nat'],
     ['port range', edit('{ address: 192.168.1.11, weight: 2 }', '{ address: 192.168.1.11, port: 70000 }'), 'services[0].real_servers[1].port: must be between 1 and 65535'],
@@ -131,7 +131,7 @@ describe('config: every rule names the path and the problem', () => {
     const lines = err?.message.split('\n').slice(1) ?? [];
     expect(lines).toEqual([
       '/etc/vigil/vigil.yaml: node: "z" is not one of cluster.nodes (a, b) (line 2)',
-      '/etc/vigil/vigil.yaml: services[0].scheduler: must be one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh (line 17)',
+      '/etc/vigil/vigil.yaml: services[0].scheduler: must be one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf (line 17)',
       '/etc/vigil/vigil.yaml: services[0].check.timeout_ms: timeout_ms (5000) must be less than interval_ms (1000) so a probe never overlaps itself (line 18)',
     ]);
   });

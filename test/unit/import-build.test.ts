@@ -209,11 +209,21 @@ describe('haresources', () => {
     expect(config.cluster.nodes.map((n: any) => [n.name, n.priority])).toEqual([['lvs1', 100], ['lvs2', 150]]);
   });
 
-  it('a group for another node follows the active node, with a warning', async () => {
+  it('a group for another node (active/active in Heartbeat) is an error: vigil would run it on the active node', async () => {
     const { at, config } = await convert({ ...base, haresources: 'lvs1 10.0.0.1/24/eth0\nlvs2 10.0.0.2/24/eth0\nghost 10.0.0.3/24/eth0\n' }, opts);
     expect(config.vips.map((v: any) => v.address)).toEqual(['10.0.0.1', '10.0.0.2']);
-    expect(at('haresources', 2)[0]?.reason).toMatch(/not honoured/);
-    expect(at('haresources', 3)[0]).toMatchObject({ kind: 'untranslated' });
+    expect(at('haresources', 2)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/not honoured/) });
+    expect(at('haresources', 3)[0]).toMatchObject({ kind: 'error' });
+  });
+
+  it('a group naming a node that is not in ha.cf (the manual’s S_hostname) is an error, not an unmanaged VIP', async () => {
+    const { at, config, result } = await convert(
+      { ...base, haresources: 'S_hostname IPaddr::172.16.81.141/24/eth1 LvsScript\n', ipvsadm: '-A -t 172.16.81.141:80 -s wlc\n-a -t 172.16.81.141:80 -r 172.19.81.139:80 -i -w 1\n' },
+      opts,
+    );
+    expect(at('haresources', 1)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/node "S_hostname" is not one of the nodes in ha\.cf \(lvs1, lvs2\): nothing in this group \(IPaddr::172\.16\.81\.141\/24\/eth1 LvsScript\) is translated/) });
+    expect(config.cluster.resources).toBeUndefined();
+    expect(result.report.filter((e) => e.kind === 'error')).toHaveLength(1);
   });
 });
 
@@ -276,13 +286,13 @@ describe('services from ipvsadm -S and mon', () => {
       ['tcp-10.0.0.1-80', 'wrr', 'dr'],
       ['udp-10.0.0.1-53', 'rr', 'nat'],
       ['fwmark-3', 'sh', 'dr'],
-      ['tcp-10.0.0.1-81', 'wlc', 'dr'],
+      ['tcp-10.0.0.1-81', 'fo', 'dr'],
     ]);
     expect(config.services[0]).toMatchObject({ persistence: { timeout_s: 600, netmask: '255.255.255.0' }, real_servers: [{ address: '10.0.1.1', weight: 2 }] });
     expect(config.services[2].real_servers).toEqual([{ address: '10.0.1.9', weight: 1 }]);
-    expect(at('ipvsadm', 3)[0]?.reason).toMatch(/cannot resolve "nowhere\.example\.com"/);
-    expect(at('ipvsadm', 8)[0]?.reason).toMatch(/unknown port "gopher"/);
-    expect(at('ipvsadm', 9)[0]?.reason).toMatch(/scheduler "fo".*wlc/);
+    expect(at('ipvsadm', 3)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/cannot resolve "nowhere\.example\.com"/) });
+    expect(at('ipvsadm', 8)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/unknown port "gopher"/) });
+    expect(at('ipvsadm', 9)).toEqual([]);
   });
 
   it('mon hosts match real servers by address and port; one check per real server, the best kept', async () => {
@@ -489,10 +499,67 @@ describe('services from ldirectord.cf', () => {
     expect(sql).toMatchObject({ check: { type: 'exec', command: '/usr/local/bin/check_mysql', args: ['10.0.0.1', '3306'], args_style: 'vigil' } });
     expect(sql.real_servers.map((r: any) => r.address)).toEqual(['10.0.2.1', '10.0.2.2', '10.0.2.3']);
     expect(at('ldirectord', 4)[0]?.reason).toMatch(/SIGHUP/);
-    expect(at('ldirectord', 28)[0]?.reason).toMatch(/no built-in vigil probe/);
+    expect(at('ldirectord', 28)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/negotiate check for "smtp" talks the protocol/) });
+    expect(sql.real_servers.map((r: any) => r.weight)).toEqual([10, 10, 10]);
+    expect(at('ldirectord', 36)[0]?.reason).toMatch(/sql01->sql03 is the address range 10\.0\.2\.1-10\.0\.2\.3 \(3 real servers of weight 10\)/);
     expect(at('ldirectord', 29)[0]?.reason).toMatch(/do not log in/);
     expect(at('ldirectord', 30)[0]?.text).toBe('passwd=<not shown>');
     expect(result.report.some((e) => e.text.includes('s3cret'))).toBe(false);
+  });
+});
+
+describe('ldirectord: what it refuses or vigil cannot say is an error', () => {
+  const block = (lines: string[]) => ['virtual=10.0.0.1:3306', '\tchecktype=connect', ...lines.map((l) => `\t${l}`)].join('\n');
+  it.each([
+    [['real=sql01->sql02:3306 gate 10'], 3, /cannot resolve "sql02".*refuses to start/],
+    [['real=nowhere:3306 gate 10'], 3, /cannot resolve "nowhere"/],
+    [['real=10.0.1.5->10.0.1.1:3306 gate'], 3, /range 10\.0\.1\.5->10\.0\.1\.1 is empty/],
+    [['real=10.0.1.1:3306 gate 2 l:10'], 3, /^l:10: lower connection thresholds/],
+    [['real=10.0.1.1:3306 gate 2 "/", "x" u:100'], 3, /^u:100: upper connection thresholds/],
+    [['real=10.0.1.1:3306 gate', 'real=10.0.1.2:3306 masq'], 4, /one forwarding method per service/],
+    [['real=10.0.1.1:3306 gate fast'], 3, /expected "real=/],
+  ])('%j', async (lines, line, why) => {
+    const { at, result } = await convert({ ldirectord: block(lines) });
+    expect(at('ldirectord', line).find((e) => e.kind === 'error')?.reason).toMatch(why);
+    expect(result.report.some((e) => e.kind === 'error')).toBe(true);
+  });
+
+  it('an unresolvable virtual service is an error, not a silently empty service', async () => {
+    const { at, config } = await convert({ ldirectord: 'virtual=nowhere:80\n\treal=10.0.1.1:80 gate\n' });
+    expect(at('ldirectord', 1)[0]).toMatchObject({ kind: 'error', reason: expect.stringMatching(/cannot resolve "nowhere"/) });
+    expect(config.services).toBeUndefined();
+  });
+
+  it('negotiate without a service takes ldirectord’s service for the port; "none" (e.g. 8080) checks nothing', async () => {
+    const { config, result } = await convert({ ldirectord: 'virtual=10.0.0.1:8080\n\treal=10.0.1.1:8080 gate\n' });
+    expect(config.services[0].check).toBeUndefined();
+    expect(result.report.map((e) => e.reason).join('\n')).toMatch(/service "none": ldirectord marks every real server up without checking/);
+  });
+});
+
+describe('ldirectord DNS checks', () => {
+  it('the UDP DNS negotiate check becomes the checks/dns exec check, and the report says so', async () => {
+    const ld = 'virtual=10.0.0.1:53\n\treal=10.0.1.1:53 gate\n\tchecktimeout=2\n\trequest="www.example.com"\n\treceive="192.0.2.7"\n';
+    const { config, problems, at, result } = await convert({ ldirectord: ld });
+    expect(problems).toEqual([]);
+    expect(config.services[0]).toMatchObject({
+      protocol: 'udp',
+      check: { type: 'exec', command: 'dns', args: ['--name', 'www.example.com', '--type', 'A', '--expect', '192.0.2.7'], args_style: 'vigil', timeout_ms: 2000 },
+    });
+    expect(at('ldirectord', 5)[0]?.reason).toMatch(/becomes the checks\/dns exec check "dns --name www\.example\.com --type A --expect 192\.0\.2\.7 <address> <port>"/);
+    expect(result.report.some((e) => /TCP connect/.test(e.reason))).toBe(false);
+    expect(result.report.filter((e) => e.kind === 'error')).toEqual([]);
+  });
+
+  it.each([
+    ['\treceive="192.0.2.7"\n', /no request=/],
+    ['\trequest="www.example.com"\n\treceive="192\\.0\\.2\\.[0-9]+"\n', /is a pattern/],
+    ['\trequest="192.0.2.7"\n\treceive="www"\n', /PTR lookup/],
+    ['\trequest="www.example.com"\n', /no receive=/],
+    ['\tprotocol=tcp\n\trequest="www.example.com"\n\treceive="192.0.2.7"\n', /over TCP for protocol=tcp/],
+  ])('a DNS check checks/dns cannot match exactly is an error: %j', async (lines, why) => {
+    const { result } = await convert({ ldirectord: `virtual=10.0.0.1:53\n\treal=10.0.1.1:53 gate\n${lines}` });
+    expect(result.report.find((e) => e.kind === 'error')?.reason).toMatch(why);
   });
 });
 
@@ -511,7 +578,8 @@ describe('ldirectord UDP services', () => {
   it('a global setting adjusted for many services is reported once', async () => {
     const ld = 'checktimeout=3\ncheckinterval=1\nvirtual=10.0.0.1:80\n\treal=10.0.1.1:80 gate\n\tchecktype=connect\nvirtual=10.0.0.1:81\n\treal=10.0.1.1:81 gate\n\tchecktype=connect\n';
     const { result, config } = await convert({ ldirectord: ld });
-    expect(config.services.map((s: any) => s.check.timeout_ms)).toEqual([999, 999]);
+    // ldirectord's timeout is kept; the period is checkinterval + timeout
+    expect(config.services.map((s: any) => [s.check.interval_ms, s.check.timeout_ms])).toEqual([[4000, 3000], [4000, 3000]]);
     expect(result.report.filter((e) => e.line === 1)).toHaveLength(1);
   });
 });

@@ -1,0 +1,120 @@
+/**
+ * Runs INSIDE the IPVS VM (test/e2e/import-ldirectord-vm.test.ts compiles and boots it once).
+ *
+ * Real HTTP servers on a dummy interface (the shipped example's real servers, answering
+ * "Test Page"), host names in /etc/hosts for the cases that use them. For each case of the
+ * manifest (argv[2]): the real ldirectord (`ldirectord -d CF start`) runs until its table
+ * is stable, the table is saved and ldirectord stopped; then the config `vigil import`
+ * made from the same file is loaded into the real vigil daemon (started once, reloaded
+ * with SIGHUP) and its table must equal ldirectord's. A case may be imported here, in the
+ * guest, when it needs the guest's /etc/hosts. One JSON object per line.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { appendFileSync, copyFileSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+
+interface Case {
+  name: string;
+  cf: string;
+  /** The imported config (absent: import here, to this path). */
+  yaml: string;
+  importInGuest?: boolean;
+}
+interface Manifest {
+  current: string;
+  empty: string;
+  /** Real servers that answer HTTP on port 80 with "Test Page". */
+  http: string[];
+  /** Lines appended to the guest's /etc/hosts. */
+  hosts: string;
+  cases: Case[];
+}
+
+const emit = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
+const sh = (cmd: string): string => spawnSync('sh', ['-c', cmd], { encoding: 'utf8' }).stdout;
+const table = (): string[] =>
+  sh('ipvsadm -S -n')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .sort();
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const exited = (c: ChildProcess): Promise<void> => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+
+const m = JSON.parse(readFileSync(process.argv[2] as string, 'utf8')) as Manifest;
+sh('ipvsadm -C; ip link add ldrs type dummy && ip link set ldrs up');
+for (const a of m.http) sh(`ip addr add ${a}/32 dev ldrs`);
+appendFileSync('/etc/hosts', m.hosts);
+for (const a of m.http) {
+  const s = http.createServer((_req, res) => res.end('<html>Test Page</html>\n'));
+  await new Promise<void>((r) => s.listen(80, a, r));
+}
+
+// ONE vigil daemon, started now with no services, reloaded per case
+copyFileSync(m.empty, m.current);
+const daemon = spawn('node', ['dist/cli.js', 'run', '--config', m.current], { stdio: ['ignore', 'pipe', 'pipe'] });
+let vlog = '';
+daemon.stdout.on('data', (d: Buffer) => (vlog += d.toString()));
+daemon.stderr.on('data', (d: Buffer) => (vlog += d.toString()));
+const t0 = performance.now();
+
+async function until(want: string[], timeoutMs: number): Promise<{ ok: boolean; got: string[]; ms: number }> {
+  const t = performance.now();
+  let got: string[] = [];
+  while (performance.now() - t < timeoutMs && daemon.exitCode === null) {
+    got = table();
+    if (got.join('\n') === want.join('\n')) return { ok: true, got, ms: Math.round(performance.now() - t) };
+    await sleep(250);
+  }
+  return { ok: false, got, ms: Math.round(performance.now() - t) };
+}
+
+let active = false;
+for (const c of m.cases) {
+  // the import (here, for the guest's /etc/hosts) runs while ldirectord starts
+  let importOut = '';
+  const importer = c.importInGuest ? spawn('node', ['dist/cli.js', 'import', '--ldirectord', c.cf, '-o', c.yaml], { stdio: ['ignore', 'ignore', 'pipe'] }) : undefined;
+  importer?.stderr?.on('data', (d: Buffer) => (importOut += d.toString()));
+  // ldirectord: until its table has been the same, and not empty, for 8 polls 1 s apart
+  sh('ipvsadm -C');
+  const ld = spawn('/usr/sbin/ldirectord', ['-d', c.cf, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let ldlog = '';
+  ld.stdout.on('data', (d: Buffer) => (ldlog += d.toString()));
+  ld.stderr.on('data', (d: Buffer) => (ldlog += d.toString()));
+  const tl = performance.now();
+  let last = '';
+  let same = 0;
+  while (performance.now() - tl < 900_000 && ld.exitCode === null && same < 8) {
+    await sleep(1000);
+    const now = table().join('\n');
+    same = now !== '' && now === last ? same + 1 : 0;
+    last = now;
+  }
+  const ldirectord = table();
+  const ldMs = Math.round(performance.now() - tl);
+  ld.kill('SIGTERM');
+  await Promise.race([exited(ld), sleep(60_000)]);
+  if (ld.exitCode === null && ld.signalCode === null) ld.kill('SIGKILL');
+  sh('ipvsadm -C');
+  let imported: Record<string, unknown> = {};
+  if (importer) {
+    await exited(importer);
+    imported = { importExit: importer.exitCode, importReport: importOut.split('\n').filter((l) => /: (error|adjusted): /.test(l)) };
+  }
+  if (!active) {
+    while (!/"to":"active"/.test(vlog) && daemon.exitCode === null && performance.now() - t0 < 400_000) await sleep(250);
+    active = /"to":"active"/.test(vlog);
+    emit({ step: 'daemon', startMs: Math.round(performance.now() - t0), active });
+  }
+  copyFileSync(c.yaml, m.current);
+  daemon.kill('SIGHUP');
+  const v = await until(ldirectord, 120_000);
+  emit({ case: c.name, ...imported, ldirectord, ldMs, stable: same >= 8, vigil: v.got, ok: v.ok, ms: v.ms, ...(v.ok && same >= 8 ? {} : { ldlog: ldlog.split('\n').slice(-15).join('\n'), vlog: vlog.split('\n').slice(-8).join('\n') }) });
+  copyFileSync(m.empty, m.current);
+  daemon.kill('SIGHUP');
+  await until([], 60_000);
+}
+daemon.kill('SIGTERM');
+await exited(daemon);
+sh('ipvsadm -C');
+emit({ done: true });
+process.exit(0);
