@@ -3,17 +3,11 @@
  * `vigil <command>`: the daemon and the operator's tools. Each command lives in its own
  * module and is loaded only when called, so `vigil validate` does not start fastify.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DEFAULT_CONFIG } from './config/load.js';
 import { controlCommands } from './cli/commands.js';
+import { defaultConfigPath, parse, UsageError, type CommandContext } from './cli/context.js';
 import { VERSION } from './version.js';
 
-export interface CommandContext {
-  argv: string[];
-  env: NodeJS.ProcessEnv;
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
+export type { CommandContext };
 
 interface Command {
   summary: string;
@@ -23,14 +17,12 @@ interface Command {
   run: (ctx: CommandContext) => Promise<number>;
 }
 
-export const defaultConfigPath = (env: NodeJS.ProcessEnv): string => env.VIGIL_CONFIG ?? DEFAULT_CONFIG;
-
 const commands: Record<string, Command> = {
   run: {
     summary: 'run the daemon in the foreground (logs on stdout)',
     usage: 'vigil run [--config FILE]',
     help: `Options:
-  -c, --config FILE   config file (default $VIGIL_CONFIG or config/vigil.yaml)
+  -c, --config FILE   config file (default $VIGIL_CONFIG or /etc/vigil/vigil.yaml)
 Signals: SIGTERM/SIGINT stop cleanly (within 2 s), SIGHUP reloads the config.
 Exit status: 0 after a clean stop, 1 when the config is invalid or start failed.`,
     run: async ({ argv, env, err }) => {
@@ -52,7 +44,7 @@ Exit status: 0 after a clean stop, 1 when the config is invalid or start failed.
   validate: {
     summary: 'check config files; one line per problem',
     usage: 'vigil validate [FILE...]',
-    help: `Checks each file (default $VIGIL_CONFIG or config/vigil.yaml) against the schema and
+    help: `Checks each file (default $VIGIL_CONFIG or /etc/vigil/vigil.yaml) against the schema and
 the cross-field rules, and reports every problem as "<file>: <path>: <message>".
 Exit status: 0 when every file is valid, 1 otherwise.`,
     run: async ({ argv, env, out, err }) => {
@@ -94,7 +86,7 @@ README: "Migrating from Heartbeat + Mon + ipvsadm".`,
 cap and process-group kill), without touching VIPs or the dataplane, and prints a table:
 service, real server, probe, verdict, duration, reason. Real servers without a check are
 listed as up.
-  -c, --config FILE   config file (default $VIGIL_CONFIG or config/vigil.yaml)
+  -c, --config FILE   config file (default $VIGIL_CONFIG or /etc/vigil/vigil.yaml)
 Exit status: 0 when every real server is up, 1 when one is down or the config is invalid.`,
     run: async (ctx) => {
       const { values } = parse(ctx.argv, { config: { type: 'string', short: 'c' } });
@@ -105,16 +97,6 @@ Exit status: 0 when every real server is up, 1 when one is down or the config is
   // control commands (src/cli/): status, takeover, standby, maintenance, drain, enable, reload
   ...controlCommands,
 };
-
-export class UsageError extends Error {}
-
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, allowPositionals = false) {
-  try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
 
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((k) => k.length));
@@ -160,6 +142,11 @@ export async function main(argv: string[], ctx: Omit<CommandContext, 'argv'>): P
 
 const isMain = process.argv[1] !== undefined && /(?:cli\.[jt]s|vigil(?:\.js)?)$/.test(process.argv[1]);
 if (isMain) {
+  // `vigil status | head -1`: the reader went away; that is the reader's choice, not an error
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   main(process.argv.slice(2), {
     env: process.env,
     out: (l) => process.stdout.write(`${l}\n`),

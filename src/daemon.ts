@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { createApi } from './api/server.js';
-import type { Control, DrainResult, HistoryEntry, Role, StatusDoc } from './api/types.js';
+import type { Control, DrainResult, HistoryEntry, PeerStatus, Role, StatusDoc } from './api/types.js';
 import { parseListen, type Config } from './config/schema.js';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
 import { VigilError } from './errors.js';
@@ -290,7 +290,13 @@ export class Daemon implements Control {
     return this.clusterControl('standby', (c) => c.standby());
   }
   async maintenance(on: boolean): Promise<string> {
-    return this.clusterControl(`maintenance ${on ? 'on' : 'off'}`, (c) => c.maintenance(on));
+    return this.clusterControl(`maintenance ${on ? 'on' : 'off'}`, (c) => {
+      // like `standby`: refused when no other director could serve (issue 14)
+      if (on && c.role() !== 'maintenance' && !c.peers().some(canTakeOver)) {
+        throw new VigilError('VIGIL_CONFLICT', 'maintenance-on: no eligible peer is alive to take over; not entering maintenance', 409);
+      }
+      return c.maintenance(on);
+    });
   }
   private async clusterControl(what: string, fn: (c: Cluster) => Promise<string>): Promise<string> {
     if (!this.cluster) throw new VigilError('VIGIL_UNAVAILABLE', 'the cluster subsystem is not running', 409);
@@ -316,6 +322,10 @@ export class Daemon implements Control {
     return msg;
   }
 }
+
+/** The test `standby` makes before it releases (election.ts eligiblePeer, not in INIT). */
+const canTakeOver = (p: PeerStatus): boolean =>
+  p.alive && p.role !== 'maintenance' && p.role !== 'unknown' && p.role !== 'init' && (p.priority ?? 0) > 0;
 
 function readToken(file: string | undefined, logger: Logger): string | undefined {
   if (!file) return undefined;

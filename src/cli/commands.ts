@@ -2,11 +2,11 @@
  * The control commands' entries for the command table in src/cli.ts: usage and help
  * here, the code in control.ts, loaded only when one of them runs.
  */
-import type { CommandContext } from '../cli.js';
+import type { CommandContext } from './context.js';
 
 const COMMON = `  --api URL           the daemon's API (default: api.listen from the config, else http://127.0.0.1:9694)
   -c, --config FILE   config file to read api.listen and api.token_file from
-                      (default $VIGIL_CONFIG or config/vigil.yaml)`;
+                      (default $VIGIL_CONFIG or /etc/vigil/vigil.yaml)`;
 const TOKEN = `The bearer token is $VIGIL_API_TOKEN, else the contents of api.token_file.`;
 const EXITS = `Exit status: 0 done; 1 the daemon refused (the message says why); 2 usage;
 3 the daemon is not reachable; 4 no token, or the daemon refused it.`;
