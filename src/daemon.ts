@@ -20,6 +20,7 @@ import { HealthRunner } from './health/runner.js';
 import { createForwarderDataplane } from './forwarder/dataplane.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { selectDataplane } from './reconcile/select.js';
+import { FiguresBook } from './reconcile/figures.js';
 import { serviceStatuses } from './reconcile/status.js';
 import { realServerId, type Dataplane, type DataplaneRole } from './reconcile/table.js';
 import { VERSION } from './version.js';
@@ -49,6 +50,7 @@ export class Daemon implements Control {
   private api: FastifyInstance | undefined;
   private readonly history: HistoryEntry[] = [];
   private readonly startedAt = performance.now();
+  private readonly figures = new FiguresBook(() => performance.now(), this.startedAt);
   private stopping: Promise<void> | undefined;
   private apiToken: string | undefined;
   private lastTick = performance.now();
@@ -101,6 +103,10 @@ export class Daemon implements Control {
       this.record('health', `${e.service} ${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port} ${to}: ${e.reason}`);
     health.on('realServerUp', onHealth('up'));
     health.on('realServerDown', onHealth('down'));
+    // per real server figures for /status (failed checks, time in state, downtime)
+    health.on('realServerUp', (e) => this.figures.changed(e.service, e.address, e.port, true, e.atMs));
+    health.on('realServerDown', (e) => this.figures.changed(e.service, e.address, e.port, false, e.atMs));
+    health.on('probeRun', (e) => void (e.result.ok || this.figures.checkFailed(e.service, e.address, e.port)));
     this.health = health;
     await health.start();
     this.started.push(health);
@@ -234,6 +240,7 @@ export class Daemon implements Control {
     }
     this.loaded = next;
     this.health?.update(next.config);
+    this.figures.retain(next.config.services.flatMap((s) => s.real_servers.map((r) => ({ service: s.name, address: r.address, port: r.port ?? s.port ?? 0 }))));
     if (this.dataplane && 'updateConfig' in this.dataplane) (this.dataplane as Dataplane & { updateConfig(c: Config): void }).updateConfig(next.config);
     void this.reconciler?.request('config');
     this.apiToken = readToken(next.config.api.token_file, this.logger);
@@ -277,6 +284,7 @@ export class Daemon implements Control {
         dataplane: this.dataplane?.kind ?? 'none',
         health: (s, a, p) => this.health?.get(s, a, p),
         counters: this.reconciler?.counters() ?? new Map(),
+        figures: (s, a, p, healthy, cps) => this.figures.read(s, a, p, healthy, cps),
       }),
       history: [...this.history].reverse(),
     };
