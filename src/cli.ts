@@ -17,6 +17,9 @@ interface Command {
   run: (ctx: CommandContext) => Promise<number>;
 }
 
+/** `vigil run` with an invalid config: sysexits' EX_CONFIG, which the unit does not restart on. */
+export const EXIT_CONFIG = 78;
+
 const commands: Record<string, Command> = {
   run: {
     summary: 'run the daemon in the foreground (logs on stdout)',
@@ -24,18 +27,24 @@ const commands: Record<string, Command> = {
     help: `Options:
   -c, --config FILE   config file (default $VIGIL_CONFIG or /etc/vigil/vigil.yaml)
 Signals: SIGTERM/SIGINT stop cleanly (within 2 s), SIGHUP reloads the config.
-Exit status: 0 after a clean stop, 1 when the config is invalid or start failed.`,
+Under systemd (Type=notify) it sends READY=1 once started and STOPPING=1 when it stops;
+with $JOURNAL_STREAM naming its stdout, each log line carries its syslog priority.
+Exit status: 0 after a clean stop, 78 when the config is invalid (EX_CONFIG: the unit's
+RestartPreventExitStatus), 1 when start failed otherwise.`,
     run: async ({ argv, env, err }) => {
       const { values } = parse(argv, { config: { type: 'string', short: 'c' } });
       const { runDaemon } = await import('./daemon.js');
       const { ConfigError } = await import('./config/load.js');
+      const { stdoutIsJournal } = await import('./log.js');
       try {
         const code = await runDaemon(values.config ?? defaultConfigPath(env), env);
         process.exit(code); // sockets of closed components may linger a tick; the stop is done
       } catch (e) {
         if (e instanceof ConfigError) {
-          for (const line of e.message.split('\n').slice(1)) err(line);
-          return 1;
+          // <3>: priority "err" when stderr is the journal (see src/log.ts)
+          const prio = stdoutIsJournal(env, 2) ? '<3>' : '';
+          for (const line of e.message.split('\n').slice(1)) err(`${prio}${line}`);
+          return EXIT_CONFIG;
         }
         throw e;
       }

@@ -23,6 +23,7 @@ import { selectDataplane } from './reconcile/select.js';
 import { FiguresBook } from './reconcile/figures.js';
 import { serviceStatuses } from './reconcile/status.js';
 import { realServerId, type Dataplane, type DataplaneRole } from './reconcile/table.js';
+import { createNotifier } from './notify.js';
 import { VERSION } from './version.js';
 import { Cluster } from './cluster/cluster.js';
 
@@ -350,6 +351,8 @@ function readToken(file: string | undefined, logger: Logger): string | undefined
 export async function runDaemon(file: string, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const loaded = loadConfig(file, env);
   const daemon = new Daemon(loaded, { env });
+  // Type=notify: READY=1 once started, STOPPING=1 when the stop begins (src/notify.ts)
+  const systemd = createNotifier(env, (why) => daemon.logger.warn({ why }, 'cannot notify systemd'));
   let resolveDone: (code: number) => void = () => undefined;
   const done = new Promise<number>((r) => (resolveDone = r));
   let stopSignal: string | undefined;
@@ -358,6 +361,7 @@ export async function runDaemon(file: string, env: NodeJS.ProcessEnv = process.e
     // (kills its children and re-raises it) when it finds no other listener left.
     if (stopSignal !== undefined) return;
     stopSignal = sig;
+    systemd.notify('STOPPING=1');
     const hard = setTimeout(() => {
       daemon.logger.error({ signal: sig }, 'stop took longer than 2 s; exiting');
       resolveDone(1);
@@ -372,6 +376,7 @@ export async function runDaemon(file: string, env: NodeJS.ProcessEnv = process.e
   });
   try {
     await daemon.start();
+    systemd.notify(`READY=1\nSTATUS=started; API on ${daemon.apiAddress() ?? loaded.config.api.listen}`);
   } catch (err) {
     daemon.logger.fatal({ err }, 'vigil failed to start');
     await daemon.stop('start failed');
