@@ -155,7 +155,8 @@ dataplane: forwarder
     try {
       lab.start('lvs1');
       lab.start('lvs2');
-      await waitFor('lvs1 active, lvs2 standby', () => lab.role('lvs1') === 'active' && lab.role('lvs2') === 'standby', 15_000);
+      // two Node daemons starting on a loaded 2-core machine can take tens of seconds
+      await waitFor('lvs1 active, lvs2 standby', () => lab.role('lvs1') === 'active' && lab.role('lvs2') === 'standby', 60_000);
       const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
       await page.goto(`${lab.node('lvs2').api}/`);
       await until(async () => (await page.textContent('#role')) === 'standby', 10_000);
@@ -190,7 +191,7 @@ dataplane: forwarder
       await lab.stopAll();
       lab.cleanup();
     }
-  }, 60_000);
+  }, 150_000);
 });
 
 /** A document with the HAProxy-like figures filled and every real server healthy. */
