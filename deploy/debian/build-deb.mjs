@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run package:deb`: builds dist/vigil_<version>-1_<arch>.deb with dpkg-deb.
+ * `npm run package:deb`: builds dist-deb/vigil_<version>-1_<arch>.deb with dpkg-deb.
  *
  *   /usr/lib/vigil/            dist/, bin/, checks/, the production node_modules, package.json
  *   /usr/lib/vigil/runtime/node   the Node runtime this package was built with (see below)
@@ -27,7 +27,7 @@ import { dirname, join, resolve } from 'node:path';
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 const outArg = process.argv.indexOf('--out');
-const OUT = outArg > 0 ? resolve(process.argv[outArg + 1]) : join(ROOT, 'dist');
+const OUT = outArg > 0 ? resolve(process.argv[outArg + 1]) : join(ROOT, 'dist-deb');
 
 function fail(msg) {
   process.stderr.write(`build-deb: ${msg}\n`);
