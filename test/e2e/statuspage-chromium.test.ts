@@ -84,12 +84,12 @@ dataplane: forwarder
       ),
     );
     url = `http://127.0.0.1:${apiPort}/`;
-    await until(async () => (await fetch(`${url}healthz`)).ok, 15_000);
+    await until(async () => (await fetch(`${url}healthz`)).ok, 60_000); // a loaded 2-core machine starts Node slowly
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
