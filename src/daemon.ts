@@ -10,7 +10,8 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { createApi } from './api/server.js';
-import type { Control, DrainResult, HistoryEntry, PeerStatus, Role, StatusDoc } from './api/types.js';
+import type { Control, DrainResult, HistoryEntry, Role, StatusDoc } from './api/types.js';
+import { peerCanTakeOver } from './api/warnings.js';
 import { parseListen, type Config } from './config/schema.js';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
 import { VigilError } from './errors.js';
@@ -301,7 +302,7 @@ export class Daemon implements Control {
   async maintenance(on: boolean): Promise<string> {
     return this.clusterControl(`maintenance ${on ? 'on' : 'off'}`, (c) => {
       // like `standby`: refused when no other director could serve (issue 14)
-      if (on && c.role() !== 'maintenance' && !c.peers().some(canTakeOver)) {
+      if (on && c.role() !== 'maintenance' && !c.peers().some(peerCanTakeOver)) {
         throw new VigilError('VIGIL_CONFLICT', 'maintenance-on: no eligible peer is alive to take over; not entering maintenance', 409);
       }
       return c.maintenance(on);
@@ -331,10 +332,6 @@ export class Daemon implements Control {
     return msg;
   }
 }
-
-/** The test `standby` makes before it releases (election.ts eligiblePeer, not in INIT). */
-const canTakeOver = (p: PeerStatus): boolean =>
-  p.alive && p.role !== 'maintenance' && p.role !== 'unknown' && p.role !== 'init' && (p.priority ?? 0) > 0;
 
 function readToken(file: string | undefined, logger: Logger): string | undefined {
   if (!file) return undefined;

@@ -17,7 +17,7 @@
  *
  * Times are shown in UTC, `2026-01-01 12:00:00Z`, as `vigil status` prints them.
  */
-import { statusWarnings } from './warnings.js';
+import { peerCanTakeOver, statusWarnings } from './warnings.js';
 
 export const STATUS_PAGE = /* html */ `<!doctype html>
 <html lang="en">
@@ -92,6 +92,7 @@ var POLL_MS = 1500;
 var FORWARD = { dr: "Route", tun: "Tunnel", nat: "Masq" };
 var COLS = 16; /* columns of the real server table */
 /* statusWarnings from src/api/warnings.ts, the same function vigil status uses */
+${peerCanTakeOver.toString()}
 ${statusWarnings.toString()}
 
 function h(tag, attrs, children) {

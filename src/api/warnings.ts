@@ -3,9 +3,8 @@
  * the status page, the "!" lines of `vigil status` and its exit status all come from
  * here, so they always agree.
  *
- * Self-contained on purpose (no imports, no helpers, plain ES2020 inside): the status
- * page embeds this very function's source text (`statusWarnings.toString()`) in its
- * inline script.
+ * Self-contained on purpose (no imports, plain ES2020 inside): the status page embeds
+ * these two functions' source text (`.toString()`) in its inline script.
  */
 import type { StatusDoc } from './types.js';
 
@@ -14,6 +13,15 @@ export type WarningKind = 'no-active' | 'split-brain' | 'dead-peer' | 'no-standb
 export interface StatusWarning {
   kind: WarningKind;
   message: string;
+}
+
+/**
+ * Could this peer take over from the active director now? Alive, eligible (not in
+ * maintenance, priority above 0) and past INIT: the test the election's `standby`
+ * makes before it releases, and the daemon's before it accepts `maintenance on`.
+ */
+export function peerCanTakeOver(p: StatusDoc['peers'][number]): boolean {
+  return p.alive && p.role !== 'maintenance' && p.role !== 'init' && p.role !== 'unknown' && (p.priority === null || p.priority > 0);
 }
 
 export function statusWarnings(doc: StatusDoc): StatusWarning[] {
@@ -28,8 +36,7 @@ export function statusWarnings(doc: StatusDoc): StatusWarning[] {
   }
   // a cluster of one has no standby by design; a pair whose other node is dead has none
   // either, and says so (the dead-peer line explains why)
-  const canTakeOver = (p: StatusDoc['peers'][number]): boolean => p.alive && p.role !== 'maintenance' && p.role !== 'init' && p.role !== 'unknown' && (p.priority === null || p.priority > 0);
-  if (doc.role === 'active' && doc.peers.length > 0 && !doc.peers.some(canTakeOver)) {
+  if (doc.role === 'active' && doc.peers.length > 0 && !doc.peers.some(peerCanTakeOver)) {
     out.push({ kind: 'no-standby', message: 'no standby: no other director could take over if ' + doc.node + ' fails' });
   }
   for (const s of doc.services) {
