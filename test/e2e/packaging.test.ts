@@ -26,9 +26,11 @@ afterAll(async () => {
   for (const c of cleanup.reverse()) await c();
 }, 300_000); // removing a Debian root on a loaded machine takes a while
 
-async function run(cmd: string, args: string[], opts: { cwd?: string; timeout?: number; env?: NodeJS.ProcessEnv } = {}) {
+/** Runs a command; `clean`: with only `env` (a chroot must not inherit this machine's NODE_*, ...). */
+async function run(cmd: string, args: string[], opts: { cwd?: string; timeout?: number; env?: NodeJS.ProcessEnv; clean?: boolean } = {}) {
   try {
-    const r = await exec(cmd, args, { cwd: opts.cwd ?? ROOT, timeout: opts.timeout ?? 120_000, env: { ...process.env, ...opts.env }, maxBuffer: 64 << 20 });
+    const env = opts.clean ? opts.env : { ...process.env, ...opts.env };
+    const r = await exec(cmd, args, { cwd: opts.cwd ?? ROOT, timeout: opts.timeout ?? 120_000, env, maxBuffer: 64 << 20 });
     return { code: 0, out: r.stdout, err: r.stderr };
   } catch (e) {
     const x = e as { code: number | string; stdout?: string; stderr?: string };
@@ -140,7 +142,7 @@ describe.skipIf(!debTools)('the Debian package in a clean Debian 12 root', () =>
     expect((await run('cp', [join(work, deb!), join(target, 'tmp', 'vigil.deb')])).code).toBe(0);
     expect((await run('mount', ['-t', 'proc', 'proc', join(target, 'proc')])).code).toBe(0);
     cleanup.push(() => run('umount', ['-l', join(target, 'proc')]));
-    const inRoot = (...args: string[]) => run('/usr/sbin/chroot', [target, ...args], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' }, timeout: 300_000 });
+    const inRoot = (...args: string[]) => run('/usr/sbin/chroot', [target, ...args], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' }, clean: true, timeout: 300_000 });
 
     // a clean root: no node at all, and no vigil user yet
     expect((await inRoot('sh', '-c', 'command -v node || echo none')).out.trim()).toBe('none');
@@ -161,12 +163,12 @@ describe.skipIf(!debTools)('the Debian package in a clean Debian 12 root', () =>
     const env = Object.fromEntries([...unit.matchAll(/^Environment=(\w+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
     const pre = /^ExecStartPre=(.*)$/m.exec(unit)?.[1]?.replace(/\$\{(\w+)\}/g, (_, k: string) => env[k] ?? '');
     expect(pre).toBe('/usr/bin/vigil validate /etc/vigil/vigil.yaml');
-    const asVigil = await run('/usr/sbin/chroot', ['--userspec=vigil:vigil', target, ...pre!.split(' ')], { env: { PATH: '/usr/bin:/bin' } });
+    const asVigil = await run('/usr/sbin/chroot', ['--userspec=vigil:vigil', target, ...pre!.split(' ')], { env: { PATH: '/usr/bin:/bin' }, clean: true });
     expect(asVigil.err).toBe('');
     expect(asVigil.out.trim()).toBe('/etc/vigil/vigil.yaml: ok');
     expect(asVigil.code).toBe(0);
     // and the user is not given what it should not have
-    const write = await run('/usr/sbin/chroot', ['--userspec=vigil:vigil', target, 'sh', '-c', 'echo x >> /etc/vigil/vigil.yaml'], { env: { PATH: '/usr/bin:/bin' } });
+    const write = await run('/usr/sbin/chroot', ['--userspec=vigil:vigil', target, 'sh', '-c', 'echo x >> /etc/vigil/vigil.yaml'], { env: { PATH: '/usr/bin:/bin' }, clean: true });
     expect(write.err).toContain('Permission denied');
   }, 1_800_000);
 });
