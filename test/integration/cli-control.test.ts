@@ -187,7 +187,7 @@ describe('as a command, against a running daemon', () => {
     apiPort = await freePort();
     configFile = writeFile(dir, 'vigil.yaml', standaloneConfig({ apiPort, clusterPort: await freePort(), tokenFile }));
     daemon = startDaemon(configFile);
-    await until(async () => (await fetch(`http://127.0.0.1:${apiPort}/healthz`)).ok, 15_000);
+    await until(async () => (await fetch(`http://127.0.0.1:${apiPort}/healthz`)).ok, 50_000); // Node starts slowly on a loaded machine
   });
   afterAll(async () => {
     await daemon?.stop();
@@ -233,7 +233,7 @@ describe('as a command, against a running daemon', () => {
     const apiPort = await freePort();
     const noToken = startDaemon(writeFile(dir, 'no-token.yaml', standaloneConfig({ apiPort, clusterPort: await freePort() })));
     try {
-      await until(async () => (await fetch(`http://127.0.0.1:${apiPort}/healthz`)).ok, 15_000);
+      await until(async () => (await fetch(`http://127.0.0.1:${apiPort}/healthz`)).ok, 50_000); // Node starts slowly on a loaded machine
       const r = await vigil(['standby', '--api', `127.0.0.1:${apiPort}`], { VIGIL_API_TOKEN: TOKEN });
       expect(r.code).toBe(4);
       expect(r.stderr.trim()).toBe('vigil standby: the daemon has control disabled (401): set api.token_file in its config and reload or restart it');
@@ -298,7 +298,7 @@ describe('drain life cycle against a running daemon (forwarder dataplane)', () =
       }),
     );
     daemon = startDaemon(config);
-    await until(async () => (await fetch(`http://127.0.0.1:${apiPort}/readyz`)).ok, 15_000);
+    await until(async () => (await fetch(`http://127.0.0.1:${apiPort}/readyz`)).ok, 50_000);
   });
   afterAll(async () => {
     for (const s of held) s.destroy();
