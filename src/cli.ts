@@ -3,17 +3,11 @@
  * `vigil <command>`: the daemon and the operator's tools. Each command lives in its own
  * module and is loaded only when called, so `vigil validate` does not start fastify.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DEFAULT_CONFIG } from './config/load.js';
 import { controlCommands } from './cli/commands.js';
+import { defaultConfigPath, parse, UsageError, type CommandContext } from './cli/context.js';
 import { VERSION } from './version.js';
 
-export interface CommandContext {
-  argv: string[];
-  env: NodeJS.ProcessEnv;
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
+export type { CommandContext };
 
 interface Command {
   summary: string;
@@ -23,27 +17,34 @@ interface Command {
   run: (ctx: CommandContext) => Promise<number>;
 }
 
-export const defaultConfigPath = (env: NodeJS.ProcessEnv): string => env.VIGIL_CONFIG ?? DEFAULT_CONFIG;
+/** `vigil run` with an invalid config: sysexits' EX_CONFIG, which the unit does not restart on. */
+export const EXIT_CONFIG = 78;
 
 const commands: Record<string, Command> = {
   run: {
     summary: 'run the daemon in the foreground (logs on stdout)',
     usage: 'vigil run [--config FILE]',
     help: `Options:
-  -c, --config FILE   config file (default $VIGIL_CONFIG or config/vigil.yaml)
+  -c, --config FILE   config file (default $VIGIL_CONFIG or /etc/vigil/vigil.yaml)
 Signals: SIGTERM/SIGINT stop cleanly (within 2 s), SIGHUP reloads the config.
-Exit status: 0 after a clean stop, 1 when the config is invalid or start failed.`,
+Under systemd (Type=notify) it sends READY=1 once started and STOPPING=1 when it stops;
+with $JOURNAL_STREAM naming its stdout, each log line carries its syslog priority.
+Exit status: 0 after a clean stop, 78 when the config is invalid (EX_CONFIG: the unit's
+RestartPreventExitStatus), 1 when start failed otherwise.`,
     run: async ({ argv, env, err }) => {
       const { values } = parse(argv, { config: { type: 'string', short: 'c' } });
       const { runDaemon } = await import('./daemon.js');
       const { ConfigError } = await import('./config/load.js');
+      const { stdoutIsJournal } = await import('./log.js');
       try {
         const code = await runDaemon(values.config ?? defaultConfigPath(env), env);
         process.exit(code); // sockets of closed components may linger a tick; the stop is done
       } catch (e) {
         if (e instanceof ConfigError) {
-          for (const line of e.message.split('\n').slice(1)) err(line);
-          return 1;
+          // <3>: priority "err" when stderr is the journal (see src/log.ts)
+          const prio = stdoutIsJournal(env, 2) ? '<3>' : '';
+          for (const line of e.message.split('\n').slice(1)) err(`${prio}${line}`);
+          return EXIT_CONFIG;
         }
         throw e;
       }
@@ -52,7 +53,7 @@ Exit status: 0 after a clean stop, 1 when the config is invalid or start failed.
   validate: {
     summary: 'check config files; one line per problem',
     usage: 'vigil validate [--schema-only] [FILE...]',
-    help: `Checks each file (default $VIGIL_CONFIG or config/vigil.yaml) against the size limits,
+    help: `Checks each file (default $VIGIL_CONFIG or /etc/vigil/vigil.yaml) against the size limits,
 the schema and the cross-field rules, and reports every problem as "<file>: <path>: <message>";
 then checks cluster.key_file as \`run\` reads it (exists, readable, mode 0600, not empty).
   --schema-only   skip the key file (checking a config away from its director, in CI)
@@ -109,7 +110,7 @@ README: "Migrating from Heartbeat + Mon + ipvsadm".`,
 cap and process-group kill), without touching VIPs or the dataplane, and prints a table:
 service, real server, probe, verdict, duration, reason. Real servers without a check are
 listed as up.
-  -c, --config FILE   config file (default $VIGIL_CONFIG or config/vigil.yaml)
+  -c, --config FILE   config file (default $VIGIL_CONFIG or /etc/vigil/vigil.yaml)
 Exit status: 0 when every real server is up, 1 when one is down or the config is invalid.`,
     run: async (ctx) => {
       const { values } = parse(ctx.argv, { config: { type: 'string', short: 'c' } });
@@ -136,16 +137,6 @@ config is invalid.`,
   // control commands (src/cli/): status, takeover, standby, maintenance, drain, enable, reload
   ...controlCommands,
 };
-
-export class UsageError extends Error {}
-
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, allowPositionals = false) {
-  try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
 
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((k) => k.length));
@@ -191,6 +182,11 @@ export async function main(argv: string[], ctx: Omit<CommandContext, 'argv'>): P
 
 const isMain = process.argv[1] !== undefined && /(?:cli\.[jt]s|vigil(?:\.js)?)$/.test(process.argv[1]);
 if (isMain) {
+  // `vigil status | head -1`: the reader went away; that is the reader's choice, not an error
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   main(process.argv.slice(2), {
     env: process.env,
     out: (l) => process.stdout.write(`${l}\n`),

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { createApi } from './api/server.js';
 import type { Control, DrainResult, HistoryEntry, Role, StatusDoc } from './api/types.js';
+import { peerCanTakeOver } from './api/warnings.js';
 import { parseListen, type Config } from './config/schema.js';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
 import { loadConfigInWorker } from './config/offthread.js';
@@ -21,8 +22,10 @@ import { HealthRunner } from './health/runner.js';
 import { createForwarderDataplane } from './forwarder/dataplane.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { selectDataplane } from './reconcile/select.js';
+import { FiguresBook } from './reconcile/figures.js';
 import { serviceStatuses } from './reconcile/status.js';
 import { realServerId, type Dataplane, type DataplaneRole } from './reconcile/table.js';
+import { createNotifier } from './notify.js';
 import { VERSION } from './version.js';
 import { Cluster, raiseOwnPriority } from './cluster/cluster.js';
 import { ClusterSupervisor } from './cluster/supervisor.js';
@@ -52,6 +55,7 @@ export class Daemon implements Control {
   private api: FastifyInstance | undefined;
   private readonly history: HistoryEntry[] = [];
   private readonly startedAt = performance.now();
+  private readonly figures = new FiguresBook(() => performance.now(), this.startedAt);
   private stopping: Promise<void> | undefined;
   private apiToken: string | undefined;
   private lastTick = performance.now();
@@ -106,6 +110,10 @@ export class Daemon implements Control {
       this.record('health', `${e.service} ${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port} ${to}: ${e.reason}`);
     health.on('realServerUp', onHealth('up'));
     health.on('realServerDown', onHealth('down'));
+    // per real server figures for /status (failed checks, time in state, downtime)
+    health.on('realServerUp', (e) => this.figures.changed(e.service, e.address, e.port, true, e.atMs));
+    health.on('realServerDown', (e) => this.figures.changed(e.service, e.address, e.port, false, e.atMs));
+    health.on('probeRun', (e) => void (e.result.ok || this.figures.checkFailed(e.service, e.address, e.port)));
     this.health = health;
     await health.start();
     this.started.push(health);
@@ -250,6 +258,7 @@ export class Daemon implements Control {
     }
     this.loaded = next;
     this.health?.update(next.config);
+    this.figures.retain(next.config.services.flatMap((s) => s.real_servers.map((r) => ({ service: s.name, address: r.address, port: r.port ?? s.port ?? 0 }))));
     if (this.dataplane && 'updateConfig' in this.dataplane) (this.dataplane as Dataplane & { updateConfig(c: Config): void }).updateConfig(next.config);
     void this.reconciler?.request('config');
     this.apiToken = readToken(next.config.api.token_file, this.logger);
@@ -293,6 +302,7 @@ export class Daemon implements Control {
         dataplane: this.dataplane?.kind ?? 'none',
         health: (s, a, p) => this.health?.get(s, a, p),
         counters: this.reconciler?.counters() ?? new Map(),
+        figures: (s, a, p, healthy, cps) => this.figures.read(s, a, p, healthy, cps),
       }),
       history: [...this.history].reverse(),
     };
@@ -306,7 +316,13 @@ export class Daemon implements Control {
     return this.clusterControl('standby', (c) => c.standby());
   }
   async maintenance(on: boolean): Promise<string> {
-    return this.clusterControl(`maintenance ${on ? 'on' : 'off'}`, (c) => c.maintenance(on));
+    return this.clusterControl(`maintenance ${on ? 'on' : 'off'}`, (c) => {
+      // like `standby`: refused when no other director could serve (issue 14)
+      if (on && c.role() !== 'maintenance' && !c.peers().some(peerCanTakeOver)) {
+        throw new VigilError('VIGIL_CONFLICT', 'maintenance-on: no eligible peer is alive to take over; not entering maintenance', 409);
+      }
+      return c.maintenance(on);
+    });
   }
   /** What the lease tells the cluster: can this director's dataplane serve the VIPs? */
   private servingState(): { ok: boolean; why?: string } {
@@ -357,6 +373,8 @@ function readToken(file: string | undefined, logger: Logger): string | undefined
 export async function runDaemon(file: string, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const loaded = loadConfig(file, env);
   const daemon = new Daemon(loaded, { env });
+  // Type=notify: READY=1 once started, STOPPING=1 when the stop begins (src/notify.ts)
+  const systemd = createNotifier(env, (why) => daemon.logger.warn({ why }, 'cannot notify systemd'));
   let resolveDone: (code: number) => void = () => undefined;
   const done = new Promise<number>((r) => (resolveDone = r));
   let stopSignal: string | undefined;
@@ -365,6 +383,7 @@ export async function runDaemon(file: string, env: NodeJS.ProcessEnv = process.e
     // (kills its children and re-raises it) when it finds no other listener left.
     if (stopSignal !== undefined) return;
     stopSignal = sig;
+    systemd.notify('STOPPING=1');
     const hard = setTimeout(() => {
       daemon.logger.error({ signal: sig }, 'stop took longer than 2 s; exiting');
       resolveDone(1);
@@ -379,6 +398,7 @@ export async function runDaemon(file: string, env: NodeJS.ProcessEnv = process.e
   });
   try {
     await daemon.start();
+    systemd.notify(`READY=1\nSTATUS=started; API on ${daemon.apiAddress() ?? loaded.config.api.listen}`);
   } catch (err) {
     daemon.logger.fatal({ err }, 'vigil failed to start');
     await daemon.stop('start failed');

@@ -5,11 +5,20 @@
  * so and keeps the last picture, greyed out.
  *
  * Hooks for tests and scrapers: every real server row carries
- * `data-rs="<service>/<address>:<port>"` and `data-health="up|down|drained"`; the role
- * badge is `#role`, the last refresh `#updated`.
+ * `data-rs="<service>/<address>:<port>"` and `data-health="up|down|drained"`, its figures
+ * `data-fig="rate|sessions|bytes|errors|checks|in-state|downtime"`; the role badge is
+ * `#role` (`data-role`, `data-degraded="1"` while the cluster is not whole), the warning
+ * strip `#warnings` (one `li[data-warning=<kind>]` each), the last refresh `#updated`.
  *
- * Kept free of backquotes and `${` so it can live in this template string untouched.
+ * Kept free of backquotes and `${` so it can live in this template string untouched,
+ * except for one interpolation: the source of statusWarnings (src/api/warnings.ts), so
+ * the warning strip says exactly what `vigil status` says. Inside this template a
+ * backslash must be doubled (`\\b`, `\\u2192`): a single `\b` becomes a backspace.
+ *
+ * Times are shown in UTC, `2026-01-01 12:00:00Z`, as `vigil status` prints them.
  */
+import { peerCanTakeOver, statusWarnings } from './warnings.js';
+
 export const STATUS_PAGE = /* html */ `<!doctype html>
 <html lang="en">
 <head>
@@ -28,7 +37,7 @@ export const STATUS_PAGE = /* html */ `<!doctype html>
   .badge { display:inline-block; padding:2px 10px; border-radius:10px; font-weight:600; font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
   .role-active { background:var(--ok); color:#fff; } .role-standby { background:var(--info); color:#fff; }
   .role-maintenance { background:var(--warn); color:#fff; } .role-init, .role-unknown { background:#59616b; color:#fff; }
-  main { padding:16px 20px; display:grid; gap:16px; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); }
+  main { padding:16px 20px; display:grid; gap:16px; grid-template-columns: repeat(auto-fit, minmax(min(560px, 100%), 1fr)); }
   section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:12px 14px; min-width:0; overflow-x:auto; }
   section.wide { grid-column: 1 / -1; }
   h2 { font-size:13px; text-transform:uppercase; letter-spacing:.06em; color:var(--muted); margin:0 0 8px; }
@@ -43,10 +52,22 @@ export const STATUS_PAGE = /* html */ `<!doctype html>
   tr[data-health="down"] td { background:#fdecec; }
   .muted { color:var(--muted); } .empty { color:var(--muted); font-style:italic; padding:6px 0; }
   #banner { display:none; padding:8px 20px; background:var(--bad); color:#fff; font-weight:600; }
+  #warnings { display:none; margin:0; padding:8px 20px 8px 38px; background:#fff4e0; color:#6b3f00; border-bottom:2px solid var(--warn); font-weight:600; overflow-wrap:anywhere; }
+  #warnings.alarm { background:#fdecec; color:#8e1b1b; border-bottom-color:var(--bad); }
+  #warnings li { padding:1px 0; }
+  .badge.degraded { background:var(--warn); color:#fff; box-shadow:0 0 0 2px #fff4e0 inset; }
+  .badge.alarm { background:var(--bad); color:#fff; }
   body.stale main { opacity:.55; }
   ul.history { list-style:none; margin:0; padding:0; max-height:320px; overflow:auto; }
-  ul.history li { padding:3px 0; border-bottom:1px solid var(--line); display:grid; grid-template-columns: 200px 90px 1fr; gap:10px; }
+  ul.history li { padding:3px 0; border-bottom:1px solid var(--line); display:grid; grid-template-columns: 170px 70px minmax(0, 1fr); gap:10px; overflow-wrap:anywhere; }
   ul.history .when { color:var(--muted); } ul.history .kind { font-weight:600; }
+  @media (max-width: 600px) {
+    header, main { padding-left:8px; padding-right:8px; }
+    header .right { margin-left:0; }
+    section { padding:10px 8px; }
+    ul.history li { grid-template-columns: minmax(0, 1fr) auto; }
+    ul.history li > span:last-child { grid-column: 1 / -1; }
+  }
   .k-role { color:var(--info); } .k-health { color:var(--bad); } .k-health-up { color:var(--ok); } .k-control { color:var(--warn); } .k-config, .k-reconcile { color:var(--muted); }
 </style>
 </head>
@@ -58,6 +79,7 @@ export const STATUS_PAGE = /* html */ `<!doctype html>
   <span class="right">updated <span id="updated">never</span> &middot; refreshes every 1.5 s &middot; <a href="status" style="color:#b9c1cc">JSON</a> &middot; <a href="metrics" style="color:#b9c1cc">metrics</a></span>
 </header>
 <div id="banner"></div>
+<ul id="warnings" role="alert"></ul>
 <main>
   <section class="wide"><h2>Cluster peers and links</h2><div id="peers"></div></section>
   <section class="wide"><h2>Virtual IPs</h2><div id="vips"></div></section>
@@ -68,6 +90,10 @@ export const STATUS_PAGE = /* html */ `<!doctype html>
 "use strict";
 var POLL_MS = 1500;
 var FORWARD = { dr: "Route", tun: "Tunnel", nat: "Masq" };
+var COLS = 16; /* columns of the real server table */
+/* statusWarnings from src/api/warnings.ts, the same function vigil status uses */
+${peerCanTakeOver.toString()}
+${statusWarnings.toString()}
 
 function h(tag, attrs, children) {
   var el = document.createElement(tag);
@@ -91,7 +117,20 @@ function hostPort(a, p) { return (a.indexOf(":") >= 0 ? "[" + a + "]" : a) + (p 
 function replace(id, node) { var el = document.getElementById(id); el.textContent = ""; el.appendChild(node); }
 function empty(text) { return h("div", { class: "empty" }, [text]); }
 function fmtRtt(ms) { return ms === null || ms === undefined ? "-" : (ms < 1 ? ms.toFixed(3) : ms.toFixed(1)) + " ms"; }
-function fmtTime(iso) { var d = new Date(iso); return isNaN(d) ? iso : d.toLocaleString(); }
+/* UTC, as vigil status prints it: 2026-01-01 12:00:00Z */
+function fmtTime(iso) { var d = new Date(iso); return isNaN(d) ? iso : d.toISOString().replace("T", " ").replace(/\\.\\d+Z$/, "Z"); }
+function fmtSecs(s) {
+  if (s === null || s === undefined) return "-";
+  var d = Math.floor(s / 86400), hh = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+  return d ? d + "d " + hh + "h" : hh ? hh + "h " + m + "m" : m ? m + "m " + (s % 60) + "s" : s + "s";
+}
+function fmtBytes(n) {
+  if (n === null || n === undefined) return "-";
+  var u = ["B", "kB", "MB", "GB", "TB"], i = 0;
+  while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+  return (i ? n.toFixed(n < 10 ? 1 : 0) : n) + " " + u[i];
+}
+function num(v) { return v === null || v === undefined ? "-" : String(v); }
 function fmtUptime(s) {
   var d = Math.floor(s / 86400), hh = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
   return (d ? d + "d " : "") + (d || hh ? hh + "h " : "") + m + "m " + (s % 60) + "s";
@@ -144,15 +183,17 @@ function renderServices(doc) {
     var healthy = s.realServers.filter(function (r) { return r.healthy && !r.drained; }).length;
     rows.push(h("tr", { class: "svc", "data-service": s.name }, [
       h("td", { colspan: 2 }, [s.name]),
-      h("td", { class: "mono", colspan: 2 }, [where + "  " + s.scheduler + (flags.length ? "  " + flags.join(", ") : "")]),
-      h("td", { colspan: 3 }, [s.dataplane]),
-      h("td", { colspan: 2 }, [h("span", { class: healthy === 0 && s.realServers.length ? "down" : "muted" }, [healthy + "/" + s.realServers.length + " healthy"])])
+      h("td", { class: "mono", colspan: 4, "data-testid": "service-flags" }, [where + "  " + s.scheduler + (flags.length ? "  " + flags.join(", ") : "")]),
+      h("td", { colspan: 2 }, [s.dataplane]),
+      h("td", { colspan: COLS - 8 }, [h("span", { class: healthy === 0 && s.realServers.length ? "down" : "muted" }, [healthy + "/" + s.realServers.length + " healthy"])])
     ]));
-    if (!s.realServers.length) rows.push(h("tr", null, [h("td", { colspan: 9, class: "empty" }, ["no real servers"])]));
+    if (!s.realServers.length) rows.push(h("tr", null, [h("td", { colspan: COLS, class: "empty" }, ["no real servers"])]));
     s.realServers.forEach(function (r) {
       var hs = healthOf(r);
       var c = r.connections;
       var lc = r.lastCheck;
+      var st = r.stats || null;
+      var sf = r.state || null;
       rows.push(h("tr", { "data-rs": s.name + "/" + hostPort(r.address, r.port), "data-health": hs }, [
         h("td", { class: "muted" }, ["\\u2192"]),
         h("td", { class: "mono" }, [hostPort(r.address, r.port)]),
@@ -160,13 +201,22 @@ function renderServices(doc) {
         h("td", { class: "num" }, [r.weight + (r.weight !== r.configuredWeight ? " (of " + r.configuredWeight + ")" : "")]),
         h("td", { class: "num" }, [c ? c.active : "-"]),
         h("td", { class: "num" }, [c ? c.inactive : "-"]),
+        h("td", { class: "num", "data-fig": "rate" }, [st ? st.cps + " / " + num(st.cpsMax) : "-"]),
+        h("td", { class: "num", "data-fig": "sessions" }, [c ? c.total : "-"]),
+        h("td", { class: "num", "data-fig": "bytes" }, [st ? fmtBytes(st.bytesIn) + " / " + fmtBytes(st.bytesOut) : "-"]),
+        h("td", { class: "num", "data-fig": "errors" }, [st ? num(st.connectErrors) : "-"]),
+        h("td", { class: "num", "data-fig": "checks" }, [sf ? sf.failedChecks : "-"]),
+        h("td", { class: "num", "data-fig": "in-state" }, [sf ? fmtSecs(sf.inStateS) : "-"]),
+        h("td", { class: "num", "data-fig": "downtime" }, [sf ? fmtSecs(sf.downtimeS) : "-"]),
         h("td", null, [h("span", { class: hs, "data-testid": "health" }, [hs === "down" ? "DOWN" : hs])]),
         h("td", { class: "muted" }, [lc ? fmtTime(lc.at) + " (" + lc.durationMs.toFixed(1) + " ms)" : "not checked yet"]),
         h("td", { class: "reason" }, [lc ? lc.reason : ""])
       ]));
     });
   });
-  return table(["", "Real server", "Forward", { t: "Weight", num: 1 }, { t: "ActiveConn", num: 1 }, { t: "InActConn", num: 1 }, "Health", "Last check", "Reason"], rows);
+  return table(["", "Real server", "Forward", { t: "Weight", num: 1 }, { t: "ActiveConn", num: 1 }, { t: "InActConn", num: 1 },
+    { t: "Rate cur / max", num: 1 }, { t: "Sessions", num: 1 }, { t: "Bytes in / out", num: 1 }, { t: "Conn errors", num: 1 },
+    { t: "Failed checks", num: 1 }, { t: "In state", num: 1 }, { t: "Downtime", num: 1 }, "Health", "Last check", "Reason"], rows);
 }
 
 function renderHistory(doc) {
@@ -174,7 +224,7 @@ function renderHistory(doc) {
   return h("ul", { class: "history" }, doc.history.slice(0, 50).map(function (e) {
     return h("li", { "data-kind": e.kind }, [
       h("span", { class: "when" }, [fmtTime(e.at)]),
-      h("span", { class: "kind k-" + e.kind + (e.kind === "health" && / up\b/.test(e.message) ? "-up" : "") }, [e.kind]),
+      h("span", { class: "kind k-" + e.kind + (e.kind === "health" && /^\\S+ \\S+ up:/.test(e.message) ? "-up" : "") }, [e.kind]),
       h("span", null, [e.message])
     ]);
   }));
@@ -183,16 +233,27 @@ function renderHistory(doc) {
 function render(doc) {
   document.title = "vigil " + doc.node + " \\u2014 " + doc.role;
   document.getElementById("node").textContent = doc.node;
+  var warnings = statusWarnings(doc);
+  var cluster = warnings.filter(function (w) { return w.kind === "no-active" || w.kind === "split-brain" || w.kind === "dead-peer" || w.kind === "no-standby"; });
+  var alarm = warnings.some(function (w) { return w.kind === "no-active" || w.kind === "split-brain" || w.kind === "service-down"; });
   var role = document.getElementById("role");
-  role.textContent = doc.role;
-  role.className = "badge role-" + doc.role;
+  /* never a plain green ACTIVE while the cluster is not whole */
+  role.textContent = doc.role + (cluster.length ? " \\u2014 " + (cluster.some(function (w) { return w.kind === "split-brain"; }) ? "split brain" : cluster.some(function (w) { return w.kind === "dead-peer"; }) ? "peer dead" : cluster.some(function (w) { return w.kind === "no-active"; }) ? "no active" : "no standby") : "");
+  role.className = "badge role-" + doc.role + (cluster.length ? (cluster.some(function (w) { return w.kind === "split-brain" || w.kind === "no-active"; }) ? " alarm" : " degraded") : "");
+  role.setAttribute("data-degraded", cluster.length ? "1" : "0");
+  role.setAttribute("data-role", doc.role);
+  var strip = document.getElementById("warnings");
+  strip.textContent = "";
+  warnings.forEach(function (w) { strip.appendChild(h("li", { "data-warning": w.kind }, [w.message])); });
+  strip.className = alarm ? "alarm" : "";
+  strip.style.display = warnings.length ? "block" : "none";
   document.getElementById("prio").textContent = "priority " + doc.priority + (doc.effectivePriority !== doc.priority ? " (effective " + doc.effectivePriority + ")" : "") +
     " \\u00b7 up " + fmtUptime(doc.uptimeSeconds) + " \\u00b7 " + (doc.ready ? "ready" : "not ready yet") + " \\u00b7 v" + doc.version;
   replace("peers", renderPeers(doc));
   replace("vips", renderVips(doc));
   replace("services", renderServices(doc));
   replace("history", renderHistory(doc));
-  document.getElementById("updated").textContent = new Date().toLocaleTimeString();
+  document.getElementById("updated").textContent = fmtTime(new Date().toISOString());
 }
 
 function poll() {

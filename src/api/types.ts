@@ -41,12 +41,28 @@ export interface RealServerStatus {
   drained: boolean;
   lastCheck: { at: string; ok: boolean; reason: string; durationMs: number } | null;
   connections: { active: number; inactive: number; total: number } | null;
-  stats?: { bytesIn: number; bytesOut: number; packetsIn: number; packetsOut: number; cps: number; bpsIn: number; bpsOut: number } | null;
+  stats?: {
+    bytesIn: number;
+    bytesOut: number;
+    packetsIn: number;
+    packetsOut: number;
+    /** Current connection (session) rate, per second. */
+    cps: number;
+    bpsIn: number;
+    bpsOut: number;
+    /** Highest cps seen since the daemon started (at counters reads). */
+    cpsMax?: number;
+    /** Failed connects to this real server (the forwarder counts them; null for IPVS, which cannot). */
+    connectErrors?: number | null;
+  } | null;
+  /** Up/down history since the daemon started (HAProxy's Chk, status duration, Dwntme). */
+  state?: { failedChecks: number; inStateS: number; downtimeS: number };
 }
 
 export interface ServiceStatus {
   name: string;
-  protocol: 'tcp' | 'udp';
+  /** `fwmark` for a firewall-mark service (IPVS matches the mark alone, whatever the protocol). */
+  protocol: 'tcp' | 'udp' | 'fwmark';
   vip: string | null;
   port: number | null;
   fwmark: number | null;

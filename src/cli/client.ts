@@ -25,6 +25,18 @@ export const EXIT = {
   unauthorized: 4,
   /** drain: the deadline passed with connections left (the weight stays 0). */
   deadline: 5,
+  // ---- status: what is wrong, most serious first (like Heartbeat's cl_status, a script
+  // can branch on it); when several hold, the lowest of these numbers is the answer
+  /** status: no director is active (nobody holds the VIPs). */
+  noActive: 6,
+  /** status: more than one director is active (split brain). */
+  splitBrain: 7,
+  /** status: a peer is dead. */
+  deadPeer: 8,
+  /** status: peers are alive but none could take over (maintenance, priority 0). */
+  noStandby: 9,
+  /** status: a real server is down, or a service has no healthy real server. */
+  realServerDown: 10,
 } as const;
 
 /** A failure the CLI reports as one line and an exit status. */
@@ -45,6 +57,17 @@ export interface ApiTarget {
   urlSource: string;
   /** The token or, when it could not be read, why not. */
   token: { value: string; source: string } | { error: string } | undefined;
+  /** The config file read for api.listen / api.token_file, for messages. */
+  configFile?: string;
+  /** Why that file gave no settings (unreadable, invalid), when it did not. */
+  configProblem?: string;
+}
+
+/** vigil's API is plain HTTP on loopback; a TLS URL would only get an OpenSSL dump back. */
+function refuseTls(url: string, source: string): void {
+  if (/^https:\/\//i.test(url)) {
+    throw new CliError(`${source} "${url}" is https://, but vigil's API speaks plain HTTP (it listens on loopback): use http://`, EXIT.usage);
+  }
 }
 
 /** `127.0.0.1:9694` → `http://127.0.0.1:9694`; a wildcard listen address is reached on loopback. */
@@ -75,8 +98,8 @@ export function apiSettingsFromConfig(file: string, env: NodeJS.ProcessEnv): { l
       let tokenFile = typeof api?.token_file === 'string' ? api.token_file : undefined;
       if (tokenFile !== undefined && !isAbsolute(tokenFile)) tokenFile = resolve(dirname(resolve(file)), tokenFile);
       return { listen, tokenFile, problem: `${e.problems.length} problem(s) in ${file}` };
-    } catch {
-      return { problem: `cannot read ${file}` };
+    } catch (read) {
+      return { problem: `cannot read it: ${(read as NodeJS.ErrnoException).code ?? String(read)}` };
     }
   }
 }
@@ -85,9 +108,11 @@ export function resolveTarget(opts: { api?: string; config: string; env: NodeJS.
   const { env } = opts;
   let url: string | undefined;
   let urlSource = '--api';
-  const fromConfig = opts.api === undefined || (opts.needToken && env.VIGIL_API_TOKEN === undefined) ? apiSettingsFromConfig(opts.config, env) : {};
+  const readConfig = opts.api === undefined || (opts.needToken && !env.VIGIL_API_TOKEN?.trim());
+  const fromConfig = readConfig ? apiSettingsFromConfig(opts.config, env) : {};
   if (opts.api !== undefined) {
-    url = /^https?:\/\//.test(opts.api) ? opts.api : listenToUrl(opts.api);
+    refuseTls(opts.api, '--api');
+    url = /^http:\/\//i.test(opts.api) ? opts.api : listenToUrl(opts.api);
     if (url === undefined) throw new CliError(`--api "${opts.api}" is not a URL or host:port`, EXIT.usage);
   } else if (fromConfig.listen !== undefined) {
     url = listenToUrl(fromConfig.listen);
@@ -111,7 +136,7 @@ export function resolveTarget(opts: { api?: string; config: string; env: NodeJS.
       };
     }
   }
-  return { url: url.replace(/\/+$/, ''), urlSource, token };
+  return { url: url.replace(/\/+$/, ''), urlSource, token, ...(readConfig ? { configFile: opts.config, configProblem: fromConfig.problem } : {}) };
 }
 
 /** Who is asking, for the daemon's audit line: `alice@lvs1`, `root (sudo by alice)@lvs1`. */
@@ -157,7 +182,11 @@ export async function request<T>(target: ApiTarget, opts: RequestOptions): Promi
   const headers: Record<string, string> = { 'user-agent': `vigil-cli/${VERSION}`, accept: 'application/json' };
   if (opts.auth) {
     if (target.token === undefined) {
-      throw new CliError('no API token: set $VIGIL_API_TOKEN or api.token_file in the config (the daemon refuses control requests without one)', EXIT.unauthorized);
+      const where = target.configFile === undefined ? 'the config' : target.configProblem?.startsWith('cannot read') ? `${target.configFile} (${target.configProblem})` : target.configFile;
+      throw new CliError(
+        `no API token in ${where}: set api.token_file there, or $VIGIL_API_TOKEN, or name another config with --config (the daemon refuses control requests without a token)`,
+        EXIT.unauthorized,
+      );
     }
     if ('error' in target.token) throw new CliError(target.token.error, EXIT.unauthorized);
     headers.authorization = `Bearer ${target.token.value}`;

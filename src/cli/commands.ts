@@ -2,11 +2,11 @@
  * The control commands' entries for the command table in src/cli.ts: usage and help
  * here, the code in control.ts, loaded only when one of them runs.
  */
-import type { CommandContext } from '../cli.js';
+import type { CommandContext } from './context.js';
 
 const COMMON = `  --api URL           the daemon's API (default: api.listen from the config, else http://127.0.0.1:9694)
   -c, --config FILE   config file to read api.listen and api.token_file from
-                      (default $VIGIL_CONFIG or config/vigil.yaml)`;
+                      (default $VIGIL_CONFIG or /etc/vigil/vigil.yaml)`;
 const TOKEN = `The bearer token is $VIGIL_API_TOKEN, else the contents of api.token_file.`;
 const EXITS = `Exit status: 0 done; 1 the daemon refused (the message says why); 2 usage;
 3 the daemon is not reachable; 4 no token, or the daemon refused it.`;
@@ -25,7 +25,11 @@ Options:
   --json              print the /status document as JSON (schema: docs/api.md)
   --events N          how many recent events to show (0 for none)
 ${COMMON}
-${EXITS}`,
+Exit status (like Heartbeat's cl_status; when several hold, the lowest number):
+  0 all well; 6 no director is active; 7 split brain (two active); 8 a peer is dead;
+  9 no standby (peers alive, none could take over); 10 a real server is down or a
+  service has no healthy real server; 2 usage; 3 the daemon is not reachable.
+The same conditions are the "!" lines under the first line.`,
     run: async (ctx: CommandContext) => (await load()).statusCommand(ctx),
   },
   takeover: {

@@ -4,7 +4,9 @@
  * messages for the usual failures (daemon not running, wrong token) come from client.ts.
  */
 import type { DrainResult, StatusDoc } from '../api/types.js';
-import { defaultConfigPath, parse, UsageError, type CommandContext } from '../cli.js';
+import { statusWarnings, type WarningKind } from '../api/warnings.js';
+import { canonicalIp } from '../config/validate.js';
+import { defaultConfigPath, parse, UsageError, type CommandContext } from './context.js';
 import { CliError, EXIT, request, resolveTarget, type ApiTarget } from './client.js';
 import { formatDuration, formatStatus, hostPort, parseDuration } from './format.js';
 
@@ -44,8 +46,23 @@ export async function statusCommand(ctx: CommandContext): Promise<number> {
     const doc = await request<StatusDoc>(t, { method: 'GET', path: '/status', timeoutMs: 5000, env: ctx.env });
     if (values.json) ctx.out(JSON.stringify(doc, null, 2));
     else for (const line of formatStatus(doc, Date.now(), events)) ctx.out(line);
-    return EXIT.ok;
+    return statusExitCode(doc);
   });
+}
+
+const WARNING_EXIT: Record<WarningKind, number> = {
+  'no-active': EXIT.noActive,
+  'split-brain': EXIT.splitBrain,
+  'dead-peer': EXIT.deadPeer,
+  'no-standby': EXIT.noStandby,
+  'service-down': EXIT.realServerDown,
+  'real-server-down': EXIT.realServerDown,
+};
+
+/** 0 when all is well, else the code of the most serious warning (the lowest number). */
+export function statusExitCode(doc: StatusDoc): number {
+  const codes = statusWarnings(doc).map((w) => WARNING_EXIT[w.kind]);
+  return codes.length === 0 ? EXIT.ok : Math.min(...codes);
 }
 
 /** takeover, standby, reload: a POST without arguments that answers a message. */
@@ -83,6 +100,18 @@ function rsPath(service: string, addr: string, action: 'drain' | 'enable'): stri
   return `/v1/services/${encodeURIComponent(service)}/real-servers/${encodeURIComponent(addr)}/${action}`;
 }
 
+/** Why `<service> <address[:port]>` names no real server in the document, or undefined. */
+export function whyNotFound(doc: StatusDoc, service: string, addr: string): string | undefined {
+  const s = doc.services.find((x) => x.name === service);
+  if (!s) return `service "${service}" not found (services: ${doc.services.map((x) => x.name).join(', ') || 'none'})`;
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr) ?? /^([^:]+)(?::(\d+))?$/.exec(addr) ?? [addr, addr, undefined];
+  const address = canonicalIp(m[1] ?? addr);
+  const port = m[2] === undefined ? undefined : Number(m[2]);
+  const found = s.realServers.some((r) => canonicalIp(r.address) === address && (port === undefined || r.port === port));
+  if (found) return undefined;
+  return `real server ${addr} not found in service "${service}" (real servers: ${s.realServers.map((r) => hostPort(r.address, r.port)).join(', ') || 'none'})`;
+}
+
 export async function drainCommand(ctx: CommandContext): Promise<number> {
   const { values, positionals } = parse(ctx.argv, { ...commonOptions, deadline: { type: 'string' } }, true);
   const { service, addr } = realServerArgs(positionals);
@@ -90,6 +119,13 @@ export async function drainCommand(ctx: CommandContext): Promise<number> {
   if (deadlineMs === undefined || deadlineMs > 86_400_000) throw new UsageError(`--deadline "${values.deadline}" is not a duration up to 24h (30s, 500ms, 5m)`);
   return guarded(ctx, 'drain', async () => {
     const t = target(values, ctx.env, true);
+    if (deadlineMs > 0) {
+      // an unknown name is said at once, not after announcing a wait (the daemon would
+      // answer 404 too, but only the request that waits can ask it)
+      const doc = await request<StatusDoc>(t, { method: 'GET', path: '/status', timeoutMs: 5000, env: ctx.env });
+      const missing = whyNotFound(doc, service, addr);
+      if (missing) throw new CliError(missing, EXIT.refused);
+    }
     if (deadlineMs > 0) ctx.err(`draining ${service} ${addr}: weight 0, waiting up to ${formatDuration(deadlineMs)} for its connections to end...`);
     const res = await request<DrainResult & { ok: boolean }>(t, {
       method: 'POST',

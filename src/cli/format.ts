@@ -5,6 +5,7 @@
  * current time in, lines out.
  */
 import type { RealServerStatus, ServiceStatus, StatusDoc } from '../api/types.js';
+import { statusWarnings } from '../api/warnings.js';
 
 const FORWARD: Record<string, string> = { dr: 'Route', tun: 'Tunnel', nat: 'Masq' };
 
@@ -70,6 +71,8 @@ export function formatStatus(doc: StatusDoc, nowMs: number = Date.now(), history
   const out: string[] = [];
   const prio = doc.effectivePriority !== doc.priority ? `priority ${doc.priority} (effective ${doc.effectivePriority})` : `priority ${doc.priority}`;
   out.push(`vigil ${doc.version} on ${doc.node}: ${doc.role.toUpperCase()}, ${prio}, up ${formatDuration(doc.uptimeSeconds * 1000)}${doc.ready ? '' : ', NOT READY'}`);
+  // what needs attention, right under the headline (the exit status says the same)
+  for (const w of statusWarnings(doc)) out.push(`  ! ${w.message}`);
 
   // ---- cluster
   out.push('');

@@ -13,7 +13,8 @@ import { checkCounts, checkExpandedSize, checkTextSize, LimitExceeded, parseYaml
 
 /** The folder vigil is installed in (holds checks/ and config/). */
 export const INSTALL_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const DEFAULT_CONFIG = resolve(INSTALL_DIR, 'config', 'vigil.yaml');
+/** Where an installed director keeps its config (the checkout's demo is config/vigil.yaml). */
+export const DEFAULT_CONFIG = '/etc/vigil/vigil.yaml';
 export const DEFAULT_CHECKS_DIR = resolve(INSTALL_DIR, 'checks');
 
 export interface LoadedConfig {

@@ -78,5 +78,6 @@ export function toRealServerCounters(c: DestCounters, rates: { cps: number; bpsI
     cps: rates.cps,
     bpsIn: rates.bpsIn,
     bpsOut: rates.bpsOut,
+    connectErrors: c.connectFailures,
   };
 }

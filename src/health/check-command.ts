@@ -9,7 +9,7 @@
  * Exit status: 0 when every real server is up, 1 otherwise (2 for usage errors). A real
  * server without a check is listed as up ("no check").
  */
-import type { CommandContext } from '../cli.js';
+import type { CommandContext } from '../cli/context.js';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { realServerId } from '../reconcile/table.js';

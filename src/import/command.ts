@@ -7,8 +7,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import type { CommandContext } from '../cli.js';
-import { parse, UsageError } from '../cli.js';
+import { parse, UsageError, type CommandContext } from '../cli/context.js';
 import { ConfigError, formatPath, parseConfig } from '../config/load.js';
 import { buildConfig, type ImportInputs, type InputFile } from './build.js';
 import { formatReport, type ReportEntry } from './ledger.js';

@@ -5,6 +5,7 @@
 import type { RealServerStatus, ServiceStatus } from '../api/types.js';
 import type { Config } from '../config/schema.js';
 import { canonicalIp, tableKey, type Plan } from './desired.js';
+import type { RealServerFigures } from './figures.js';
 import { realServerId, type Dataplane, type RealServerCounters } from './table.js';
 
 export interface HealthInfo {
@@ -19,6 +20,8 @@ export interface StatusInputs {
   /** Health's view of one real server; undefined when it has no check (then healthy). */
   health: (service: string, address: string, port: number) => HealthInfo | undefined;
   counters: Map<string, Map<string, RealServerCounters>>;
+  /** Failed checks, time in state, downtime, max rate (src/reconcile/figures.ts); optional. */
+  figures?: (service: string, address: string, port: number, healthy: boolean, cps: number | undefined) => RealServerFigures;
 }
 
 export function serviceStatuses(i: StatusInputs): ServiceStatus[] {
@@ -32,6 +35,7 @@ export function serviceStatuses(i: StatusInputs): ServiceStatus[] {
       const rp = sp?.realServers.find((x) => x.address === address && x.port === port);
       const h = i.health(s.name, r.address, port);
       const c = counters?.get(realServerId(address, s.forward === 'nat' || s.fwmark !== undefined ? port : (s.port ?? port)));
+      const f = i.figures?.(s.name, r.address, port, h?.healthy ?? true, c?.cps);
       return {
         address: r.address,
         port,
@@ -41,18 +45,33 @@ export function serviceStatuses(i: StatusInputs): ServiceStatus[] {
         drained: rp?.drained ?? false,
         lastCheck: h?.lastCheck ?? null,
         connections: c ? { active: c.active, inactive: c.inactive, total: c.connections } : null,
-        stats: c ? { bytesIn: c.bytesIn, bytesOut: c.bytesOut, packetsIn: c.packetsIn, packetsOut: c.packetsOut, cps: c.cps, bpsIn: c.bpsIn, bpsOut: c.bpsOut } : null,
+        stats: c
+          ? {
+              bytesIn: c.bytesIn,
+              bytesOut: c.bytesOut,
+              packetsIn: c.packetsIn,
+              packetsOut: c.packetsOut,
+              cps: c.cps,
+              bpsIn: c.bpsIn,
+              bpsOut: c.bpsOut,
+              ...(f ? { cpsMax: f.cpsMax } : {}),
+              connectErrors: c.connectErrors ?? null,
+            }
+          : null,
+        ...(f ? { state: { failedChecks: f.failedChecks, inStateS: f.inStateS, downtimeS: f.downtimeS } } : {}),
       };
     });
     return {
       name: s.name,
-      protocol: s.protocol,
+      protocol: s.fwmark !== undefined ? 'fwmark' : s.protocol,
       vip: s.vip ?? null,
       port: s.port ?? null,
       fwmark: s.fwmark ?? null,
       scheduler: s.scheduler,
       forward: s.forward,
       dataplane: i.dataplane,
+      persistence: s.persistence ? { timeoutS: s.persistence.timeout_s, netmask: s.persistence.netmask ?? null } : null,
+      quiescent: s.quiescent,
       sorryServerActive: sp?.sorryServerActive ?? false,
       realServers,
     };

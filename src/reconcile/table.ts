@@ -63,6 +63,8 @@ export interface RealServerCounters {
   cps: number;
   bpsIn: number;
   bpsOut: number;
+  /** Failed connects to it (the forwarder counts these; IPVS cannot see them). */
+  connectErrors?: number;
 }
 
 export type DataplaneRole = 'init' | 'standby' | 'active' | 'maintenance';

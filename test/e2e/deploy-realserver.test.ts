@@ -14,13 +14,14 @@
  * rp_filter back to strict breaks it again. The same VM run applies
  * deploy/sysctl-director.conf with ip_vs loaded, so every net.ipv4.vs.* key is checked.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tmpDir, writeFile } from '../helpers/daemon.js';
+import { vmUnavailable } from './ipvs-vm.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const DR = join(ROOT, 'deploy', 'realserver-dr');
@@ -39,8 +40,25 @@ const vmKernelNet = (): string | undefined => {
   const dir = kv && join(mods, kv, 'kernel', 'net', 'ipv4');
   return dir && existsSync(join(dir, 'ipip.ko')) ? dir : undefined;
 };
-const vm = existsSync(VM_RUN) && vmKernelNet() !== undefined;
-if (root && !vm) console.log(`deploy-realserver: the IPVS VM (${VM_RUN}, ${VM_DIR}) is not built: the TUN data path test skips`);
+/**
+ * Why the VM test cannot run, or undefined. On a fresh machine the VM is not built yet:
+ * build it now (run-in-vm.sh would, but the skip is decided before anything runs it).
+ */
+function vmMissing(): string | undefined {
+  const why = vmUnavailable();
+  if (why) return why;
+  if (vmKernelNet() !== undefined) return undefined;
+  console.log(`deploy-realserver: building the IPVS VM in ${VM_DIR} (first run on this machine)...`);
+  try {
+    execFileSync(join(dirname(VM_RUN), 'build.sh'), [], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
+  } catch (e) {
+    return `${join(dirname(VM_RUN), 'build.sh')} failed: ${String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n').slice(-3).join(' / ')}`;
+  }
+  return vmKernelNet() === undefined ? `the VM built in ${VM_DIR} has no ipip.ko` : undefined;
+}
+const vmWhy = root && tools ? vmMissing() : 'no root or tools';
+const vm = vmWhy === undefined;
+if (root && tools && !vm) console.log(`deploy-realserver: the IPVS VM cannot run (${vmWhy}): the TUN data path test skips`);
 
 const exec = promisify(execFile);
 async function sh(cmd: string, args: string[], timeout = 15_000): Promise<{ code: number; out: string; err: string }> {

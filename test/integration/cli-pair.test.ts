@@ -81,4 +81,31 @@ describe('vigil status / standby / takeover on a pair', () => {
     const events = (await vigil('lvs1', 'status', '--events', '20')).stdout;
     expect(events).toMatch(/control/);
   }, 40_000);
+
+  it('status exit codes tell a script what is wrong; maintenance on needs another director alive', async () => {
+    await waitFor('lvs1 active, lvs2 standby', async () => (await role('lvs1')) === 'active' && (await role('lvs2')) === 'standby', 10_000, 50);
+    expect((await vigil('lvs1', 'status')).code).toBe(0);
+    expect((await vigil('lvs2', 'status')).code).toBe(0);
+
+    // lvs2 into maintenance is fine (lvs1 serves); then lvs1 has no standby: exit 9
+    const m = await vigil('lvs2', 'maintenance', 'on');
+    expect(m.code).toBe(0);
+    await waitFor('lvs1 sees lvs2 in maintenance', async () => (await vigil('lvs1', 'status')).code === 9, 10_000, 50);
+    expect((await vigil('lvs1', 'status')).stdout.split('\n')[1]).toBe('  ! no standby: no other director could take over if lvs1 fails');
+    expect((await vigil('lvs2', 'maintenance', 'off')).code).toBe(0);
+    await waitFor('lvs2 standby again', async () => (await role('lvs2')) === 'standby', 10_000, 50);
+
+    // lvs2 dies: exit 8 on lvs1, and maintenance on lvs1 is refused like standby
+    lab.node('lvs2').proc.kill('SIGKILL');
+    await lab.node('lvs2').exit;
+    await waitFor('lvs1 sees lvs2 dead', async () => (await vigil('lvs1', 'status')).code === 8, 10_000, 50);
+    const st = await vigil('lvs1', 'status');
+    expect(st.stdout).toContain('\n  ! peer lvs2 is dead (no heartbeat on any link)\n');
+    const refused = await vigil('lvs1', 'maintenance', 'on');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim()).toBe('vigil maintenance: maintenance-on: no eligible peer is alive to take over; not entering maintenance (409 VIGIL_CONFLICT)');
+    const standby = await vigil('lvs1', 'standby');
+    expect(standby.code).toBe(1);
+    expect(await role('lvs1')).toBe('active');
+  }, 60_000);
 });

@@ -105,7 +105,7 @@ describe('the daemon as a child process', () => {
     const d = startDaemon(file);
     running.push(d);
     const { code } = await d.exited;
-    expect(code).toBe(1);
+    expect(code).toBe(78); // EX_CONFIG: the unit's RestartPreventExitStatus
     expect(d.logs()).toContain(`${file}: cluster.nodes: list at least this node`);
     expect(d.logs()).toContain(`${file}: cluster.frob: unknown key "frob"`);
   });

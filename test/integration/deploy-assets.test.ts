@@ -44,6 +44,11 @@ async function knownMetricNames(): Promise<Set<string>> {
   return names;
 }
 
+/** systemd-analyze's lines about vigil's unit (by name or path), not about other units it loaded. */
+function ourLines(stderr: string, unitName = 'vigil.service'): string[] {
+  return stderr.split('\n').filter((l) => l.startsWith(`${unitName}:`) || l.includes(`/${unitName}:`));
+}
+
 const metricRefs = (text: string): string[] => [...new Set([...text.matchAll(/\bvigil_[a-z0-9_]+/g)].map((x) => x[0]))];
 
 describe.skipIf(!promtool)('Prometheus files (promtool)', () => {
@@ -107,12 +112,47 @@ describe.skipIf(!systemd)('systemd unit', () => {
   const unit = readFileSync(join(DEPLOY, 'vigil.service'), 'utf8');
   const directive = (k: string): string[] => [...unit.matchAll(new RegExp(`^${k}=(.*)$`, 'gm'))].map((x) => x[1] as string);
 
-  it('systemd-analyze verify finds no problem', async () => {
+  it('systemd-analyze verify finds no problem in our unit (other units on the machine may have theirs)', async () => {
     const dir = tmpDir('vigil-unit-');
-    copyFileSync(join(DEPLOY, 'vigil.service'), join(dir, 'vigil.service'));
+    // /usr/bin/vigil comes with the Debian package; here the checkout's entry point stands in
+    writeFileSync(join(dir, 'vigil.service'), unit.replaceAll('/usr/bin/vigil ', `${join(ROOT, 'bin', 'vigil.js')} `));
     const r = await tool('systemd-analyze', ['verify', './vigil.service'], dir);
-    expect(r.err).toBe('');
+    // verify loads every unit ours names (Conflicts=ldirectord.service, ...): on a director
+    // being migrated from Debian's ldirectord, its unit's own warning must not fail us
+    expect(ourLines(r.err)).toEqual([]);
     expect(r.code).toBe(0);
+  });
+
+  it('ourLines keeps what concerns vigil.service and drops other units\' warnings', () => {
+    const err = [
+      "/lib/systemd/system/ldirectord.service:13: Unit uses KillMode=none. This is unsafe, as it disables systemd's process lifecycle management for the service.",
+      'vigil.service: Command /usr/bin/vigil is not executable: No such file or directory',
+      '/tmp/x/vigil.service:12: Unknown key name \'Frob\' in section \'Service\', ignoring.',
+    ].join('\n');
+    expect(ourLines(err)).toEqual([
+      'vigil.service: Command /usr/bin/vigil is not executable: No such file or directory',
+      "/tmp/x/vigil.service:12: Unknown key name 'Frob' in section 'Service', ignoring.",
+    ]);
+  });
+
+  it('Type=notify, with NotifyAccess=all for the child that sends READY=1', () => {
+    expect(directive('Type')).toEqual(['notify']);
+    expect(directive('NotifyAccess')).toEqual(['all']);
+  });
+
+  it('an invalid config is not retried forever: exit 78 is not restarted, and a start limit stops a crash loop', () => {
+    expect(directive('RestartPreventExitStatus')).toEqual(['78']);
+    expect(Number(directive('StartLimitIntervalSec')[0])).toBeGreaterThan(0);
+    expect(Number(directive('StartLimitBurst')[0])).toBeGreaterThan(0);
+    // the start limit belongs in [Unit] (systemd ignores it in [Service] since v230)
+    const unitSection = unit.slice(unit.indexOf('[Unit]'), unit.indexOf('[Service]'));
+    expect(unitSection).toMatch(/^StartLimitIntervalSec=\d+$/m);
+    expect(unitSection).toMatch(/^StartLimitBurst=\d+$/m);
+  });
+
+  it('/proc/sys stays read-only except the IPv6 interface settings IPv6 VIPs need', () => {
+    expect(directive('ProtectKernelTunables')).toEqual(['yes']);
+    expect(directive('ReadWritePaths')[0]?.split(/\s+/)).toContain('-/proc/sys/net/ipv6/conf');
   });
 
   it('restarts always, reloads with SIGHUP, and keeps only the network capabilities', () => {
@@ -133,7 +173,7 @@ describe.skipIf(!systemd)('systemd unit', () => {
     for (const kind of ['dr', 'tun']) {
       writeFileSync(join(dir, `vigil-realserver@${kind}.service`), text);
       const r = await tool('systemd-analyze', ['verify', `./vigil-realserver@${kind}.service`], dir);
-      expect(r.err).toBe('');
+      expect(ourLines(r.err, `vigil-realserver@${kind}.service`)).toEqual([]);
       expect(r.code).toBe(0);
     }
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { serviceSchema } from '../../src/config/schema.js';
 import { plan } from '../../src/reconcile/desired.js';
+import { FiguresBook } from '../../src/reconcile/figures.js';
 import { serviceStatuses } from '../../src/reconcile/status.js';
 import type { RealServerCounters } from '../../src/reconcile/table.js';
 
@@ -44,5 +45,59 @@ describe('serviceStatuses', () => {
       [0, true, null],
       [0, true, null],
     ]);
+  });
+
+  it('fills persistence and quiescent from the config; a fwmark service says fwmark, not tcp', () => {
+    const svc = [
+      serviceSchema.parse({ name: 'p', vip: '10.0.0.1', port: 443, persistence: { timeout_s: 600, netmask: '255.255.255.0' }, quiescent: true, real_servers: [] }),
+      serviceSchema.parse({ name: 'm', fwmark: 7, persistence: {}, real_servers: [] }),
+      serviceSchema.parse({ name: 'plain', vip: '10.0.0.1', port: 53, protocol: 'udp', real_servers: [] }),
+    ];
+    const out = serviceStatuses({ config: { services: svc }, plan: undefined, dataplane: 'ipvs', health: () => undefined, counters: new Map() });
+    expect(out.map((x) => [x.name, x.protocol, x.persistence, x.quiescent])).toEqual([
+      ['p', 'tcp', { timeoutS: 600, netmask: '255.255.255.0' }, true],
+      ['m', 'fwmark', { timeoutS: 300, netmask: null }, false],
+      ['plain', 'udp', null, false],
+    ]);
+  });
+
+  it('per real server: current and max session rate, connect errors, failed checks, time in state, downtime', () => {
+    let now = 1000;
+    const book = new FiguresBook(() => now, 0);
+    const withCps = (cps: number, connectErrors?: number): RealServerCounters => ({ ...counters(1), cps, ...(connectErrors === undefined ? {} : { connectErrors }) });
+    let healthy = true;
+    const read = (c: Map<string, Map<string, RealServerCounters>>) =>
+      serviceStatuses({
+        config: { services },
+        plan: undefined,
+        dataplane: 'forwarder',
+        health: (_s, a) => (a === '10.0.1.2' ? { healthy, lastCheck: null } : undefined),
+        counters: c,
+        figures: (s, a, p, h, cps) => book.read(s, a, p, h, cps),
+      })[0]!.realServers[0]!;
+    const at = (cps: number, errors?: number) => new Map([['tcp 10.0.0.1:80', new Map([['10.0.1.2:8080', withCps(cps, errors)]])]]);
+
+    expect(read(at(5, 0))).toMatchObject({ stats: { cps: 5, cpsMax: 5, connectErrors: 0 }, state: { failedChecks: 0, inStateS: 1, downtimeS: 0 } });
+    now = 3000;
+    book.checkFailed('web', '10.0.1.2', 8080);
+    book.checkFailed('web', '10.0.1.2', 8080);
+    book.changed('web', '10.0.1.2', 8080, false, 3000);
+    healthy = false;
+    now = 13_000;
+    expect(read(at(2, 4))).toMatchObject({ stats: { cps: 2, cpsMax: 5, connectErrors: 4 }, state: { failedChecks: 2, inStateS: 10, downtimeS: 10 } });
+    book.changed('web', '10.0.1.2', 8080, true, 15_000);
+    healthy = true;
+    now = 20_000;
+    expect(read(at(9))).toMatchObject({ stats: { cps: 9, cpsMax: 9, connectErrors: null }, state: { failedChecks: 2, inStateS: 5, downtimeS: 12 } });
+  });
+
+  it('a real server down since start (no event) counts its downtime from the start', () => {
+    let now = 0;
+    const book = new FiguresBook(() => now, 0);
+    now = 30_000;
+    expect(book.read('web', '10.0.1.3', 8080, false, undefined)).toEqual({ failedChecks: 0, inStateS: 30, downtimeS: 30, cpsMax: 0 });
+    book.retain([]);
+    now = 40_000;
+    expect(book.read('web', '10.0.1.3', 8080, true, undefined)).toEqual({ failedChecks: 0, inStateS: 40, downtimeS: 0, cpsMax: 0 });
   });
 });
