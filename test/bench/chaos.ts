@@ -151,11 +151,19 @@ const nodeByName = (n: string): VigilNode => nodes.find((x) => x.name === n) as 
 /** Daemons restarted whose API has not answered yet: no fault targets them meanwhile. */
 const starting = new Map<string, Promise<void>>();
 
-/** Starts a killed daemon again; the chaos goes on while it starts (a loaded daemon takes a minute). */
+/**
+ * Starts a killed daemon again; the chaos goes on while it starts (a loaded daemon takes
+ * minutes). The director counts as dead until the new daemon's API answered: a VIP left
+ * from the killed daemon is still a dead daemon's VIP while its successor starts.
+ */
 function restart(node: VigilNode): void {
-  faults.push({ kind: 'start', node: node.name, at: Date.now() });
-  const p = node.start({ waitApiMs: 180_000, apiTimeoutS: 10, pollMs: 1000 }).then(
-    () => void starting.delete(node.name),
+  const spawnedAt = Date.now();
+  const p = node.start({ waitApiMs: 300_000, apiTimeoutS: 10, pollMs: 1000 }).then(
+    () => {
+      faults.push({ kind: 'start', node: node.name, at: Date.now() });
+      starting.delete(node.name);
+      log(`  ${((Date.now() - windowFrom) / 1000).toFixed(1)}s ${node.name} up again, ${((Date.now() - spawnedAt) / 1000).toFixed(1)} s after its restart`);
+    },
     (err: unknown) => {
       starting.delete(node.name);
       errors.push(`restart of ${node.name}: ${(err as Error).message}`);

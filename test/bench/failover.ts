@@ -434,3 +434,9 @@ try {
   log(`daemon logs and configs kept in ${keep}`);
   await lab.destroy();
 }
+// the load scenario's target is absolute: a spurious takeover or a run that could not measure fails the bench
+const loadRows = results.flatMap((r) => r.rows.filter((x) => x.scenario.startsWith('load')));
+if (loadRows.some((x) => x.errors.length > 0 || (x.failovers ?? 0) > 0)) {
+  process.stderr.write('bench:failover: the load scenario missed its target (spurious takeovers, or the run failed)\n');
+  process.exitCode = 1;
+}

@@ -4,7 +4,8 @@
  * times are epoch milliseconds, as the bench recorded them.
  *
  * Model:
- * - A director is *dead* between a `kill` and the next `start` of its daemon, *frozen*
+ * - A director is *dead* between a `kill` and the next `start` of its daemon (the bench
+ *   logs `start` when the new daemon's API answered), *frozen*
  *   between a `stop` (SIGSTOP) and the next `cont`, and *alive* otherwise.
  * - Two directors are *apart* while every link they share is cut (`cut`/`mend`, a
  *   partition in both directions) or one of them is frozen: neither can hear the other.

@@ -68,7 +68,7 @@ export interface LoadServicesOptions {
  * The `services:` of a loaded director: service `probed` (VIP:8000, forward nat) with
  * `probes` real servers on the local listeners, each probed by tcp every `intervalMs`;
  * then unprobed services `table1`, `table2`... (VIP:8001...) of up to 1,000 real servers
- * each (127.<s>.<hi>.<lo>:80, never contacted) until `realServers` in all.
+ * each (127.<s>.<i / 250>.<i % 250 + 1>:80, never contacted) until `realServers` in all.
  */
 export function loadServices(vip: string, o: LoadServicesOptions): unknown[] {
   const interval = o.intervalMs ?? 2000;
@@ -94,7 +94,7 @@ export function loadServices(vip: string, o: LoadServicesOptions): unknown[] {
       port: SERVICE_BASE_PORT + s,
       forward: 'nat',
       scheduler: 'wlc',
-      real_servers: Array.from({ length: n }, (_, i) => ({ address: `127.${s}.${i >> 8}.${(i & 255) + 1}`, port: 80 })),
+      real_servers: Array.from({ length: n }, (_, i) => ({ address: `127.${s}.${Math.floor(i / 250)}.${(i % 250) + 1}`, port: 80 })),
     });
   }
   return services;
