@@ -105,7 +105,7 @@ export async function createApi(deps: ApiDeps): Promise<FastifyInstance> {
     schemaErrorFormatter: (errors, dataVar) => new Error(describeSchemaErrors(errors, dataVar)),
     frameworkErrors: (err, _req, reply) => {
       const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
-      void reply.code(status).send({ error: { code: HTTP_CODES[status] ?? 'VIGIL_BAD_REQUEST', message: err.message } });
+      void (reply as FastifyReply).code(status).send({ error: { code: HTTP_CODES[status] ?? 'VIGIL_BAD_REQUEST', message: err.message } });
     },
   });
   const { logger, metrics, control } = deps;
