@@ -16,6 +16,7 @@ import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
 import { VigilError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { exportPlanMetrics, primeConfigMetrics } from './metrics-prime.js';
 import { HealthRunner } from './health/runner.js';
 import { createForwarderDataplane } from './forwarder/dataplane.js';
 import { Reconciler } from './reconcile/reconciler.js';
@@ -77,6 +78,9 @@ export class Daemon implements Control {
     this.metrics = createMetrics({ version: VERSION });
     this.metrics.buildInfo.reset();
     this.metrics.buildInfo.set({ version: VERSION, node: loaded.config.node }, 1);
+    // the config in force loaded: the alert on a rejected reload must not fire on a fresh daemon
+    this.metrics.configLastReloadSuccess.set(1);
+    primeConfigMetrics(this.metrics, loaded.config, undefined);
   }
 
   get config(): Config {
@@ -117,6 +121,7 @@ export class Daemon implements Control {
         }),
     });
     this.logger.info({ dataplane: dataplane.kind, reason }, 'dataplane selected');
+    primeConfigMetrics(this.metrics, config, dataplane.kind);
     await dataplane.start();
     this.dataplane = dataplane;
     this.started.push({ name: 'dataplane', start: () => dataplane.start(), close: () => dataplane.close() });
@@ -130,6 +135,8 @@ export class Daemon implements Control {
     health.on('realServerUp', () => void reconciler.request('health'));
     health.on('realServerDown', () => void reconciler.request('health'));
     let failing = false;
+    reconciler.on('failed', () => reconciler.current && exportPlanMetrics(this.metrics, reconciler.current, dataplane.kind, false));
+    reconciler.on('reconciled', () => reconciler.current && exportPlanMetrics(this.metrics, reconciler.current, dataplane.kind, true));
     reconciler.on('failed', (r) => {
       if (!failing) this.record('reconcile', `${dataplane.kind}: reconcile failed: ${r.error ?? ''} ${r.failedLines.slice(0, 3).join('; ')}`.trim());
       failing = true;
@@ -219,6 +226,7 @@ export class Daemon implements Control {
     }
     if (next.config.node !== this.config.node) {
       this.metrics.configReloads.inc({ result: 'rejected' });
+      this.metrics.configLastReloadSuccess.set(0);
       throw new VigilError('VIGIL_CONFIG_INVALID', `reload cannot change node (${this.config.node} → ${next.config.node}); restart instead`, 400);
     }
     if (next.config.api.listen !== this.config.api.listen) {
@@ -240,6 +248,7 @@ export class Daemon implements Control {
     this.logger.level = this.env.VIGIL_LOG_LEVEL ?? next.config.logging.level;
     this.metrics.configReloads.inc({ result: 'applied' });
     this.metrics.configLastReloadSuccess.set(1);
+    primeConfigMetrics(this.metrics, next.config, this.dataplane?.kind);
     this.record('config', `reloaded ${next.file}`);
     this.logger.info({ config: next.file }, 'config reloaded');
     return `reloaded ${next.file}`;
