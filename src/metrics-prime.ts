@@ -27,7 +27,7 @@ export const API_ACTIONS = ['takeover', 'standby', 'maintenance', 'drain', 'enab
 /** Zero for every label set the config makes known (idempotent: inc by 0 never moves a value). */
 export function primeConfigMetrics(m: Metrics, config: Config, dataplane: Dataplane['kind'] | undefined): void {
   m.clusterInfo.reset();
-  m.clusterInfo.set({ cluster: config.cluster.id, node: config.node }, 1);
+  m.clusterInfo.set({ cluster_id: config.cluster.id, nodes: config.cluster.nodes.map((n) => n.name).sort().join(',') }, 1);
   for (const result of ['applied', 'rejected']) m.configReloads.inc({ result }, 0);
 
   // cluster

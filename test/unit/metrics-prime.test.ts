@@ -80,7 +80,7 @@ describe('primeConfigMetrics', () => {
       'vigil_cluster_heartbeats_late_total{peer="b"} 0',
       'vigil_script_runs_total{script="fw",action="start",result="failed"} 0',
       'vigil_config_reloads_total{result="rejected"} 0',
-      'vigil_cluster_info{cluster="pair-a",node="a"} 1',
+      'vigil_cluster_info{cluster_id="pair-a",nodes="a,b"} 1',
     ]) {
       expect(text).toContain(line);
     }
