@@ -25,6 +25,7 @@ import { serviceStatuses } from './reconcile/status.js';
 import { realServerId, type Dataplane, type DataplaneRole } from './reconcile/table.js';
 import { VERSION } from './version.js';
 import { Cluster } from './cluster/cluster.js';
+import { watchSilentPeers } from './cluster/silent-peers.js';
 
 /** A long-lived part of the daemon. start() and close() are idempotent. */
 export interface Component {
@@ -54,6 +55,7 @@ export class Daemon implements Control {
   private apiToken: string | undefined;
   private lastTick = performance.now();
   private tickTimer: NodeJS.Timeout | undefined;
+  private cancelPeerWatch: (() => void) | undefined;
   /**
    * Health checks (src/health): probes run whatever the role (warm standby). Subscribe to
    * 'realServerUp' / 'realServerDown'; read isHealthy(), get() and snapshot() for /status.
@@ -101,8 +103,8 @@ export class Daemon implements Control {
     this.tickTimer.unref();
 
     const health = new HealthRunner({ config, metrics: this.metrics, logger: this.logger.child({ component: 'health' }) });
-    const onHealth = (to: string) => (e: { service: string; address: string; port: number; reason: string }) =>
-      this.record('health', `${e.service} ${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port} ${to}: ${e.reason}`);
+    const onHealth = (to: string) => (e: { service: string; address: string; port: number; reason: string; sinceStart?: boolean }) =>
+      this.record('health', `${e.service} ${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port} ${to}${e.sinceStart ? ' since start' : ''}: ${e.reason}`);
     health.on('realServerUp', onHealth('up'));
     health.on('realServerDown', onHealth('down'));
     this.health = health;
@@ -178,6 +180,17 @@ export class Daemon implements Control {
     this.cluster = cluster;
     await cluster.start();
     this.started.push(cluster);
+    // a peer never heard from passes no transition: say so once (log line and event)
+    const afterMs = config.cluster.initdead_ms + config.cluster.deadtime_ms;
+    this.cancelPeerWatch = watchSilentPeers({
+      peers: () => cluster.peers(),
+      afterMs,
+      report: (peer) => {
+        this.logger.warn({ peer, afterMs }, 'peer never heard from since start');
+        this.record('role', `peer ${peer} never heard from since start (${afterMs} ms): it is down, unreachable on every link, or its key differs`);
+      },
+    });
+
     this.metrics.ready.set(this.isReady() ? 1 : 0);
     this.record('config', `started with ${this.loaded.file}`);
     this.logger.info({ api: config.api.listen, config: this.loaded.file, version: VERSION }, 'vigil started');
@@ -195,6 +208,7 @@ export class Daemon implements Control {
     this.stopping ??= (async () => {
       this.logger.info({ reason }, 'vigil stopping');
       if (this.tickTimer) clearInterval(this.tickTimer);
+      this.cancelPeerWatch?.();
       for (const c of [...this.started].reverse()) {
         try {
           await c.close();

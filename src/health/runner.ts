@@ -59,6 +59,12 @@ export interface HealthEvent {
   probe: string;
   /** True when a passive failure (the forwarder's failed connect) tipped the verdict. */
   passive: boolean;
+  /**
+   * True on the one realServerDown of a real server that started down (`initial: down`)
+   * and was confirmed down by `fall` failed runs without ever being up: no transition,
+   * but the operator must hear of it once.
+   */
+  sinceStart?: boolean;
 }
 
 export interface ProbeRunEvent {
@@ -103,6 +109,8 @@ interface TargetState {
   /** A passive failure already counted since the last probe run (never count twice). */
   passiveCounted: boolean;
   run: { id: number; ac: AbortController } | undefined;
+  /** A verdict was reached since the start: a transition, or the initial state confirmed by rise/fall runs. */
+  confirmed?: boolean;
 }
 
 export interface HealthRunnerOptions {
@@ -353,11 +361,39 @@ export class HealthRunner extends EventEmitter<HealthRunnerEvents> {
     this.pump();
   }
 
+  /** The one event of a real server that has been down since it started (never a transition). */
+  private downSinceStart(st: TargetState, r: ProbeResult, passive: boolean): void {
+    const t = st.target;
+    const rs = realServerId(t.address, t.port);
+    this.logger?.warn({ service: t.service, realServer: rs, probe: t.probe, reason: r.reason, consecutive: st.verdict.consecutiveFail, sinceStart: true }, 'real server down since start');
+    this.emit('realServerDown', {
+      service: t.service,
+      address: t.address,
+      port: t.port,
+      reason: r.reason,
+      durationMs: r.durationMs,
+      at: this.clock.wallTime().toISOString(),
+      atMs: this.clock.now(),
+      consecutive: st.verdict.consecutiveFail,
+      probe: t.probe,
+      passive,
+      sinceStart: true,
+    });
+  }
+
   private applyResult(st: TargetState, r: ProbeResult, passive: boolean): void {
     const c = st.target.check;
     const { verdict, changed } = stepVerdict(st.verdict, r.ok, { rise: c.rise, fall: c.fall });
     st.verdict = verdict;
+    if (!changed && !st.confirmed) {
+      if (verdict.state === 'up' && verdict.consecutiveOk >= c.rise) st.confirmed = true;
+      if (verdict.state === 'down' && verdict.consecutiveFail >= c.fall) {
+        st.confirmed = true;
+        this.downSinceStart(st, r, passive);
+      }
+    }
     if (!changed) return;
+    st.confirmed = true;
     const t = st.target;
     const rs = realServerId(t.address, t.port);
     const up = verdict.state === 'up';
