@@ -96,8 +96,10 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
   beforeAll(async () => {
     lab = await Lab.create({ prefix: 'v14a', realServers: 2 });
     for (const r of lab.realServers) listen(r);
-    // pair A: the lab's pair with a service on the VIP, real servers r1 and r2
-    const base = writeClusterConfig(lab, { timers: { interval_ms: 100, deadtime_ms: 600, warntime_ms: 300, initdead_ms: 1000 } });
+    // pair A: the lab's pair with a service on the VIP, real servers r1 and r2. Timers and
+    // checks are lenient: the shared 2-core machine runs at load 30-50, and a flap in
+    // the healthy phase would be a true alert, not a false one
+    const base = writeClusterConfig(lab, { timers: { interval_ms: 200, deadtime_ms: 4000, warntime_ms: 2000, initdead_ms: 3000 } });
     token = readFileSync(join(lab.dir, 'api-token'), 'utf8').trim();
     const cfg = parse(readFileSync(base, 'utf8')) as Record<string, any>;
     cfg.api.listen = '0.0.0.0:9694';
@@ -109,7 +111,7 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
         port: 80,
         forward: 'nat',
         sorry_server: { address: lab.directors[0]?.lanAddr, port: 8081 },
-        check: { type: 'tcp', interval_ms: 300, timeout_ms: 250, rise: 1, fall: 1 },
+        check: { type: 'tcp', interval_ms: 1500, timeout_ms: 1400, rise: 1, fall: 2 },
         real_servers: lab.realServers.map((r) => ({ address: r.lanAddr, port: 8080 })),
       },
     ];
@@ -135,7 +137,10 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
       const r = await lab.exec(n.director.ns, ['curl', '-sf', '-m', String(timeoutS), `http://127.0.0.1:${B_API}${path}`], { allowFail: true });
       return r.exitCode === 0 ? r.stdout : null;
     };
-    await Promise.all([...a, ...b].map((n) => n.start({ waitApiMs: 120_000 })));
+    await Promise.all([...a, ...b].map((n) => n.start({ waitApiMs: 300_000 }))).catch((err: Error) => {
+      const tails = [...a, ...b].map((n) => `--- ${n.name}\n${existsSync(n.logFile) ? readFileSync(n.logFile, 'utf8').slice(-3000) : '(no log)'}`);
+      throw new Error(`${err.message}\n${tails.join('\n')}`);
+    });
 
     // Prometheus in the client's namespace scrapes the four daemons as one job
     const rules = parse(readFileSync(join(ROOT, 'deploy', 'prometheus', 'vigil-rules.yml'), 'utf8')) as { groups: { rules: { for?: string }[] }[] };
@@ -153,7 +158,7 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
       if (Date.now() > deadline) throw new Error('prometheus not ready after 60 s');
       await sleep(500);
     }
-  }, 300_000);
+  }, 600_000);
 
   afterAll(async () => {
     prom?.kill('SIGTERM');
