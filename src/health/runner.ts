@@ -363,10 +363,14 @@ export class HealthRunner extends EventEmitter<HealthRunnerEvents> {
 
   /** The one event of a real server that has been down since it started (never a transition). */
   private downSinceStart(st: TargetState, r: ProbeResult, passive: boolean): void {
+    const ev: HealthEvent = { ...this.healthEvent(st, r, passive, st.verdict.consecutiveFail), sinceStart: true };
+    this.logger?.warn({ service: ev.service, realServer: realServerId(ev.address, ev.port), probe: ev.probe, reason: ev.reason, consecutive: ev.consecutive, sinceStart: true }, 'real server down since start');
+    this.emit('realServerDown', ev);
+  }
+
+  private healthEvent(st: TargetState, r: ProbeResult, passive: boolean, consecutive: number): HealthEvent {
     const t = st.target;
-    const rs = realServerId(t.address, t.port);
-    this.logger?.warn({ service: t.service, realServer: rs, probe: t.probe, reason: r.reason, consecutive: st.verdict.consecutiveFail, sinceStart: true }, 'real server down since start');
-    this.emit('realServerDown', {
+    return {
       service: t.service,
       address: t.address,
       port: t.port,
@@ -374,11 +378,10 @@ export class HealthRunner extends EventEmitter<HealthRunnerEvents> {
       durationMs: r.durationMs,
       at: this.clock.wallTime().toISOString(),
       atMs: this.clock.now(),
-      consecutive: st.verdict.consecutiveFail,
+      consecutive,
       probe: t.probe,
       passive,
-      sinceStart: true,
-    });
+    };
   }
 
   private applyResult(st: TargetState, r: ProbeResult, passive: boolean): void {
@@ -399,18 +402,7 @@ export class HealthRunner extends EventEmitter<HealthRunnerEvents> {
     const up = verdict.state === 'up';
     this.metrics.realServerHealthy.set({ service: t.service, real_server: rs }, up ? 1 : 0);
     this.metrics.healthTransitions.inc({ service: t.service, real_server: rs, to: verdict.state });
-    const ev: HealthEvent = {
-      service: t.service,
-      address: t.address,
-      port: t.port,
-      reason: r.reason,
-      durationMs: r.durationMs,
-      at: this.clock.wallTime().toISOString(),
-      atMs: this.clock.now(),
-      consecutive: up ? verdict.consecutiveOk : verdict.consecutiveFail,
-      probe: t.probe,
-      passive,
-    };
+    const ev = this.healthEvent(st, r, passive, up ? verdict.consecutiveOk : verdict.consecutiveFail);
     this.logger?.info({ service: t.service, realServer: rs, probe: t.probe, reason: r.reason, consecutive: ev.consecutive, passive }, up ? 'real server up' : 'real server down');
     this.emit(up ? 'realServerUp' : 'realServerDown', ev);
   }
