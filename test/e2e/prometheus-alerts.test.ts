@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { Lab } from '../lab/lab.js';
 import { isRoot } from '../lab/netns.js';
-import { clusterNodes, VigilNode, writeClusterConfig } from '../lab/vigil.js';
+import { clusterNodes, VigilNode, waitSettled, writeClusterConfig } from '../lab/vigil.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const PROMETHEUS = '/usr/bin/prometheus';
@@ -49,6 +49,13 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
   let configA = '';
   let token = '';
   let promUrl = '';
+  /** Who is active and who standby in each pair, once settled (either may win the start). */
+  let activeA: VigilNode;
+  let standbyA: VigilNode;
+  let activeB: VigilNode;
+  let standbyB: VigilNode;
+  const other = (pair: VigilNode[], n: VigilNode): VigilNode => pair.find((x) => x !== n) as VigilNode;
+  const inst = (n: VigilNode): string => `${n.director.lanAddr}:${b.includes(n) ? B_API : 9694}`;
 
   const node = (name: string): VigilNode => [...a, ...b].find((n) => n.name === name) as VigilNode;
   const inClient = async (args: string[]): Promise<string> => (await lab.exec(lab.client.ns, args, { allowFail: true })).stdout;
@@ -169,10 +176,12 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
 
   it('a healthy fresh start of two pairs in one job fires nothing', async () => {
     // settled: one active per pair, peers heard on every link, both real servers up
-    await Promise.all([node('d1').waitRole('active', 60_000), node('d2').waitRole('standby', 60_000), node('b1').waitRole('active', 60_000), node('b2').waitRole('standby', 60_000)]);
+    [activeA, activeB] = await Promise.all([waitSettled(a, 120_000), waitSettled(b, 120_000)]);
+    standbyA = other(a, activeA);
+    standbyB = other(b, activeB);
     await Promise.all([...a, ...b].map((n) => n.waitPeerLinks(30_000)));
     const deadline = Date.now() + 60_000;
-    while ((await node('d1').metric('vigil_real_server_healthy')) !== 2) {
+    while ((await activeA.metric('vigil_real_server_healthy')) !== 2) {
       if (Date.now() > deadline) throw new Error('real servers not healthy after 60 s');
       await sleep(300);
     }
@@ -211,12 +220,12 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
     const [r1, r2] = lab.realServers as unknown as [{ lanAddr: string; ns: string }, { lanAddr: string; ns: string }];
     unlisten(r1.lanAddr);
     const down = await fires('VigilRealServerDown', { real_server: `${r1.lanAddr}:8080` });
-    expect(down.labels).toMatchObject({ service: 'web', instance: `${lab.directors[0]?.lanAddr}:9694`, severity: 'warning' });
+    expect(down.labels).toMatchObject({ service: 'web', instance: inst(activeA), severity: 'warning' });
     unlisten(r2.lanAddr);
     await fires('VigilServiceAllRealServersDown', { service: 'web' });
-    await fires('VigilSorryServerActive', { service: 'web', instance: `${lab.directors[0]?.lanAddr}:9694` });
+    await fires('VigilSorryServerActive', { service: 'web', instance: inst(activeA) });
     const f = await firing();
-    expect(f.filter((x) => x.labels.alertname === 'VigilRealServerDown').every((x) => x.labels.instance === `${lab.directors[0]?.lanAddr}:9694`)).toBe(true);
+    expect(f.filter((x) => x.labels.alertname === 'VigilRealServerDown').every((x) => x.labels.instance === inst(activeA))).toBe(true);
     listen(r1);
     listen(r2);
     await clears('VigilServiceAllRealServersDown');
@@ -225,19 +234,19 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
 
   it('a drain left behind fires until enable', async () => {
     const rs = `${lab.realServers[0]?.lanAddr}:8080`;
-    expect(await post(node('d1'), `/v1/services/web/real-servers/${encodeURIComponent(rs)}/drain`, {})).toContain('"ok":true');
+    expect(await post(activeA, `/v1/services/web/real-servers/${encodeURIComponent(rs)}/drain`, {})).toContain('"ok":true');
     await fires('VigilRealServerDrainLeftBehind', { service: 'web', real_server: rs });
-    expect(await post(node('d1'), `/v1/services/web/real-servers/${encodeURIComponent(rs)}/enable`, {})).toContain('"ok":true');
+    expect(await post(activeA, `/v1/services/web/real-servers/${encodeURIComponent(rs)}/enable`, {})).toContain('"ok":true');
     await clears('VigilRealServerDrainLeftBehind');
   }, 120_000);
 
   it('a rejected reload fires until a good one', async () => {
     const good = readFileSync(configA, 'utf8');
     writeFileSync(configA, `${good}bogus: 1\n`);
-    expect(await post(node('d2'), '/v1/reload', {})).toContain('VIGIL_CONFIG_INVALID');
-    await fires('VigilConfigReloadRejected', { instance: `${lab.directors[1]?.lanAddr}:9694` });
+    expect(await post(standbyA, '/v1/reload', {})).toContain('VIGIL_CONFIG_INVALID');
+    await fires('VigilConfigReloadRejected', { instance: inst(standbyA) });
     writeFileSync(configA, good);
-    expect(await post(node('d2'), '/v1/reload', {})).toContain('"ok":true');
+    expect(await post(standbyA, '/v1/reload', {})).toContain('"ok":true');
     await clears('VigilConfigReloadRejected');
   }, 120_000);
 
@@ -254,20 +263,20 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
   }, 120_000);
 
   it('maintenance left on fires, and so does VigilNoStandby on the active director', async () => {
-    expect(await post(node('d2'), '/v1/maintenance', { on: true })).toContain('"ok":true');
-    await fires('VigilMaintenanceLeftOn', { instance: `${lab.directors[1]?.lanAddr}:9694` });
-    await fires('VigilNoStandby', { instance: `${lab.directors[0]?.lanAddr}:9694` });
-    expect(await post(node('d2'), '/v1/maintenance', { on: false })).toContain('"ok":true');
+    expect(await post(standbyA, '/v1/maintenance', { on: true })).toContain('"ok":true');
+    await fires('VigilMaintenanceLeftOn', { instance: inst(standbyA) });
+    await fires('VigilNoStandby', { instance: inst(activeA) });
+    expect(await post(standbyA, '/v1/maintenance', { on: false })).toContain('"ok":true');
     await clears('VigilMaintenanceLeftOn');
     await clears('VigilNoStandby');
   }, 120_000);
 
   it('a stalled director fires VigilTimerLate', async () => {
-    const pid = node('b2').pid as number;
+    const pid = standbyB.pid as number;
     process.kill(pid, 'SIGSTOP');
     await sleep(1500);
     process.kill(pid, 'SIGCONT');
-    await fires('VigilTimerLate', { instance: `${lab.directors[1]?.lanAddr}:${B_API}` });
+    await fires('VigilTimerLate', { instance: inst(standbyB) });
   }, 120_000);
 
   it('split brain in pair A fires for pair A only, never for the healthy pair B in the same job', async () => {
@@ -285,21 +294,21 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
 
   it('the active director killed: VigilDown, VigilPeerDown, the first VigilFailover after a start, VigilNoStandby', async () => {
     await Promise.all(a.map((n) => n.waitPeerLinks(30_000)));
-    const active = (await node('d1').role()) === 'active' ? node('d1') : node('d2');
-    const other = active === node('d1') ? node('d2') : node('d1');
-    const otherAddr = other.director.lanAddr;
+    const active = await waitSettled(a, 60_000);
+    const survivor = other(a, active);
     await active.signal('SIGKILL');
-    await fires('VigilDown', { instance: `${active.director.lanAddr}:9694` });
-    await fires('VigilPeerDown', { instance: `${otherAddr}:9694`, peer: active.name });
-    const fo = await fires('VigilFailover', { instance: `${otherAddr}:9694` });
+    await fires('VigilDown', { instance: inst(active) });
+    await fires('VigilPeerDown', { instance: inst(survivor), peer: active.name });
+    const fo = await fires('VigilFailover', { instance: inst(survivor) });
     expect(fo.labels.reason).toBe('peer-dead');
-    await fires('VigilNoStandby', { instance: `${otherAddr}:9694` });
+    await fires('VigilNoStandby', { instance: inst(survivor) });
   }, 180_000);
 
   it('a pair with nobody active fires VigilNoActiveDirector for that pair only', async () => {
     // pair B: the standby into maintenance, then the active one: nobody holds the role
-    expect(await post(node('b2'), '/v1/maintenance', { on: true }, B_API)).toContain('"ok":true');
-    const second = await post(node('b1'), '/v1/maintenance', { on: true }, B_API);
+    const activeNow = await waitSettled(b, 60_000);
+    expect(await post(other(b, activeNow), '/v1/maintenance', { on: true }, B_API)).toContain('"ok":true');
+    const second = await post(activeNow, '/v1/maintenance', { on: true }, B_API);
     expect(second).toContain('"ok":true');
     const none = await fires('VigilNoActiveDirector');
     expect(none.labels).toMatchObject({ cluster_id: 'shared', nodes: 'b1,b2' });
