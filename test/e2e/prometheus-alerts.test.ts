@@ -189,7 +189,18 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
     await sleep(8000);
     const up = JSON.parse(await inClient(['curl', '-sf', `${promUrl}/api/v1/query?query=up`])) as { data: { result: { value: [number, string] }[] } };
     expect(up.data.result.map((r) => r.value[1])).toEqual(['1', '1', '1', '1']);
-    expect((await alerts()).map((x) => x.labels)).toEqual([]);
+    // Nothing about the pairs fires. The alerts that report this director's own stalls
+    // (timers late, probes overrunning) are true on a machine at load 30-50 and are let
+    // through only when the daemon's own lateness gauge confirms the stall at that moment;
+    // on a quiet machine they do not fire either.
+    const now = await alerts();
+    const stalls = new Set(['VigilTimerLate', 'VigilProbeOverrun', 'VigilProbeQueueBacklog']);
+    expect(now.filter((x) => !stalls.has(x.labels.alertname as string)).map((x) => x.labels)).toEqual([]);
+    if (now.length > 0) {
+      const late = JSON.parse(await inClient(['curl', '-sf', `${promUrl}/api/v1/query?query=${encodeURIComponent('max_over_time(vigil_cluster_timer_lateness_max_seconds[5m]) > 0.2')}`])) as { data: { result: unknown[] } };
+      console.log(`prometheus-alerts: stall alerts on this loaded machine: ${JSON.stringify(now.map((x) => [x.labels.alertname, x.labels.instance]))}`);
+      expect(late.data.result.length).toBeGreaterThan(0);
+    }
   }, 240_000);
 
   it('series in the promtool tests are shaped as the daemon really exports them', async () => {
@@ -248,19 +259,20 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
     writeFileSync(configA, good);
     expect(await post(standbyA, '/v1/reload', {})).toContain('"ok":true');
     await clears('VigilConfigReloadRejected');
-  }, 120_000);
+  }, 300_000);
 
   it('a cut heartbeat link fires VigilHeartbeatLinkDown, nothing fails over', async () => {
     const d1 = lab.directors[0] as { ns: string; hbIf?: string | undefined };
+    const before = await Promise.all(a.map((n) => n.role()));
     await lab.linkDown(d1.ns, d1.hbIf as string);
     try {
       await fires('VigilHeartbeatLinkDown', { link: 'heartbeat' });
-      expect((await firing()).filter((x) => x.labels.alertname === 'VigilFailover')).toEqual([]);
+      expect(await Promise.all(a.map((n) => n.role()))).toEqual(before);
     } finally {
       await lab.linkUp(d1.ns, d1.hbIf as string);
     }
     await clears('VigilHeartbeatLinkDown');
-  }, 120_000);
+  }, 300_000);
 
   it('maintenance left on fires, and so does VigilNoStandby on the active director', async () => {
     expect(await post(standbyA, '/v1/maintenance', { on: true })).toContain('"ok":true');
