@@ -241,7 +241,7 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
     listen(r2);
     await clears('VigilServiceAllRealServersDown');
     await clears('VigilRealServerDown');
-  }, 180_000);
+  }, 300_000);
 
   it('a drain left behind fires until enable', async () => {
     const rs = `${lab.realServers[0]?.lanAddr}:8080`;
@@ -249,7 +249,7 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
     await fires('VigilRealServerDrainLeftBehind', { service: 'web', real_server: rs });
     expect(await post(activeA, `/v1/services/web/real-servers/${encodeURIComponent(rs)}/enable`, {})).toContain('"ok":true');
     await clears('VigilRealServerDrainLeftBehind');
-  }, 120_000);
+  }, 300_000);
 
   it('a rejected reload fires until a good one', async () => {
     const good = readFileSync(configA, 'utf8');
@@ -281,7 +281,7 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
     expect(await post(standbyA, '/v1/maintenance', { on: false })).toContain('"ok":true');
     await clears('VigilMaintenanceLeftOn');
     await clears('VigilNoStandby');
-  }, 120_000);
+  }, 300_000);
 
   it('a stalled director fires VigilTimerLate', async () => {
     const pid = standbyB.pid as number;
@@ -289,7 +289,7 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
     await sleep(1500);
     process.kill(pid, 'SIGCONT');
     await fires('VigilTimerLate', { instance: inst(standbyB) });
-  }, 120_000);
+  }, 300_000);
 
   it('split brain in pair A fires for pair A only, never for the healthy pair B in the same job', async () => {
     await Promise.all(a.map((n) => n.waitPeerLinks(30_000)));
@@ -302,7 +302,7 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
       await Promise.all(lab.directors.map((d) => lab.clearFilters(d.name)));
     }
     await clears('VigilSplitBrain');
-  }, 120_000);
+  }, 300_000);
 
   it('the active director killed: VigilDown, VigilPeerDown, the first VigilFailover after a start, VigilNoStandby', async () => {
     await Promise.all(a.map((n) => n.waitPeerLinks(30_000)));
@@ -314,7 +314,7 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
     const fo = await fires('VigilFailover', { instance: inst(survivor) });
     expect(fo.labels.reason).toBe('peer-dead');
     await fires('VigilNoStandby', { instance: inst(survivor) });
-  }, 180_000);
+  }, 300_000);
 
   it('a pair with nobody active fires VigilNoActiveDirector for that pair only', async () => {
     // pair B: the standby into maintenance, then the active one: nobody holds the role
@@ -324,5 +324,5 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
     expect(second).toContain('"ok":true');
     const none = await fires('VigilNoActiveDirector');
     expect(none.labels).toMatchObject({ cluster_id: 'shared', nodes: 'b1,b2' });
-  }, 120_000);
+  }, 300_000);
 });
