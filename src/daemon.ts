@@ -18,6 +18,7 @@ import { loadConfigInWorker } from './config/offthread.js';
 import { VigilError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { exportPlanMetrics, primeConfigMetrics } from './metrics-prime.js';
 import { HealthRunner } from './health/runner.js';
 import { createForwarderDataplane } from './forwarder/dataplane.js';
 import { Reconciler } from './reconcile/reconciler.js';
@@ -30,6 +31,7 @@ import { VERSION } from './version.js';
 import { Cluster, raiseOwnPriority } from './cluster/cluster.js';
 import { ClusterSupervisor } from './cluster/supervisor.js';
 import { partitionMetrics } from './metrics.js';
+import { watchSilentPeers } from './cluster/silent-peers.js';
 
 /** A long-lived part of the daemon. start() and close() are idempotent. */
 export interface Component {
@@ -60,6 +62,7 @@ export class Daemon implements Control {
   private apiToken: string | undefined;
   private lastTick = performance.now();
   private tickTimer: NodeJS.Timeout | undefined;
+  private cancelPeerWatch: (() => void) | undefined;
   /**
    * Health checks (src/health): probes run whatever the role (warm standby). Subscribe to
    * 'realServerUp' / 'realServerDown'; read isHealthy(), get() and snapshot() for /status.
@@ -86,6 +89,9 @@ export class Daemon implements Control {
     this.metrics = createMetrics({ version: VERSION });
     this.metrics.buildInfo.reset();
     this.metrics.buildInfo.set({ version: VERSION, node: loaded.config.node }, 1);
+    // the config in force loaded: the alert on a rejected reload must not fire on a fresh daemon
+    this.metrics.configLastReloadSuccess.set(1);
+    primeConfigMetrics(this.metrics, loaded.config, undefined);
   }
 
   get config(): Config {
@@ -106,8 +112,8 @@ export class Daemon implements Control {
     this.tickTimer.unref();
 
     const health = new HealthRunner({ config, metrics: this.metrics, logger: this.logger.child({ component: 'health' }) });
-    const onHealth = (to: string) => (e: { service: string; address: string; port: number; reason: string }) =>
-      this.record('health', `${e.service} ${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port} ${to}: ${e.reason}`);
+    const onHealth = (to: string) => (e: { service: string; address: string; port: number; reason: string; sinceStart?: boolean }) =>
+      this.record('health', `${e.service} ${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port} ${to}${e.sinceStart ? ' since start' : ''}: ${e.reason}`);
     health.on('realServerUp', onHealth('up'));
     health.on('realServerDown', onHealth('down'));
     // per real server figures for /status (failed checks, time in state, downtime)
@@ -130,6 +136,7 @@ export class Daemon implements Control {
         }),
     });
     this.logger.info({ dataplane: dataplane.kind, reason }, 'dataplane selected');
+    primeConfigMetrics(this.metrics, config, dataplane.kind);
     await dataplane.start();
     this.dataplane = dataplane;
     this.started.push({ name: 'dataplane', start: () => dataplane.start(), close: () => dataplane.close() });
@@ -143,6 +150,8 @@ export class Daemon implements Control {
     health.on('realServerUp', () => void reconciler.request('health'));
     health.on('realServerDown', () => void reconciler.request('health'));
     let failing = false;
+    reconciler.on('failed', () => reconciler.current && exportPlanMetrics(this.metrics, reconciler.current, dataplane.kind, false));
+    reconciler.on('reconciled', () => reconciler.current && exportPlanMetrics(this.metrics, reconciler.current, dataplane.kind, true));
     reconciler.on('failed', (r) => {
       if (!failing) this.record('reconcile', `${dataplane.kind}: reconcile failed: ${r.error ?? ''} ${r.failedLines.slice(0, 3).join('; ')}`.trim());
       failing = true;
@@ -192,6 +201,17 @@ export class Daemon implements Control {
     this.cluster = cluster;
     await cluster.start();
     this.started.push(cluster);
+    // a peer never heard from passes no transition: say so once (log line and event)
+    const afterMs = config.cluster.initdead_ms + config.cluster.deadtime_ms;
+    this.cancelPeerWatch = watchSilentPeers({
+      peers: () => cluster.peers(),
+      afterMs,
+      report: (peer) => {
+        this.logger.warn({ peer, afterMs }, 'peer never heard from since start');
+        this.record('role', `peer ${peer} never heard from since start (${afterMs} ms): it is down, unreachable on every link, or its key differs`);
+      },
+    });
+
     this.metrics.ready.set(this.isReady() ? 1 : 0);
     this.record('config', `started with ${this.loaded.file}`);
     this.logger.info({ api: config.api.listen, config: this.loaded.file, version: VERSION }, 'vigil started');
@@ -209,6 +229,7 @@ export class Daemon implements Control {
     this.stopping ??= (async () => {
       this.logger.info({ reason }, 'vigil stopping');
       if (this.tickTimer) clearInterval(this.tickTimer);
+      this.cancelPeerWatch?.();
       for (const c of [...this.started].reverse()) {
         try {
           await c.close();
@@ -243,6 +264,7 @@ export class Daemon implements Control {
     }
     if (next.config.node !== this.config.node) {
       this.metrics.configReloads.inc({ result: 'rejected' });
+      this.metrics.configLastReloadSuccess.set(0);
       throw new VigilError('VIGIL_CONFIG_INVALID', `reload cannot change node (${this.config.node} → ${next.config.node}); restart instead`, 400);
     }
     if (next.config.api.listen !== this.config.api.listen) {
@@ -265,6 +287,7 @@ export class Daemon implements Control {
     this.logger.level = this.env.VIGIL_LOG_LEVEL ?? next.config.logging.level;
     this.metrics.configReloads.inc({ result: 'applied' });
     this.metrics.configLastReloadSuccess.set(1);
+    primeConfigMetrics(this.metrics, next.config, this.dataplane?.kind);
     this.record('config', `reloaded ${next.file}`);
     this.logger.info({ config: next.file }, 'config reloaded');
     return `reloaded ${next.file}`;

@@ -91,6 +91,13 @@ export function createMetrics(opts: MetricsOptions = {}) {
     // ---------------------------------------------------------------- API
     apiRequests: new Counter({ name: 'vigil_api_requests_total', help: 'API requests by route and status code', labelNames: ['route', 'method', 'status'], registers: r }),
     apiMutations: new Counter({ name: 'vigil_api_mutations_total', help: 'Control requests (takeover, standby, drain, ...) by action and result', labelNames: ['action', 'result'], registers: r }),
+
+    // ---------------------------------------------------------------- operator state (issue 14)
+    clusterInfo: new Gauge({ name: 'vigil_cluster_info', help: 'Always 1; labels carry the pair this node belongs to (cluster.id, and every node name sorted and comma-joined) so rules can group a job by pair', labelNames: ['cluster_id', 'nodes'], registers: r }),
+    realServerWeight: new Gauge({ name: 'vigil_real_server_weight', help: 'Weight in force in the dataplane after the last successful reconcile (0 drained or quiescent, absent when not in the table)', labelNames: ['service', 'real_server'], registers: r }),
+    realServerDrained: new Gauge({ name: 'vigil_real_server_drained', help: '1 while an operator drain holds the real server at weight 0 (until vigil enable)', labelNames: ['service', 'real_server'], registers: r }),
+    sorryServerActive: new Gauge({ name: 'vigil_service_sorry_server_active', help: '1 while the service sends its traffic to the sorry server (no real server healthy)', labelNames: ['service'], registers: r }),
+    reconcileEntryFailing: new Gauge({ name: 'vigil_reconcile_entry_failing', help: '1 for each service or real server the dataplane refused in the last reconcile (no real_server label for the service entry itself)', labelNames: ['service', 'real_server'], registers: r }),
   };
   m.buildInfo.set({ version: opts.version ?? 'dev', node: '' }, 1);
   return m;

@@ -70,6 +70,22 @@ const HTTP_CODES: Record<number, string> = {
   415: 'VIGIL_UNSUPPORTED_MEDIA_TYPE',
 };
 
+/** One line naming the field and what is wrong with it, e.g. `body.evil: unknown field`. */
+export function describeSchemaErrors(errors: readonly { instancePath: string; keyword: string; message?: string; params: Record<string, unknown> }[], dataVar: string): string {
+  return errors
+    .map((e) => {
+      const at = `${dataVar}${e.instancePath.replace(/\//g, '.')}`;
+      if (e.keyword === 'additionalProperties') return `${at}.${String(e.params.additionalProperty)}: unknown field`;
+      if (e.keyword === 'required') return `${at}.${String(e.params.missingProperty)}: required`;
+      if (e.keyword === 'type') return `${at}: must be ${String(e.params.type).replace(',', ' or ')}`;
+      return `${at}: ${e.message ?? e.keyword}`;
+    })
+    .join('; ');
+}
+
+/** Bodies of the requests that take no parameters: absent, or `{}`. */
+const emptyBody = { type: ['object', 'null'], additionalProperties: false, properties: {} } as const;
+
 function tokenMatches(given: string, expected: string): boolean {
   // hash both so the compare is constant-time whatever the lengths
   const a = createHash('sha256').update(given).digest();
@@ -78,7 +94,22 @@ function tokenMatches(given: string, expected: string): boolean {
 }
 
 export async function createApi(deps: ApiDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 64 * 1024,
+    // Node refuses request heads over 16 KiB, so no parameter reaches the router longer
+    // than this: every parameter is matched, the token checked, then the schema's
+    // maxLength answers a standard 400 (fastify's own 414 body would come before auth)
+    routerOptions: { maxParamLength: 16 * 1024 },
+    // no coercion ("true" is not true, null is not false), no silent removal of unknown
+    // fields: the body is taken as sent or refused with a message naming the field
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+    schemaErrorFormatter: (errors, dataVar) => new Error(describeSchemaErrors(errors, dataVar)),
+    frameworkErrors: (err, _req, reply) => {
+      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+      void (reply as FastifyReply).code(status).send({ error: { code: HTTP_CODES[status] ?? 'VIGIL_BAD_REQUEST', message: err.message } });
+    },
+  });
   const { logger, metrics, control } = deps;
 
   app.addHook('onResponse', async (req, reply) => {
@@ -159,8 +190,11 @@ export async function createApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(async (ctl) => {
     // onRequest: an unauthenticated request is refused before its body is parsed
     ctl.addHook('onRequest', authorize);
-    ctl.post('/v1/takeover', mutation('takeover', async () => ({ ok: true, message: await control.takeover() })));
-    ctl.post('/v1/standby', mutation('standby', async () => ({ ok: true, message: await control.standby() })));
+    // bodies are JSON only (docs/api.md): text/plain gets 415 like any other type
+    ctl.removeAllContentTypeParsers();
+    ctl.addContentTypeParser('application/json', { parseAs: 'string' }, ctl.getDefaultJsonParser('error', 'error'));
+    ctl.post('/v1/takeover', { schema: { body: emptyBody } }, mutation('takeover', async () => ({ ok: true, message: await control.takeover() })));
+    ctl.post('/v1/standby', { schema: { body: emptyBody } }, mutation('standby', async () => ({ ok: true, message: await control.standby() })));
     ctl.post(
       '/v1/maintenance',
       {
@@ -191,14 +225,14 @@ export async function createApi(deps: ApiDeps): Promise<FastifyInstance> {
     );
     ctl.post(
       '/v1/services/:service/real-servers/:addr/enable',
-      { schema: { params: serviceParams } },
+      { schema: { params: serviceParams, body: emptyBody } },
       mutation('enable', async (req) => {
         const { service, addr } = req.params as { service: string; addr: string };
         const { address, port } = parseRealServerAddr(addr);
         return { ok: true, message: await control.enable(service, address, port) };
       }),
     );
-    ctl.post('/v1/reload', mutation('reload', async () => ({ ok: true, message: await control.reload() })));
+    ctl.post('/v1/reload', { schema: { body: emptyBody } }, mutation('reload', async () => ({ ok: true, message: await control.reload() })));
   });
 
   for (const p of deps.plugins ?? []) await p(app);

@@ -301,6 +301,9 @@ export const serviceSchema = z
         path: ['persistence', 'netmask'],
         message: `"${s.persistence.netmask}" is not a netmask (dotted like 255.255.255.0, or an IPv6 prefix length 1-128)`,
       });
+    } else if (s.persistence?.netmask !== undefined) {
+      const problem = netmaskFamilyProblem(s.persistence.netmask, serviceFamily(s));
+      if (problem) ctx.addIssue({ code: 'custom', path: ['persistence', 'netmask'], message: problem });
     }
     if (s.forward !== 'nat') {
       s.real_servers.forEach((r, i) => {
@@ -315,6 +318,29 @@ export const serviceSchema = z
       });
     }
   });
+
+/** 4 or 6 from the VIP, else (fwmark) from the first real server or the sorry server; undefined when unknown. */
+function serviceFamily(s: { vip?: string | undefined; real_servers: { address: string }[]; sorry_server?: { address: string } | undefined }): 4 | 6 | undefined {
+  const a = s.vip ?? s.real_servers[0]?.address ?? s.sorry_server?.address;
+  const f = a === undefined ? 0 : isIP(a);
+  return f === 4 || f === 6 ? f : undefined;
+}
+
+/**
+ * ipvsadm -M takes a dotted mask for an IPv4 service and a prefix length for an IPv6 one;
+ * the other form is not refused by ipvsadm but reaches the kernel wrong (IPv4 "24" is the
+ * mask 0.0.0.24) or stops an `ipvsadm -R` batch (IPv6 "255.255.255.0").
+ */
+export function netmaskFamilyProblem(mask: string, family: 4 | 6 | undefined): string | undefined {
+  const prefix = /^\d{1,3}$/.test(mask);
+  if (family === 4 && prefix) {
+    const n = Number(mask);
+    const dotted = n <= 32 ? [0, 1, 2, 3].map((i) => (n >= 8 * (i + 1) ? 255 : n > 8 * i ? (256 - 2 ** (8 - (n - 8 * i))) : 0)).join('.') : undefined;
+    return `"${mask}" is an IPv6 prefix length but the service is IPv4: write a dotted mask${dotted ? ` (${dotted} for /${n})` : ' like 255.255.255.0'}`;
+  }
+  if (family === 6 && !prefix) return `"${mask}" is a dotted IPv4 mask but the service is IPv6: write a prefix length 1-128 (e.g. 64)`;
+  return undefined;
+}
 
 export function isNetmask(s: string): boolean {
   if (/^\d{1,3}$/.test(s)) return Number(s) >= 1 && Number(s) <= 128;

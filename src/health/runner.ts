@@ -59,6 +59,12 @@ export interface HealthEvent {
   probe: string;
   /** True when a passive failure (the forwarder's failed connect) tipped the verdict. */
   passive: boolean;
+  /**
+   * True on the one realServerDown of a real server that started down (`initial: down`)
+   * and was confirmed down by `fall` failed runs without ever being up: no transition,
+   * but the operator must hear of it once.
+   */
+  sinceStart?: boolean;
 }
 
 export interface ProbeRunEvent {
@@ -103,6 +109,8 @@ interface TargetState {
   /** A passive failure already counted since the last probe run (never count twice). */
   passiveCounted: boolean;
   run: { id: number; ac: AbortController } | undefined;
+  /** A verdict was reached since the start: a transition, or the initial state confirmed by rise/fall runs. */
+  confirmed?: boolean;
 }
 
 export interface HealthRunnerOptions {
@@ -353,17 +361,16 @@ export class HealthRunner extends EventEmitter<HealthRunnerEvents> {
     this.pump();
   }
 
-  private applyResult(st: TargetState, r: ProbeResult, passive: boolean): void {
-    const c = st.target.check;
-    const { verdict, changed } = stepVerdict(st.verdict, r.ok, { rise: c.rise, fall: c.fall });
-    st.verdict = verdict;
-    if (!changed) return;
+  /** The one event of a real server that has been down since it started (never a transition). */
+  private downSinceStart(st: TargetState, r: ProbeResult, passive: boolean): void {
+    const ev: HealthEvent = { ...this.healthEvent(st, r, passive, st.verdict.consecutiveFail), sinceStart: true };
+    this.logger?.warn({ service: ev.service, realServer: realServerId(ev.address, ev.port), probe: ev.probe, reason: ev.reason, consecutive: ev.consecutive, sinceStart: true }, 'real server down since start');
+    this.emit('realServerDown', ev);
+  }
+
+  private healthEvent(st: TargetState, r: ProbeResult, passive: boolean, consecutive: number): HealthEvent {
     const t = st.target;
-    const rs = realServerId(t.address, t.port);
-    const up = verdict.state === 'up';
-    this.metrics.realServerHealthy.set({ service: t.service, real_server: rs }, up ? 1 : 0);
-    this.metrics.healthTransitions.inc({ service: t.service, real_server: rs, to: verdict.state });
-    const ev: HealthEvent = {
+    return {
       service: t.service,
       address: t.address,
       port: t.port,
@@ -371,10 +378,31 @@ export class HealthRunner extends EventEmitter<HealthRunnerEvents> {
       durationMs: r.durationMs,
       at: this.clock.wallTime().toISOString(),
       atMs: this.clock.now(),
-      consecutive: up ? verdict.consecutiveOk : verdict.consecutiveFail,
+      consecutive,
       probe: t.probe,
       passive,
     };
+  }
+
+  private applyResult(st: TargetState, r: ProbeResult, passive: boolean): void {
+    const c = st.target.check;
+    const { verdict, changed } = stepVerdict(st.verdict, r.ok, { rise: c.rise, fall: c.fall });
+    st.verdict = verdict;
+    if (!changed && !st.confirmed) {
+      if (verdict.state === 'up' && verdict.consecutiveOk >= c.rise) st.confirmed = true;
+      if (verdict.state === 'down' && verdict.consecutiveFail >= c.fall) {
+        st.confirmed = true;
+        this.downSinceStart(st, r, passive);
+      }
+    }
+    if (!changed) return;
+    st.confirmed = true;
+    const t = st.target;
+    const rs = realServerId(t.address, t.port);
+    const up = verdict.state === 'up';
+    this.metrics.realServerHealthy.set({ service: t.service, real_server: rs }, up ? 1 : 0);
+    this.metrics.healthTransitions.inc({ service: t.service, real_server: rs, to: verdict.state });
+    const ev = this.healthEvent(st, r, passive, up ? verdict.consecutiveOk : verdict.consecutiveFail);
     this.logger?.info({ service: t.service, realServer: rs, probe: t.probe, reason: r.reason, consecutive: ev.consecutive, passive }, up ? 'real server up' : 'real server down');
     this.emit(up ? 'realServerUp' : 'realServerDown', ev);
   }

@@ -12,6 +12,12 @@
  *   or while a run is in flight, merge into one run), periodic (every
  *   dataplane.reconcile_interval_ms, always from a fresh read: repairs drift and counts
  *   it), retry (after a failure, exponential backoff).
+ * - One bad entry never keeps the others out: `ipvsadm -R` stops at a line it cannot
+ *   parse and its exit status is the last line's, so when the read-back still misses
+ *   operations after the batch, each missing one is applied again on its own (its own
+ *   exit status tells whether the dataplane refuses it), then the table is read back
+ *   once more. Every refused entry is logged by service and real server, exported as
+ *   vigil_reconcile_entry_failing and carried in the run's result; the rest is installed.
  * - A health-triggered run diffs against the read-back of the previous run, so one
  *   health change costs exactly one batch plus its read-back. If the table drifted in
  *   between, the read-back shows entries the batch did not touch wrong: that is counted
@@ -85,6 +91,17 @@ export interface RunResult {
   drift: boolean;
   durationMs: number;
   error?: string;
+  /** Entries the dataplane refused, each with its own error (retried one at a time). */
+  refused?: RefusedEntry[];
+}
+
+/** One operation the dataplane refused: the service by name, the real server when it is one. */
+export interface RefusedEntry {
+  service: string;
+  serviceKey: string;
+  realServer?: string;
+  line: string;
+  error: string;
 }
 
 export interface ReconcilerOptions {
@@ -158,6 +175,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private countersCache = new Map<string, Map<string, RealServerCounters>>();
   private countersAt = -Infinity;
   private countersInFlight: Promise<void> | undefined;
+  /** Entries refused by the last run (see applyAndReadBack); key → entry, for the metric. */
+  private refused = new Map<string, RefusedEntry>();
+  private refusedInRun: RefusedEntry[] = [];
 
   constructor(private readonly opts: ReconcilerOptions) {
     super();
@@ -194,7 +214,10 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.pending.clear();
   }
 
-  /** True once a reconcile has ended with the dataplane holding the desired table. */
+  /**
+   * True once a reconcile has ended with the dataplane holding the desired table, or all
+   * of it but entries the dataplane refused one by one (they stay failures, retried).
+   */
   get ready(): boolean {
     return this.firstSuccess;
   }
@@ -382,6 +405,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const primary = triggers[0] ?? 'periodic';
     this.m.reconcileRuns.inc({ dataplane: kind, trigger: primary });
     let result: RunResult;
+    this.refusedInRun = [];
     try {
       if (this.roleApplied !== this.role && primary !== 'role') await this.applyRole();
       const cfg = this.opts.config();
@@ -417,7 +441,15 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       } else this.cache = actual;
       const durationMs = this.clock.now() - t0;
       if (remaining.length > 0) {
-        result = this.result(triggers, false, applied, remaining.map(formatOperation), drift, durationMs, 'the read-back differs from the desired table');
+        const refused = this.refusedInRun;
+        const error = refused.length > 0 ? `the dataplane refused ${refused.length} entr${refused.length === 1 ? 'y' : 'ies'}: ${refused.map((e) => `${e.service}${e.realServer ? ` ${e.realServer}` : ''} (${e.error})`).slice(0, 3).join('; ')}` : 'the read-back differs from the desired table';
+        result = this.result(triggers, false, applied, remaining.map(formatOperation), drift, durationMs, error);
+        if (refused.length > 0) result.refused = refused;
+        // everything the dataplane accepts is in: the first reconcile is done (ready), the
+        // refused entries stay a failure (counted, logged, retried with backoff)
+        const refusedLines = new Set(refused.map((e) => e.line));
+        // (not when it refused every operation: then it is the dataplane that fails, not an entry)
+        if (refused.length > 0 && refused.length < applied && result.failedLines.every((l) => refusedLines.has(l))) this.firstSuccess = true;
       } else {
         this.owned = p.declared;
         result = this.result(triggers, true, applied, [], drift, durationMs);
@@ -428,20 +460,61 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       this.log.error({ err, triggers }, 'reconcile failed');
     }
     this.m.reconcileDuration.observe({ dataplane: kind }, result.durationMs / 1000);
+    this.exportRefused(result);
     this.lastResult = result;
     if (result.ok) this.onSuccess(result);
     else this.onFailure(result);
     return result;
   }
 
-  /** One batch, then the read-back; returns what is still missing (the cache is set when nothing is). */
+  /**
+   * One batch, then the read-back; what is still missing is applied again one operation
+   * at a time and read back once more. Returns what is still missing (the cache is set
+   * when nothing is). The batch's own error is not trusted either way (`ipvsadm -R`
+   * reports the last line only): the read-back decides.
+   */
   private async applyAndReadBack(ops: Operation[], want: Table, declared: ReadonlySet<string>): Promise<Operation[]> {
-    await this.dp.apply(ops);
+    let batchError: unknown;
+    try {
+      await this.dp.apply(ops);
+    } catch (err) {
+      batchError = err;
+    }
     for (const [k, n] of countByKind(ops)) this.m.reconcileOperations.inc({ dataplane: this.dp.kind, kind: k }, n);
-    const readBack = await this.dp.read();
-    const remaining = diff(readBack, want, declared, this.diffOptions);
+    let readBack = await this.dp.read();
+    let remaining = diff(readBack, want, declared, this.diffOptions);
+    // only what this batch touched: entries missing elsewhere are drift (runOnce repairs them)
+    const touched = new Set(ops.map(opTarget));
+    const retry = remaining.filter((op) => touched.has(opTarget(op)));
+    if (retry.length > 0) {
+      if (batchError) this.log.warn({ err: batchError, missing: retry.length }, 'the batch failed; applying the missing operations one at a time');
+      const names = new Map(this.lastPlan?.services.map((s) => [s.key, s.name]) ?? []);
+      for (const op of retry) {
+        try {
+          await this.dp.apply([op]);
+        } catch (err) {
+          const entry = refusedEntry(op, names, err);
+          this.refusedInRun.push(entry);
+          this.log.error({ service: entry.service, serviceKey: entry.serviceKey, realServer: entry.realServer, line: entry.line, error: entry.error }, `the dataplane refused ${entry.realServer ? `real server ${entry.realServer} of` : 'service'} ${entry.service}; every other entry is installed`);
+        }
+      }
+      readBack = await this.dp.read();
+      remaining = diff(readBack, want, declared, this.diffOptions);
+    } else if (batchError && remaining.length === 0) {
+      this.log.warn({ err: batchError }, 'the batch reported an error but the read-back matches the desired table');
+    }
     if (remaining.length === 0) this.cache = readBack;
     return remaining;
+  }
+
+  /** vigil_reconcile_entry_failing follows the entries the last run could not install. */
+  private exportRefused(r: RunResult): void {
+    const now = new Map((r.refused ?? []).map((e) => [`${e.service} ${e.realServer ?? ''}`, e]));
+    if (now.size === 0 && this.refused.size === 0) return;
+    this.m.reconcileEntryFailing.reset();
+    for (const e of now.values()) this.m.reconcileEntryFailing.set(e.realServer ? { service: e.service, real_server: e.realServer } : { service: e.service }, 1);
+    for (const [k, e] of this.refused) if (!now.has(k)) this.log.info({ service: e.service, realServer: e.realServer }, 'the dataplane accepts the entry again');
+    this.refused = now;
   }
 
   private onDrift(ops: Operation[]): void {
@@ -500,4 +573,19 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     for (const s of p.services) for (const r of s.realServers) exist.add(drainKey(s.name, r.address, r.port));
     for (const k of this.drains) if (!exist.has(k)) this.drains.delete(k);
   }
+}
+
+function refusedEntry(op: Operation, names: ReadonlyMap<string, string>, err: unknown): RefusedEntry {
+  const serviceKey = op.kind === 'add_service' || op.kind === 'edit_service' ? op.service.key : op.kind === 'delete_service' ? op.key : op.serviceKey;
+  const e: RefusedEntry = { service: names.get(serviceKey) ?? serviceKey, serviceKey, line: formatOperation(op), error: firstErrorLine(err) };
+  if (op.kind === 'add_real_server' || op.kind === 'edit_real_server') e.realServer = realServerId(op.realServer.address, op.realServer.port);
+  if (op.kind === 'delete_real_server') e.realServer = realServerId(op.address, op.port);
+  return e;
+}
+
+/** ipvsadm's own message (its stderr's first line) when there is one, else the error's. */
+function firstErrorLine(err: unknown): string {
+  const stderr = (err as { stderr?: unknown }).stderr;
+  const text = typeof stderr === 'string' && stderr.trim() !== '' ? stderr : (err as Error).message ?? String(err);
+  return text.split('\n').find((l) => l.trim() !== '')?.trim() ?? String(err);
 }

@@ -250,3 +250,68 @@ describe('parseRealServerAddr', () => {
     expect(() => parseRealServerAddr(s)).toThrow(VigilError);
   });
 });
+
+describe('strict control bodies (issue 14)', () => {
+  const raw = (url: string, payload: string, contentType = 'application/json') =>
+    app.inject({ method: 'POST', url, headers: { ...auth, 'content-type': contentType }, payload });
+
+  it.each([
+    ['{"on":"true"}', 'body.on: must be boolean'],
+    ['{"on":null}', 'body.on: must be boolean'],
+    ['{"on":0}', 'body.on: must be boolean'],
+    ['{"on":false,"evil":1}', 'body.evil: unknown field'],
+    ['{}', 'body.on: required'],
+  ])('maintenance %s → 400 naming the field, nothing done', async (payload, message) => {
+    const r = await raw('/v1/maintenance', payload);
+    expect(r.statusCode).toBe(400);
+    expect(r.json()).toEqual({ error: { code: 'VIGIL_BAD_REQUEST', message } });
+    expect(calls).toEqual([]);
+  });
+
+  it.each([
+    ['{"deadline_ms":"0","x":1}', 'body.x: unknown field'],
+    ['{"deadline_ms":"0"}', 'body.deadline_ms: must be integer'],
+    ['{"deadline_ms":1.5}', 'body.deadline_ms: must be integer'],
+    ['{"deadline_ms":true}', 'body.deadline_ms: must be integer'],
+    ['[]', 'body: must be object or null'],
+  ])('drain %s → 400 naming the field, nothing drained', async (payload, message) => {
+    const r = await raw('/v1/services/web/real-servers/10.0.0.11:80/drain', payload);
+    expect(r.statusCode).toBe(400);
+    expect(r.json()).toEqual({ error: { code: 'VIGIL_BAD_REQUEST', message } });
+    expect(calls).toEqual([]);
+  });
+
+  it.each(['/v1/takeover', '/v1/standby', '/v1/reload', '/v1/services/web/real-servers/10.0.0.11:80/enable'])(
+    '%s refuses unknown fields and takes {} or no body',
+    async (url) => {
+      const r = await raw(url, '{"force":true}');
+      expect(r.statusCode).toBe(400);
+      expect(r.json()).toEqual({ error: { code: 'VIGIL_BAD_REQUEST', message: 'body.force: unknown field' } });
+      expect(calls).toEqual([]);
+      const ok = await raw(url, '{}');
+      expect(ok.statusCode === 200 || ok.statusCode === 500).toBe(true); // reload's recording control throws
+      expect(calls).toHaveLength(1);
+    },
+  );
+
+  it.each(['/v1/reload', '/v1/services/web/real-servers/10.0.0.11:80/enable', '/v1/maintenance', '/v1/takeover'])(
+    'answers a text/plain body to %s with 415 VIGIL_UNSUPPORTED_MEDIA_TYPE',
+    async (url) => {
+      const r = await raw(url, '{"on":true}', 'text/plain');
+      expect(r.statusCode).toBe(415);
+      expect(r.json().error.code).toBe('VIGIL_UNSUPPORTED_MEDIA_TYPE');
+      expect(calls).toEqual([]);
+    },
+  );
+
+  it('checks the token before an over-long parameter, then answers a standard 400', async () => {
+    const url = `/v1/services/${'s'.repeat(5000)}/real-servers/10.0.0.1:80/enable`;
+    const stranger = await app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: '{}' });
+    expect(stranger.statusCode).toBe(401);
+    expect(stranger.json().error.code).toBe('VIGIL_UNAUTHORIZED');
+    const r = await raw(url, '{}');
+    expect(r.statusCode).toBe(400);
+    expect(r.json()).toEqual({ error: { code: 'VIGIL_BAD_REQUEST', message: 'params.service: must NOT have more than 63 characters' } });
+    expect(calls).toEqual([]);
+  });
+});

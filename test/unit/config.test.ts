@@ -106,6 +106,13 @@ describe('config: every rule names the path and the problem', () => {
     ['fwmark excludes port', edit('port: 80\n', 'port: 80\n    fwmark: 5\n'), 'services[0].fwmark: fwmark and port are exclusive (an fwmark service matches by mark, not by port)'],
     ['port mapping only with nat', edit('{ address: 192.168.1.11, weight: 2 }', '{ address: 192.168.1.11, port: 8080 }'), 'services[0].real_servers[1].port: port 8080 differs from the service port 80; only forward: nat can map ports'],
     ['persistence netmask', edit('port: 80\n', 'port: 80\n    persistence: { netmask: 255.0.255.0 }\n'), 'services[0].persistence.netmask: "255.0.255.0" is not a netmask (dotted like 255.255.255.0, or an IPv6 prefix length 1-128)'],
+    ['IPv4 persistence netmask written as a prefix length', edit('port: 80\n', 'port: 80\n    persistence: { netmask: "24" }\n'), 'services[0].persistence.netmask: "24" is an IPv6 prefix length but the service is IPv4: write a dotted mask (255.255.255.0 for /24)'],
+    ['IPv4 fwmark persistence netmask as a prefix length', edit('port: 80\n', 'fwmark: 5\n    persistence: { netmask: "20" }\n'), 'services[0].persistence.netmask: "20" is an IPv6 prefix length but the service is IPv4: write a dotted mask (255.255.240.0 for /20)'],
+    [
+      'IPv6 persistence netmask written dotted',
+      `${edit('vips:\n', 'vips:\n  - { address: "2001:db8::1", prefix: 64, interface: eth0 }\n')}  - { name: v6, vip: "2001:db8::1", port: 80, persistence: { netmask: 255.255.255.0 } }\n`,
+      'services[1].persistence.netmask: "255.255.255.0" is a dotted IPv4 mask but the service is IPv6: write a prefix length 1-128 (e.g. 64)',
+    ],
     ['fwmark with the forwarder', `${edit('port: 80\n', 'fwmark: 5\n')}dataplane: forwarder\n`, 'services[0].fwmark: fwmark services need IPVS; the built-in forwarder matches VIP:port only'],
     ['dataplane mode', `${BASE}dataplane: dpdk\n`, 'dataplane.mode: must be one of auto, ipvs, forwarder'],
     ['max_accept range', `${BASE}dataplane: { forwarder: { max_accept: 0 } }\n`, 'dataplane.forwarder.max_accept: Too small: expected number to be >=1'],
@@ -146,6 +153,14 @@ describe('config: every rule names the path and the problem', () => {
 
   it('rejects a file that is not a mapping', () => {
     expect(() => parseConfig('- a\n- b\n', 'list.yaml', {})).toThrow(/must hold a mapping/);
+  });
+});
+
+describe('netmask of the right family', () => {
+  it('accepts a dotted mask for IPv4 and a prefix length for IPv6', () => {
+    const v6 = `${edit('vips:\n', 'vips:\n  - { address: "2001:db8::1", prefix: 64, interface: eth0 }\n')}  - { name: v6, vip: "2001:db8::1", port: 80, persistence: { netmask: "64" } }\n`;
+    expect(problems(edit('port: 80\n', 'port: 80\n    persistence: { netmask: 255.255.255.0 }\n'))).toEqual([]);
+    expect(problems(v6)).toEqual([]);
   });
 });
 

@@ -137,6 +137,26 @@ describe('HealthRunner', () => {
     await runner.close();
   });
 
+  it('tells once of a real server down since start (fall failed runs, never up): one event, no transition', async () => {
+    const { clock, probes, runner, events, metrics } = setup(config([{ address: '10.1.0.1' }, { address: '10.1.0.2' }]));
+    const mine = () => events.filter((e) => e.ev.address === '10.1.0.1').map((e) => [e.kind, e.ev.sinceStart, e.ev.consecutive, e.ev.reason]);
+    probes.results.set('10.1.0.1', [false, false, false, false, false, true, true]);
+    await runner.start();
+    await clock.advance(20); // run 1 fails: not yet fall
+    expect(mine()).toEqual([]);
+    await clock.advance(1000); // run 2 fails: fall reached, still down since start
+    expect(mine()).toEqual([['down', true, 2, 'refused']]);
+    await clock.advance(3000); // more failures: nothing more
+    expect(mine()).toHaveLength(1);
+    expect(await metrics.registry.getSingleMetricAsString('vigil_real_server_transitions_total')).not.toContain('real_server="10.1.0.1:80",to="down"} 1');
+    await clock.advance(2000); // up after rise: an ordinary transition
+    expect(mine()).toEqual([
+      ['down', true, 2, 'refused'],
+      ['up', undefined, 2, 'fine'],
+    ]);
+    await runner.close();
+  });
+
   it('starts up when initial: up and emits nothing while the verdict holds', async () => {
     const { clock, probes, runner, events } = setup(config([{ address: '10.1.0.1' }], { check: { type: 'tcp', interval_ms: 1000, timeout_ms: 500, initial: 'up', rise: 1, fall: 3 } }));
     probes.results.set('10.1.0.1', [false, false, true, true, false, false, false]);

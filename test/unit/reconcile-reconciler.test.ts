@@ -13,6 +13,8 @@ class FakeDataplane implements Dataplane {
   reads = 0;
   /** Operations for which this returns true are silently not applied (a failing -R line). */
   drop: (op: Operation) => boolean = () => false;
+  /** Like a line ipvsadm cannot parse: the batch stops there and ipvsadm exits non-zero. */
+  stopAt: (op: Operation) => boolean = () => false;
   failApply: Error | undefined;
   failRole: Error | undefined;
   roles: DataplaneRole[] = [];
@@ -26,7 +28,13 @@ class FakeDataplane implements Dataplane {
   async apply(ops: Operation[]): Promise<void> {
     this.batches.push(ops);
     if (this.failApply) throw this.failApply;
-    for (const op of ops) if (!this.drop(op)) this.applyOne(op);
+    let last = true;
+    for (const op of ops) {
+      if (this.stopAt(op)) throw Object.assign(new Error('ipvsadm -R failed (exit 2)'), { stderr: 'ipvsadm: illegal netmask\n' });
+      last = !this.drop(op) && this.applyOne(op);
+    }
+    // like ipvsadm -R: the exit status is the last line's
+    if (!last) throw Object.assign(new Error('ipvsadm -R failed (exit 1)'), { stderr: 'Service not defined\n' });
   }
   async setRole(role: DataplaneRole): Promise<void> {
     if (this.failRole) throw this.failRole;
@@ -44,8 +52,9 @@ class FakeDataplane implements Dataplane {
     }
     return out;
   }
-  private applyOne(op: Operation): void {
+  private applyOne(op: Operation): boolean {
     const find = (key: string) => this.table.find((s) => s.key === key);
+    if ((op.kind === 'add_real_server' || op.kind === 'edit_real_server' || op.kind === 'delete_real_server') && !find(op.serviceKey)) return false;
     switch (op.kind) {
       case 'add_service':
         if (!find(op.service.key)) this.table.push({ ...structuredClone(op.service), realServers: [] });
@@ -73,6 +82,7 @@ class FakeDataplane implements Dataplane {
         break;
       }
     }
+    return true;
   }
 }
 
@@ -264,7 +274,9 @@ describe('Reconciler', () => {
     down.add('web 10.0.1.2:80');
     const r = await rec.request('health');
     expect(r).toMatchObject({ ok: false, drift: false, operations: 1 });
-    expect(dp.batches).toHaveLength(2);
+    // the batch, then the missing line again on its own
+    expect(dp.batches).toHaveLength(3);
+    expect(dp.batches[2]).toEqual(dp.batches[1]);
     expect(await value(metrics, 'vigil_reconcile_drift_repairs_total')).toBe(0);
   });
 
@@ -301,12 +313,47 @@ describe('Reconciler', () => {
     expect(await value(metrics, 'vigil_reconcile_failures_total')).toBe(3);
   });
 
+  it('one entry the dataplane refuses never keeps the others out, even when the batch stops at it', async () => {
+    const bad = { name: 'bad', vip: '10.0.0.1', port: 443, real_servers: [{ address: '10.0.1.5' }] };
+    const { dp, rec, metrics, clock } = rig([web, bad, dns]);
+    dp.stopAt = (op) => op.kind === 'add_service' && op.service.key === 'tcp 10.0.0.1:443';
+    await rec.start();
+    const r = rec.last;
+    expect(r?.ok).toBe(false);
+    // every valid entry is installed: both other services with all their real servers
+    expect(dp.table.map((s) => [s.key, s.realServers.map((x) => x.address)])).toEqual([
+      ['tcp 10.0.0.1:80', ['10.0.1.2', '10.0.1.3', '10.0.1.4']],
+      ['udp 10.0.0.1:53', ['10.0.1.2']],
+    ]);
+    // exactly the bad entries are named, each with the dataplane's own message
+    expect(r?.refused).toEqual([
+      { service: 'bad', serviceKey: 'tcp 10.0.0.1:443', line: '-A -t 10.0.0.1:443 -s wlc', error: 'ipvsadm: illegal netmask' },
+      { service: 'bad', serviceKey: 'tcp 10.0.0.1:443', realServer: '10.0.1.5:443', line: '-a -t 10.0.0.1:443 -r 10.0.1.5:443 -g -w 1', error: 'Service not defined' },
+    ]);
+    expect(r?.failedLines).toEqual(['-A -t 10.0.0.1:443 -s wlc', '-a -t 10.0.0.1:443 -r 10.0.1.5:443 -g -w 1']);
+    expect(r?.error).toContain('the dataplane refused 2 entries: bad (ipvsadm: illegal netmask); bad 10.0.1.5:443 (Service not defined)');
+    expect(await value(metrics, 'vigil_reconcile_entry_failing', { service: 'bad' })).toBe(2);
+    expect(await value(metrics, 'vigil_reconcile_entry_failing', { service: 'bad', real_server: '10.0.1.5:443' })).toBe(1);
+    expect(await value(metrics, 'vigil_reconcile_entry_failing', { service: 'web' })).toBe(0);
+    expect(await value(metrics, 'vigil_reconcile_failures_total')).toBe(1);
+    // all the dataplane accepts is in: ready, while the refusal stays a failure
+    expect(rec.ready).toBe(true);
+    // the retries keep the valid entries and try only the missing ones; fixed, all clear
+    dp.stopAt = () => false;
+    await clock.advance(250);
+    expect(rec.last?.ok).toBe(true);
+    expect(rec.ready).toBe(true);
+    expect(dp.table).toHaveLength(3);
+    expect((await metrics.registry.getSingleMetricAsString('vigil_reconcile_entry_failing')).includes('} 1')).toBe(false);
+  });
+
   it('an apply that throws is a failure, not a crash, and the table catches up later', async () => {
     const { dp, rec, clock } = rig();
     dp.failApply = new Error('ipvsadm: cannot run');
     await rec.start();
     expect(rec.ready).toBe(false);
-    expect(rec.last).toMatchObject({ ok: false, error: 'ipvsadm: cannot run' });
+    expect(rec.last?.ok).toBe(false);
+    expect(rec.last?.error).toContain('ipvsadm: cannot run');
     dp.failApply = undefined;
     await clock.advance(250);
     expect(rec.ready).toBe(true);
