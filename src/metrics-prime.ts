@@ -18,7 +18,7 @@ import { targetsFromConfig } from './health/targets.js';
 import { realServerId, type Dataplane } from './reconcile/table.js';
 
 /** vigil_cluster_frames_rejected_total's reasons (src/cluster/wire.ts, incarnation). */
-export const FRAME_REJECT_REASONS = ['malformed', 'truncated', 'oversized', 'bad_magic', 'bad_version', 'wrong_cluster', 'wrong_link', 'unknown_node', 'bad_hmac', 'replayed', 'stale_incarnation', 'self'] as const;
+export const FRAME_REJECT_REASONS = ['malformed', 'truncated', 'oversized', 'bad_magic', 'bad_version', 'wrong_cluster', 'wrong_link', 'unknown_node', 'bad_hmac', 'replayed', 'stale_incarnation', 'self', 'wrong_source', 'unconfirmed'] as const;
 export const RECONCILE_TRIGGERS = ['start', 'health', 'config', 'role', 'drain', 'periodic', 'retry'] as const;
 export const OPERATION_KINDS = ['add_service', 'edit_service', 'delete_service', 'add_real_server', 'edit_real_server', 'delete_real_server'] as const;
 export const PROBE_RESULTS = ['up', 'down', 'timeout', 'error', 'skipped'] as const;

@@ -16,6 +16,7 @@
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../log.js';
 import { createMetrics, partitionMetrics } from '../metrics.js';
+import { primeConfigMetrics } from '../metrics-prime.js';
 import { Cluster, type RoleEvent } from './cluster.js';
 import type { ClusterSnapshot, FromCluster, ToCluster } from './protocol.js';
 
@@ -95,6 +96,8 @@ async function main(): Promise<void> {
       switch (m.type) {
         case 'start': {
           config = m.config;
+          // this process's families exist from the start (increase() sees the first failover)
+          primeConfigMetrics(metrics, config, undefined);
           const logger = createLogger(config.logging.level, m.env, config.node);
           cluster = new Cluster({ config, logger, metrics, env: m.env });
           cluster.on('role', (e: RoleEvent) => {
@@ -155,6 +158,7 @@ async function main(): Promise<void> {
           try {
             await cluster.reload(m.config);
             config = m.config;
+            primeConfigMetrics(metrics, config, undefined);
             send({ type: 'reply', id: m.id, ok: true, message: 'reloaded' });
           } catch (err) {
             const e = err as { message: string; code?: string; status?: number };
