@@ -9,7 +9,7 @@ import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, type Frame } from '../../src/cluster/wire.js';
-import { CLI, Lab, freeTcpPort, freeUdpPort, getJson, metric, waitFor } from './cluster-harness.js';
+import { CLI, Lab, freeTcpPort, freeUdpPort, getJson, killWhole, metric, waitFor } from './cluster-harness.js';
 
 // the defaults but a shorter initdead: other test files load the machine at the same time
 const T = { intervalMs: 100, deadtimeMs: 600, warntimeMs: 300, initdeadMs: 1500 };
@@ -203,7 +203,7 @@ describe('two daemons (plus a phantom third node the test plays)', () => {
     expect(lab.role('lvs2')).toBe('active'); // no preempt
     const n1 = lab.transitions('lvs1').length;
     const t0 = performance.now();
-    lab.node('lvs2').proc.kill('SIGKILL');
+    killWhole(lab.node('lvs2').proc); // daemon and cluster process: no leaving frame
     const tr = await waitFor('lvs1 active', () => lab.transitions('lvs1').slice(n1).find((x) => x.to === 'active'), 5000, 1);
     const ms = tr.t - t0;
     console.log(`SIGKILL → peer active: ${ms.toFixed(1)} ms (deadtime ${T.deadtimeMs} ms)`);

@@ -5,7 +5,7 @@
  * transitions against the moment they killed a process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
@@ -208,6 +208,30 @@ logging:
   cleanup(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A director that dies whole (power loss, kernel panic): SIGKILL to its cluster process
+ * and to the daemon, so nothing sends a leaving frame. A SIGKILL of the daemon alone is
+ * not that: its cluster process releases and says leaving (tested in the lab).
+ */
+export function killWhole(proc: ChildProcess): void {
+  const pid = proc.pid;
+  if (pid === undefined) return;
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // already gone
+  }
+  for (const c of children) {
+    try {
+      if (readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('cluster/process.js')) process.kill(c, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  proc.kill('SIGKILL');
 }
 
 export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 5): Promise<T> {
