@@ -91,6 +91,15 @@ export function createMetrics(opts: MetricsOptions = {}) {
     // ---------------------------------------------------------------- API
     apiRequests: new Counter({ name: 'vigil_api_requests_total', help: 'API requests by route and status code', labelNames: ['route', 'method', 'status'], registers: r }),
     apiMutations: new Counter({ name: 'vigil_api_mutations_total', help: 'Control requests (takeover, standby, drain, ...) by action and result', labelNames: ['action', 'result'], registers: r }),
+
+    // ---------------------------------------------------------------- ecmp mode (src/ecmp)
+    ecmpVipAnnounced: new Gauge({ name: 'vigil_ecmp_vip_announced', help: '1 while this director announces the VIP to its routers through BIRD', labelNames: ['vip'], registers: r }),
+    ecmpAnnounceChanges: new Counter({ name: 'vigil_ecmp_announce_changes_total', help: 'VIP announce/withdraw decisions by VIP, direction and reason', labelNames: ['vip', 'to', 'reason'], registers: r }),
+    ecmpConfigure: new Histogram({ name: 'vigil_ecmp_bird_configure_seconds', help: 'Time of one include-file write plus birdc configure', buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5], registers: r }),
+    ecmpConfigureFailures: new Counter({ name: 'vigil_ecmp_bird_configure_failures_total', help: 'birdc configure runs that failed (retried at the next poll)', registers: r }),
+    ecmpBirdUp: new Gauge({ name: 'vigil_ecmp_bird_up', help: '1 while the local BIRD answers on its control socket', registers: r }),
+    ecmpBgpUp: new Gauge({ name: 'vigil_ecmp_bgp_session_up', help: '1 while the BGP protocol is Established', labelNames: ['protocol'], registers: r }),
+    ecmpBfdUp: new Gauge({ name: 'vigil_ecmp_bfd_session_up', help: '1 while the BFD session with the router is Up', labelNames: ['address', 'interface'], registers: r }),
   };
   m.buildInfo.set({ version: opts.version ?? 'dev', node: '' }, 1);
   return m;
