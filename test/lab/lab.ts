@@ -98,7 +98,7 @@ export class Lab {
   static async create(options: LabOptions = {}): Promise<Lab> {
     const opts: Required<LabOptions> = { directors: options.directors ?? 2, realServers: options.realServers ?? 0, prefix: options.prefix ?? 'vl' };
     if (opts.directors !== 2 && opts.directors !== 3) throw new LabError('LAB_OPTIONS', `directors must be 2 or 3, not ${String(opts.directors)}`);
-    if (!/^[a-z]{1,3}$/.test(opts.prefix)) throw new LabError('LAB_OPTIONS', `prefix "${opts.prefix}" must be 1-3 lower-case letters`);
+    if (!/^[a-z][a-z0-9]{0,3}$/.test(opts.prefix)) throw new LabError('LAB_OPTIONS', `prefix "${opts.prefix}" must be a lower-case letter and up to 3 more letters or digits`);
     const startedAt = Date.now();
     const lab = new Lab(opts);
     sweepStaleNamespaces(opts.prefix, startedAt, lab.id);
