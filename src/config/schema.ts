@@ -160,7 +160,7 @@ export const ecmpSchema = z.strictObject({
   bird_socket: path.default('/run/bird/bird.ctl'),
   birdc: path.default('birdc'),
   /** The file vigil writes (a static protocol with the announced VIP routes); bird.conf includes it. */
-  include_file: path.default('/etc/bird/vigil-vips.conf'),
+  include_file: path.default('/var/lib/vigil/bird-vips.conf'),
   /** Name of the generated static protocol (IPv6 VIPs: the same name with a `6` suffix). */
   protocol: name.default('vigil_vips'),
   /** Where the VIPs sit, without ARP: `lo` or a dummy interface. */

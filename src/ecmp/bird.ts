@@ -13,7 +13,7 @@
  * adding or removing VIPs on reload needs a configure anyway. Both take about 8 ms with
  * bird 2.0.12 here (docs/ARCHITECTURE.md), far below the routers' convergence.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execa } from 'execa';
 import { VigilError } from '../errors.js';
@@ -153,6 +153,7 @@ export class BirdControl {
 export function writeAtomic(file: string, text: string): void {
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.vigil-tmp`;
-  writeFileSync(tmp, text, { mode: 0o644 });
+  writeFileSync(tmp, text);
+  chmodSync(tmp, 0o644); // BIRD runs as another user; the daemon's umask may be 0027
   renameSync(tmp, file);
 }

@@ -30,12 +30,12 @@ describe.skipIf(!root || !bird)('ecmp mode: three directors behind an ECMP route
   beforeAll(async () => {
     e = await EcmpLab.create({ prefix: 'v16b' });
     await e.start();
-    await e.waitNextHops(ALL, 60_000);
-  }, 120_000);
+    await e.waitNextHops(ALL, 120_000);
+  }, 400_000);
 
   afterAll(async () => {
     await e?.destroy();
-  });
+  }, 60_000);
 
   it('the router runs BIRD with BGP and BFD up to every director and L4 multipath hashing', async () => {
     const protocols = await e.birdc('router', ['show', 'protocols']);

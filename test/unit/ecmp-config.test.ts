@@ -32,7 +32,7 @@ describe('cluster.mode', () => {
     expect(config.cluster.ecmp).toEqual({
       bird_socket: '/run/bird/bird.ctl',
       birdc: 'birdc',
-      include_file: '/etc/bird/vigil-vips.conf',
+      include_file: '/var/lib/vigil/bird-vips.conf',
       protocol: 'vigil_vips',
       vip_interface: 'lo',
       withdraw_wait_ms: 1000,
