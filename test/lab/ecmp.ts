@@ -26,7 +26,10 @@ import { stringify } from 'yaml';
 import { renderInclude } from '../../src/ecmp/bird.js';
 import { Lab, type Director } from './lab.js';
 import { deleteNamespaceSync, LabError, nsSpawn, run } from './netns.js';
-import { API_PORT, CLI, VigilNode, type Timers } from './vigil.js';
+import { API_PORT, CLI, sumMetric, VigilNode, type Timers } from './vigil.js';
+import type { EcmpStatus } from '../../src/api/types.js';
+
+export interface EcmpStatusLite { node: string; ecmp: EcmpStatus }
 
 const TS_RUN = fileURLToPath(new URL('./ts-run.mjs', import.meta.url));
 const SERVER = fileURLToPath(new URL('./ecmp-server.ts', import.meta.url));
@@ -189,7 +192,6 @@ protocol bgp uplink {
           include_file: this.includeFile(d),
           vip_interface: 'lo',
           withdraw_wait_ms: this.opts.withdrawWaitMs ?? 500,
-          poll_interval_ms: 500,
         },
         id: `ecmp-${l.id}`,
         ...(this.opts.timers ?? {}),
@@ -236,7 +238,7 @@ protocol bgp uplink {
     if (!existsSync(key)) writeFileSync(key, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
     if (!existsSync(token)) writeFileSync(token, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
     for (const n of names) this.startBird(this.lab.director(n).ns, n);
-    await Promise.all(names.map((n) => this.node(n).start({ waitApiMs: 180_000 })));
+    await Promise.all(names.map((n) => this.node(n).start({ waitApiMs: 240_000, apiTimeoutS: 20 })));
   }
 
   node(name: string): VigilNode {
@@ -251,6 +253,18 @@ protocol bgp uplink {
     const r = await this.lab.exec(d.ns, ['env', `VIGIL_NODE=${name}`, 'node', CLI, ...args, '--config', this.configFile(d)], { allowFail: true, timeoutMs: 60_000 });
     if (r.exitCode !== 0) throw new LabError('LAB_CONTROL', `vigil ${args.join(' ')} on ${name} failed (exit ${r.exitCode}): ${r.stderr.trim() || r.stdout.trim()}`);
     return r.stdout.trim();
+  }
+
+  /** A director's /status (a generous timeout: the lab runs on loaded machines); null when it does not answer. */
+  async status(name: string): Promise<EcmpStatusLite | null> {
+    const s = await this.node(name).get('/status', 20);
+    return s === null ? null : (JSON.parse(s) as EcmpStatusLite);
+  }
+
+  /** Sum of a metric's samples on a director. */
+  async metric(name: string, metric: string): Promise<number | null> {
+    const text = await this.node(name).get('/metrics', 20);
+    return text === null ? null : sumMetric(text, metric);
   }
 
   /** The router's next hops for the VIP (director LAN addresses), from the kernel's FIB. */

@@ -108,7 +108,7 @@ export class VigilNode {
   }
 
   /** Starts the daemon (logs appended to `<lab dir>/<name>.log`) and waits until its API answers. */
-  async start(opts: { waitApiMs?: number } = {}): Promise<void> {
+  async start(opts: { waitApiMs?: number; apiTimeoutS?: number } = {}): Promise<void> {
     if (this.running) return;
     if (!existsSync(CLI)) throw new LabError('LAB_NO_BUILD', `${CLI} is missing: run \`npm run build\` first`);
     const fd = openSync(this.logFile, 'a');
@@ -122,7 +122,7 @@ export class VigilNode {
     const deadline = Date.now() + (opts.waitApiMs ?? 60_000);
     for (;;) {
       if (!this.running) throw new LabError('LAB_START', `vigil on ${this.name} exited (${child.exitCode ?? child.signalCode}) at start; see ${this.logFile}`);
-      if ((await this.get('/healthz')) !== null) return;
+      if ((await this.get('/healthz', opts.apiTimeoutS)) !== null) return;
       if (Date.now() > deadline) throw new LabError('LAB_START', `vigil on ${this.name}: API not answering after ${opts.waitApiMs ?? 60_000} ms; see ${this.logFile}`);
       await sleep(100);
     }
