@@ -53,7 +53,7 @@ export interface EcmpLabOptions {
   realServers?: number;
   /** cluster.ecmp.withdraw_wait_ms (default 500). */
   withdrawWaitMs?: number;
-  /** Health check interval of the real servers (default 500 ms, timeout 80 %, fall 3). */
+  /** Health check interval of the real servers (default 1000 ms, timeout 80 %, fall 3). */
   checkIntervalMs?: number;
   timers?: Timers;
 }
@@ -181,7 +181,7 @@ protocol bgp uplink {
 
   private vigilConfig(d: Director): string {
     const l = this.lab;
-    const interval = this.opts.checkIntervalMs ?? 500;
+    const interval = this.opts.checkIntervalMs ?? 1000;
     const check = { type: 'tcp', interval_ms: interval, timeout_ms: Math.round(interval * 0.8), rise: 1, fall: 3 };
     const config = {
       node: d.name,
