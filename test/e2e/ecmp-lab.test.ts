@@ -53,20 +53,20 @@ describe.skipIf(!root || !bird)('ecmp mode: three directors behind an ECMP route
   }, 120_000);
 
   it('spreads new connections over all three directors', async () => {
-    const c = await e.clients({ streamMs: 20 });
-    await sleep(5000);
+    const c = await e.clients({ streamMs: 100 });
+    await sleep(8000);
     const r = await c.stop();
     const counts = byDirector(e, r);
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     // on a quiet machine none fails; a 3 s timeout on a machine at load 40 is not the spread's fault
     console.log(`ecmp-lab spread: ${JSON.stringify(counts)}, ${failed(r).length} of ${r.stream.length} timed out or failed`);
     expect(failed(r).length).toBeLessThanOrEqual(r.stream.length * 0.05);
-    expect(total).toBeGreaterThan(100);
+    expect(total).toBeGreaterThan(40);
     for (const d of ALL) expect(counts[d] ?? 0, `${d} share of ${total}: ${JSON.stringify(counts)}`).toBeGreaterThan(total * 0.15);
   }, 180_000);
 
   it('maintenance withdraws the director first, waits, and no request fails but those the router moved mid-flight', async () => {
-    const c = await e.clients({ streamMs: 20 });
+    const c = await e.clients({ streamMs: 100 });
     await sleep(1500);
     const t0 = Date.now();
     const msg = await e.maintenance('d3', true);
@@ -100,7 +100,7 @@ describe.skipIf(!root || !bird)('ecmp mode: three directors behind an ECMP route
   }, 300_000);
 
   it('a crashed director is withdrawn by BFD; only the flows it carried are lost, and they recover on the others', async () => {
-    const c = await e.clients({ streamMs: 50, udpFlows: 60, udpMs: 20 });
+    const c = await e.clients({ streamMs: 200, udpFlows: 60, udpMs: 50 });
     await sleep(1500);
     const crashAt = Date.now();
     await e.crash('d1');
@@ -134,7 +134,7 @@ describe.skipIf(!root || !bird)('ecmp mode: three directors behind an ECMP route
   it('the crashed director rejoins when it is back', async () => {
     await e.restart('d1');
     await e.waitNextHops(ALL, 120_000);
-    const c = await e.clients({ streamMs: 20 });
+    const c = await e.clients({ streamMs: 100 });
     await sleep(3000);
     const r = await c.stop();
     expect(failed(r)).toEqual([]);
@@ -142,7 +142,7 @@ describe.skipIf(!root || !bird)('ecmp mode: three directors behind an ECMP route
   }, 500_000);
 
   it('SIGTERM withdraws before the dataplane stops', async () => {
-    const c = await e.clients({ streamMs: 20 });
+    const c = await e.clients({ streamMs: 100 });
     await sleep(1000);
     const t0 = Date.now();
     await e.node('d2').signal('SIGTERM', 30_000);
