@@ -90,7 +90,7 @@ async function scenario(e: EcmpLab, kind: 'crash' | 'graceful'): Promise<RunResu
     const r = analyse(e, await c.stop(), d, at, converged - at);
     out.push(r);
     process.stdout.write(
-      `  ${kind} run ${i + 1} (${d}): router converged ${fmt(r.convergedMs)} ms; UDP flows disturbed ${r.outages.length}/${r.flows}, outage median ${fmt(pct(r.outages, 0.5))} ms max ${fmt(Math.max(...r.outages, NaN))} ms; long-lived broken ${r.longBroken}/${r.longTotal} (${r.longOnDirector} were on ${d}); new connections failed ${r.streamFailed}/${r.streamTotal}\n`,
+      `  ${kind} run ${i + 1} (${d}): router converged ${fmt(r.convergedMs)} ms; UDP flows disturbed ${r.outages.length}/${r.flows}, outage median ${fmt(pct(r.outages, 0.5))} ms max ${fmt(Math.max(...r.outages))} ms; long-lived broken ${r.longBroken}/${r.longTotal} (${r.longOnDirector} were on ${d}); new connections failed ${r.streamFailed}/${r.streamTotal}\n`,
     );
     if (kind === 'crash') await e.restart(d);
     else await e.maintenance(d, false);
@@ -111,7 +111,7 @@ try {
     const longBroken = rs.reduce((a, r) => a + r.longBroken, 0);
     const streamFailed = rs.reduce((a, r) => a + r.streamFailed, 0);
     process.stdout.write(
-      `${kind}: affected UDP flows' outage median ${fmt(pct(outages, 0.5))} ms, p90 ${fmt(pct(outages, 0.9))} ms, max ${fmt(Math.max(...outages, NaN))} ms; share disturbed ${(share * 100).toFixed(1)} %; ` +
+      `${kind}: affected UDP flows' outage median ${fmt(pct(outages, 0.5))} ms, p90 ${fmt(pct(outages, 0.9))} ms, max ${fmt(Math.max(...outages))} ms; share disturbed ${(share * 100).toFixed(1)} %; ` +
         `long-lived broken ${longBroken}/${rs.reduce((a, r) => a + r.longTotal, 0)}; new connections failed ${streamFailed}/${rs.reduce((a, r) => a + r.streamTotal, 0)}; router convergence median ${fmt(pct(rs.map((r) => r.convergedMs), 0.5))} ms\n`,
     );
     if (kind === 'crash') {
