@@ -134,6 +134,20 @@ config is invalid.`,
       return cleanupVips(values.config ?? defaultConfigPath(env), env, out, err);
     },
   },
+  'ecmp-withdraw': {
+    summary: 'cluster.mode ecmp: make the local BIRD announce no VIP (for ExecStopPost after a crash)',
+    usage: 'vigil ecmp-withdraw [--config FILE]',
+    help: `Writes cluster.ecmp.include_file with nothing announced and runs birdc configure, without
+the daemon, so a director whose vigil died stops attracting traffic. The daemon does this
+itself on a graceful stop; deploy/vigil-ecmp.conf runs it as the unit's ExecStopPost.
+  -c, --config FILE   config file (default $VIGIL_CONFIG or config/vigil.yaml)
+Exit status: 0 done (or not in ecmp mode), 1 invalid config or BIRD not reachable.`,
+    run: async (ctx) => {
+      const { values } = parse(ctx.argv, { config: { type: 'string', short: 'c' } });
+      const { runEcmpWithdraw } = await import('./ecmp/withdraw-command.js');
+      return runEcmpWithdraw(ctx, values.config ?? defaultConfigPath(ctx.env));
+    },
+  },
   // control commands (src/cli/): status, takeover, standby, maintenance, drain, enable, reload
   ...controlCommands,
 };

@@ -32,6 +32,8 @@ import { Cluster, raiseOwnPriority } from './cluster/cluster.js';
 import { ClusterSupervisor } from './cluster/supervisor.js';
 import { partitionMetrics } from './metrics.js';
 import { watchSilentPeers } from './cluster/silent-peers.js';
+import type { EcmpAnnouncer } from './ecmp/announcer.js';
+import { clusterView, isEcmp, modeChangeProblem, startEcmp } from './ecmp/mode.js';
 
 /** A long-lived part of the daemon. start() and close() are idempotent. */
 export interface Component {
@@ -81,6 +83,8 @@ export class Daemon implements Control {
    * process instead (a measuring switch for the isolation benchmark, not for production).
    */
   cluster: Cluster | ClusterSupervisor | undefined;
+  /** cluster.mode ecmp only (src/ecmp): tells the local BIRD which VIPs to announce. */
+  ecmp: EcmpAnnouncer | undefined;
 
   constructor(loaded: LoadedConfig, opts: DaemonOptions = {}) {
     this.loaded = loaded;
@@ -191,12 +195,12 @@ export class Daemon implements Control {
     const inline = this.env.VIGIL_CLUSTER_INLINE === '1';
     if (!inline) partitionMetrics(this.metrics, 'daemon');
     const cluster = inline
-      ? new Cluster({ config, logger: this.logger, metrics: this.metrics, env: this.env })
-      : new ClusterSupervisor({ config, logger: this.logger, metrics: this.metrics, env: this.env, serving: () => this.servingState() });
+      ? new Cluster({ config: clusterView(config), logger: this.logger, metrics: this.metrics, env: this.env })
+      : new ClusterSupervisor({ config: clusterView(config), logger: this.logger, metrics: this.metrics, env: this.env, serving: () => this.servingState() });
     cluster.on('role', (e) => {
       this.record('role', `${e.previous} → ${e.role} (${e.reason})`);
       this.metrics.ready.set(this.isReady() ? 1 : 0);
-      void this.followRole(e.role);
+      if (!isEcmp(this.config)) void this.followRole(e.role); // ecmp: the dataplane is active on every director
     });
     this.cluster = cluster;
     await cluster.start();
@@ -212,6 +216,11 @@ export class Daemon implements Control {
       },
     });
 
+    // ---- ecmp mode (src/ecmp/mode.ts): started after the cluster so it is closed first (withdraw, wait, then the rest)
+    if (isEcmp(config)) {
+      this.ecmp = await startEcmp({ config: () => this.config, logger: this.logger, metrics: this.metrics, reconciler });
+      this.started.push(this.ecmp);
+    }
     this.metrics.ready.set(this.isReady() ? 1 : 0);
     this.record('config', `started with ${this.loaded.file}`);
     this.logger.info({ api: config.api.listen, config: this.loaded.file, version: VERSION }, 'vigil started');
@@ -270,19 +279,26 @@ export class Daemon implements Control {
     if (next.config.api.listen !== this.config.api.listen) {
       this.logger.warn({ from: this.config.api.listen, to: next.config.api.listen }, 'api.listen changes take effect at the next restart');
     }
+    const modeChange = modeChangeProblem(this.config, next.config);
+    if (modeChange) {
+      this.metrics.configReloads.inc({ result: 'rejected' });
+      throw new VigilError('VIGIL_CONFIG_INVALID', modeChange, 400);
+    }
     try {
-      await this.cluster?.reload(next.config); // checks the key file first; never moves the role unless required
+      await this.cluster?.reload(clusterView(next.config)); // checks the key file first; never moves the role unless required
     } catch (err) {
       this.metrics.configReloads.inc({ result: 'rejected' });
       this.metrics.configLastReloadSuccess.set(0);
       this.record('config', `reload rejected: ${(err as Error).message}`);
       throw new VigilError('VIGIL_CONFIG_INVALID', (err as Error).message, 400, { cause: err });
     }
+    await this.ecmp?.beforeReload(next.config); // ecmp: withdraw removed VIPs and wait before the dataplane drops them
     this.loaded = next;
     this.health?.update(next.config);
     this.figures.retain(next.config.services.flatMap((s) => s.real_servers.map((r) => ({ service: s.name, address: r.address, port: r.port ?? s.port ?? 0 }))));
     if (this.dataplane && 'updateConfig' in this.dataplane) (this.dataplane as Dataplane & { updateConfig(c: Config): void }).updateConfig(next.config);
     void this.reconciler?.request('config');
+    void this.ecmp?.afterReload();
     this.apiToken = readToken(next.config.api.token_file, this.logger);
     this.logger.level = this.env.VIGIL_LOG_LEVEL ?? next.config.logging.level;
     this.metrics.configReloads.inc({ result: 'applied' });
@@ -328,17 +344,21 @@ export class Daemon implements Control {
         figures: (s, a, p, healthy, cps) => this.figures.read(s, a, p, healthy, cps),
       }),
       history: [...this.history].reverse(),
+      ...(this.ecmp ? { ecmp: this.ecmp.status() } : {}),
     };
   }
 
   // ---- control operations (the API calls these)
   async takeover(): Promise<string> {
+    if (this.ecmp) return this.ecmpControl('takeover', (a) => a.setStandby(false));
     return this.clusterControl('takeover', (c) => c.takeover());
   }
   async standby(): Promise<string> {
+    if (this.ecmp) return this.ecmpControl('standby', (a) => a.setStandby(true));
     return this.clusterControl('standby', (c) => c.standby());
   }
   async maintenance(on: boolean): Promise<string> {
+    if (this.ecmp) return this.ecmpControl(`maintenance ${on ? 'on' : 'off'}`, (a) => a.setMaintenance(on));
     return this.clusterControl(`maintenance ${on ? 'on' : 'off'}`, (c) => {
       // like `standby`: refused when no other director could serve (issue 14)
       if (on && c.role() !== 'maintenance' && !c.peers().some(peerCanTakeOver)) {
@@ -356,6 +376,12 @@ export class Daemon implements Control {
     return { ok: true };
   }
 
+  /** ecmp mode: standby/takeover/maintenance withdraw or announce this director's VIPs (no election involved). */
+  private async ecmpControl(what: string, fn: (a: EcmpAnnouncer) => Promise<string>): Promise<string> {
+    const msg = await fn(this.ecmp as EcmpAnnouncer);
+    this.record('control', `${what}: ${msg}`);
+    return msg;
+  }
   private async clusterControl(what: string, fn: (c: Cluster | ClusterSupervisor) => Promise<string>): Promise<string> {
     if (!this.cluster) throw new VigilError('VIGIL_UNAVAILABLE', 'the cluster subsystem is not running', 409);
     try {

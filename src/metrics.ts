@@ -98,6 +98,14 @@ export function createMetrics(opts: MetricsOptions = {}) {
     realServerDrained: new Gauge({ name: 'vigil_real_server_drained', help: '1 while an operator drain holds the real server at weight 0 (until vigil enable)', labelNames: ['service', 'real_server'], registers: r }),
     sorryServerActive: new Gauge({ name: 'vigil_service_sorry_server_active', help: '1 while the service sends its traffic to the sorry server (no real server healthy)', labelNames: ['service'], registers: r }),
     reconcileEntryFailing: new Gauge({ name: 'vigil_reconcile_entry_failing', help: '1 for each service or real server the dataplane refused in the last reconcile (no real_server label for the service entry itself)', labelNames: ['service', 'real_server'], registers: r }),
+    // ---------------------------------------------------------------- ecmp mode (src/ecmp)
+    ecmpVipAnnounced: new Gauge({ name: 'vigil_ecmp_vip_announced', help: '1 while this director announces the VIP to its routers through BIRD', labelNames: ['vip'], registers: r }),
+    ecmpAnnounceChanges: new Counter({ name: 'vigil_ecmp_announce_changes_total', help: 'VIP announce/withdraw decisions by VIP, direction and reason', labelNames: ['vip', 'to', 'reason'], registers: r }),
+    ecmpConfigure: new Histogram({ name: 'vigil_ecmp_bird_configure_seconds', help: 'Time of one include-file write plus birdc configure', buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5], registers: r }),
+    ecmpConfigureFailures: new Counter({ name: 'vigil_ecmp_bird_configure_failures_total', help: 'birdc configure runs that failed (retried at the next poll)', registers: r }),
+    ecmpBirdUp: new Gauge({ name: 'vigil_ecmp_bird_up', help: '1 while the local BIRD answers on its control socket', registers: r }),
+    ecmpBgpUp: new Gauge({ name: 'vigil_ecmp_bgp_session_up', help: '1 while the BGP protocol is Established', labelNames: ['protocol'], registers: r }),
+    ecmpBfdUp: new Gauge({ name: 'vigil_ecmp_bfd_session_up', help: '1 while the BFD session with the router is Up', labelNames: ['address', 'interface'], registers: r }),
   };
   m.buildInfo.set({ version: opts.version ?? 'dev', node: '' }, 1);
   return m;

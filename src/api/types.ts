@@ -2,6 +2,9 @@
  * What the API serves and what it can ask the daemon to do. The daemon implements both;
  * the API knows nothing else about the subsystems.
  */
+import type { EcmpStatus } from '../ecmp/announcer.js';
+
+export type { EcmpStatus };
 
 export type Role = 'init' | 'standby' | 'active' | 'maintenance';
 
@@ -95,6 +98,8 @@ export interface StatusDoc {
   vips: VipStatus[];
   services: ServiceStatus[];
   history: HistoryEntry[];
+  /** cluster.mode ecmp only: per VIP announced or withdrawn and why, BGP and BFD sessions from BIRD. */
+  ecmp?: EcmpStatus;
 }
 
 export interface DrainResult {

@@ -4,6 +4,7 @@
  * with health columns added, then the most recent events. Pure: a StatusDoc and the
  * current time in, lines out.
  */
+import { formatEcmp } from '../ecmp/format.js';
 import type { RealServerStatus, ServiceStatus, StatusDoc } from '../api/types.js';
 import { statusWarnings } from '../api/warnings.js';
 
@@ -107,6 +108,7 @@ export function formatStatus(doc: StatusDoc, nowMs: number = Date.now(), history
     for (const v of doc.vips) rows.push([`${v.address}/${v.prefix}`, v.interface, v.owner ?? 'nobody', v.owned ? 'yes' : 'no']);
     out.push(...columns(rows).map((l) => `  ${l}`));
   }
+  if (doc.ecmp) out.push('', ...formatEcmp(doc.ecmp, (rows) => columns(rows))); // cluster.mode ecmp (src/ecmp/format.ts)
 
   // ---- forwarding table, like ipvsadm -L -n
   out.push('');

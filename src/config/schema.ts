@@ -160,9 +160,29 @@ const script = z.strictObject({
 export function leaseMs(c: { lease_ms?: number | undefined; deadtime_ms: number }): number {
   return c.lease_ms ?? Math.max(c.deadtime_ms, 1000);
 }
+// ---- ecmp mode (src/ecmp): N active directors announce the VIPs through the local BIRD
+export const ecmpSchema = z.strictObject({
+  /** BIRD's control socket (`bird -s`), used by `birdc -s`. */
+  bird_socket: path.default('/run/bird/bird.ctl'),
+  birdc: path.default('birdc'),
+  /** The file vigil writes (a static protocol with the announced VIP routes); bird.conf includes it. */
+  include_file: path.default('/var/lib/vigil/bird-vips.conf'),
+  /** Name of the generated static protocol (IPv6 VIPs: the same name with a `6` suffix). */
+  protocol: name.default('vigil_vips'),
+  /** Where the VIPs sit, without ARP: `lo` or a dummy interface. */
+  vip_interface: z.string().min(1).max(15).default('lo'),
+  /** After a withdraw, wait this long for the routers to converge before the dataplane stops. */
+  withdraw_wait_ms: ms(0).default(1000),
+  /** How often BIRD's BGP and BFD session states are read (status, metrics). */
+  poll_interval_ms: ms(100).default(2000),
+  birdc_timeout_ms: ms(100).default(5000),
+});
 
 export const clusterSchema = z
   .strictObject({
+    /** pair: one active director holds the VIPs (ARP); ecmp: every director announces them by BGP. */
+    mode: z.enum(['pair', 'ecmp']).default('pair'),
+    ecmp: ecmpSchema.prefault({}),
     id: name.default('vigil'),
     port: port.default(694),
     interval_ms: ms(5).default(100),
@@ -177,7 +197,6 @@ export const clusterSchema = z
      * hb_generation), so a restart with the clock stepped back is not refused as a replay.
      */
     state_file: path.optional(),
-    mode: z.enum(["pair","ecmp"]).default("pair"),
     nodes: z.array(clusterNode).min(1, 'list at least this node'),
     tracks: z.array(track).default([]),
     /** Resource scripts: start in order on takeover, stop in reverse order on release. */
@@ -419,6 +438,7 @@ export const configSchema = z.strictObject({
 
 export type Config = z.output<typeof configSchema>;
 export type ClusterConfig = Config['cluster'];
+export type EcmpConfig = ClusterConfig['ecmp'];
 export type ClusterNodeConfig = ClusterConfig['nodes'][number];
 export type TrackConfig = ClusterConfig['tracks'][number];
 export type VipConfig = Config['vips'][number];

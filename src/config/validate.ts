@@ -4,6 +4,7 @@
  * type is skipped here (the schema already reported it).
  */
 import { isIP } from 'node:net';
+import { ecmpProblems } from '../ecmp/config.js';
 
 export interface Problem {
   path: (string | number)[];
@@ -146,5 +147,6 @@ export function crossCheck(input: unknown): Problem[] {
       else seen.set(k, j);
     });
   });
+  problems.push(...ecmpProblems(root)); // cluster.mode ecmp (src/ecmp/config.ts)
   return problems;
 }

@@ -5,7 +5,7 @@
  *
  * Options (environment): VIGIL_LAB_DIRECTORS=3 for a third director on the LAN only,
  * VIGIL_LAB_REAL_SERVERS=N for N real servers, VIGIL_LAB_PREEMPT=1, VIGIL_LAB_FAST=1 for
- * interval 20 / deadtime 80.
+ * interval 20 / deadtime 80; VIGIL_LAB_MODE=ecmp for the ECMP lab (test/lab/main-ecmp.ts).
  */
 import { Lab } from './lab.js';
 import { isRoot } from './netns.js';
@@ -15,6 +15,10 @@ import { API_PORT, CLI, clusterNodes, DEFAULT_TIMERS, FAST_TIMERS, HEARTBEAT_POR
 if (!isRoot()) {
   process.stderr.write('npm run lab: needs root (it creates network namespaces)\n');
   process.exit(1);
+}
+if (process.env.VIGIL_LAB_MODE === 'ecmp') {
+  await import('./main-ecmp.js'); // three active directors behind an ECMP router (test/lab/ecmp.ts)
+  await new Promise(() => undefined);
 }
 
 const directors = process.env.VIGIL_LAB_DIRECTORS === '3' ? 3 : 2;

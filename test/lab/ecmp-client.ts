@@ -1,0 +1,147 @@
+/**
+ * The clients of the ECMP lab, behind the router: a stream of new TCP connections, a set
+ * of UDP flows (fixed source ports, so each is one 5-tuple the router hashes to one
+ * director) and a set of long-lived TCP connections. Runs in the client namespace until
+ * SIGTERM or stdin closes, then prints one JSON report (see ClientReport) and exits.
+ *
+ *   node test/lab/ts-run.mjs test/lab/ecmp-client.ts HOST PORT STREAM_MS UDP_FLOWS UDP_MS LONG LONG_MS
+ *
+ * STREAM_MS 0 = no stream; each new connection reads the greeting `RS DIRECTOR` and
+ * closes (timeout 3 s). A UDP flow sends every UDP_MS and records each answer's director
+ * and the gaps. A long-lived connection sends a line every LONG_MS and expects it back;
+ * an error, close or a 3 s silence breaks it. Prints `ready` when every long-lived
+ * connection and UDP flow had its first answer. Times are epoch ms (comparable across
+ * processes).
+ */
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { connect, type Socket } from 'node:net';
+import type { ClientReport, FlowResult, LongResult } from './ecmp.js';
+
+const [host, portArg, streamArg, flowsArg, udpMsArg, longArg, longMsArg] = process.argv.slice(2);
+const port = Number(portArg);
+const streamMs = Number(streamArg ?? 10);
+const flows = Number(flowsArg ?? 0);
+const udpMs = Number(udpMsArg ?? 10);
+const longs = Number(longArg ?? 0);
+const longMs = Number(longMsArg ?? 50);
+if (!host || !(port > 0) || !(streamMs >= 0) || !(flows >= 0) || !(udpMs > 0) || !(longs >= 0) || !(longMs > 0)) {
+  process.stderr.write('usage: ecmp-client.ts HOST PORT STREAM_MS UDP_FLOWS UDP_MS LONG LONG_MS\n');
+  process.exit(2);
+}
+const now = (): number => performance.timeOrigin + performance.now();
+
+const report: ClientReport = { stream: [], flows: [], long: [] };
+let pendingReady = flows + longs;
+const readyOne = (): void => {
+  pendingReady -= 1;
+  if (pendingReady === 0) process.stdout.write('ready\n');
+};
+if (pendingReady === 0) process.stdout.write('ready\n');
+
+// ---- stream of new connections
+let streamTimer: NodeJS.Timeout | undefined;
+if (streamMs > 0) {
+  streamTimer = setInterval(() => {
+    const at = now();
+    let buf = '';
+    let done = false;
+    const sock = connect({ host, port, noDelay: true });
+    const finish = (ok: boolean, error?: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(t);
+      sock.destroy();
+      const director = ok ? (buf.split('\n')[0]?.split(' ')[1] ?? '?') : '';
+      const end = now();
+      report.stream.push(error ? { at, end, ok, director, error } : { at, end, ok, director });
+    };
+    const t = setTimeout(() => finish(false, 'timeout'), 3000);
+    sock.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\n')) finish(true);
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => finish(false, e.code ?? e.message));
+    sock.on('close', () => finish(false, 'closed'));
+  }, streamMs);
+}
+
+// ---- UDP flows
+const udpSockets: UdpSocket[] = [];
+const udpTimers: NodeJS.Timeout[] = [];
+for (let i = 0; i < flows; i++) {
+  const flow: FlowResult = { id: i, answers: [] };
+  report.flows.push(flow);
+  const s = createSocket('udp4');
+  udpSockets.push(s);
+  let first = true;
+  s.on('message', (m) => {
+    flow.answers.push([now(), m.toString().split(' ')[1] ?? '?']);
+    if (first) {
+      first = false;
+      readyOne();
+    }
+  });
+  s.on('error', () => undefined);
+  s.connect(port, host, () => {
+    udpTimers.push(setInterval(() => s.send(String(i), () => undefined), udpMs));
+  });
+}
+
+// ---- long-lived connections
+const longSockets: Socket[] = [];
+for (let i = 0; i < longs; i++) {
+  const r: LongResult = { id: i, director: '', brokenAt: null, error: null };
+  report.long.push(r);
+  const sock = connect({ host, port, noDelay: true });
+  longSockets.push(sock);
+  let buf = '';
+  let lastAnswer = now();
+  let greeted = false;
+  let timer: NodeJS.Timeout | undefined;
+  const brk = (error: string): void => {
+    if (r.brokenAt !== null || stopping) return;
+    r.brokenAt = now();
+    r.error = error;
+    if (timer) clearInterval(timer);
+    if (!greeted) readyOne();
+    sock.destroy();
+  };
+  sock.on('data', (d) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      lastAnswer = now();
+      if (!greeted) {
+        greeted = true;
+        r.director = line.split(' ')[1] ?? '?';
+        readyOne();
+        timer = setInterval(() => {
+          if (now() - lastAnswer > 3000) return brk('silent');
+          sock.write('p\n');
+        }, longMs);
+      }
+    }
+  });
+  sock.on('error', (e: NodeJS.ErrnoException) => brk(e.code ?? e.message));
+  sock.on('close', () => brk('closed'));
+}
+
+let stopping = false;
+const stop = (): void => {
+  if (stopping) return;
+  stopping = true;
+  if (streamTimer) clearInterval(streamTimer);
+  for (const t of udpTimers) clearInterval(t);
+  // answers already on their way are still counted
+  setTimeout(() => {
+    for (const s of udpSockets) s.close();
+    for (const s of longSockets) s.destroy();
+    process.stdout.write(`${JSON.stringify(report)}\n`, () => process.exit(0));
+  }, 300);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.stdin.on('end', stop);
+process.stdin.resume();

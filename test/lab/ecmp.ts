@@ -1,0 +1,415 @@
+/**
+ * The ECMP lab (VIGIL_LAB_MODE=ecmp, test/e2e/ecmp-*.test.ts, bench:ecmp): three active
+ * directors behind a router that spreads flows over them by ECMP, each director running
+ * vigil (cluster.mode ecmp, the built-in forwarder) and its own BIRD 2.
+ *
+ *   ns <p><id>-cl: client 10.X.200.2 ── veth ── 10.X.200.1 ┐
+ *   ns <p><id>-c:  the ROUTER: BIRD (BGP AS 65000 to every director, BFD 50 ms × 3,
+ *                  kernel protocol `merge paths on`), ip_forward=1,
+ *                  fib_multipath_hash_policy=1 (L4 hash), LAN 10.X.0.10
+ *   LAN bridge 10.X.0.0/24 (test/lab/lab.ts):
+ *   ns <p><id>-d1..d3: director, LAN 10.X.0.N, default via the router; VIP 10.X.100.1/32 on
+ *                  lo (put there by vigil); BIRD AS 65001 exports vigil's include file
+ *   ns <p><id>-r1..rN: real servers 10.X.0.21+ (ecmp-server.ts)
+ *
+ * The router's route to the VIP is a multipath route with one next hop per director that
+ * announces it. `crash(d)` freezes a director the way a dead machine looks to the router
+ * (every packet in and out dropped by nft, then vigil and BIRD killed), so only BFD can
+ * tell; `restart(d)` brings it back.
+ */
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { renderInclude } from '../../src/ecmp/bird.js';
+import { Lab, type Director } from './lab.js';
+import { deleteNamespaceSync, LabError, nsSpawn, run } from './netns.js';
+import { API_PORT, sumMetric, VigilNode, type Timers } from './vigil.js';
+import type { EcmpStatus } from '../../src/api/types.js';
+
+export interface EcmpStatusLite { node: string; ecmp: EcmpStatus }
+
+const TS_RUN = fileURLToPath(new URL('./ts-run.mjs', import.meta.url));
+const SERVER = fileURLToPath(new URL('./ecmp-server.ts', import.meta.url));
+const CLIENT = fileURLToPath(new URL('./ecmp-client.ts', import.meta.url));
+export const ECMP_PORT = 7080;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** True when bird2's binaries are installed (tests skip with a reason otherwise). */
+export function haveBird(): boolean {
+  try {
+    execFileSync('bird', ['--version'], { stdio: 'ignore' });
+    execFileSync('which', ['birdc'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface EcmpLabOptions {
+  prefix?: string;
+  realServers?: number;
+  /** cluster.ecmp.withdraw_wait_ms (default 500). */
+  withdrawWaitMs?: number;
+  /** Health check interval of the real servers (default 1000 ms, timeout 80 %, fall 3). */
+  checkIntervalMs?: number;
+  timers?: Timers;
+}
+
+export class EcmpLab {
+  readonly clientNs: string;
+  readonly clientIf: string;
+  readonly routerIf: string;
+  readonly clientAddr: string;
+  readonly routerClientAddr: string;
+  readonly vip: string;
+  readonly nodes: VigilNode[];
+  private readonly birds = new Map<string, ChildProcess>();
+  private readonly clientChildren = new Set<ChildProcess>();
+  private destroyed = false;
+
+  private constructor(
+    readonly lab: Lab,
+    private readonly opts: EcmpLabOptions,
+  ) {
+    this.clientNs = `${lab.prefix}${lab.id}-cl`;
+    this.clientIf = `k${lab.id}`;
+    this.routerIf = `k${lab.id}`;
+    this.clientAddr = lab.addr(200, 2);
+    this.routerClientAddr = lab.addr(200, 1);
+    this.vip = lab.addr(100, 1);
+    this.nodes = lab.directors.map((d) => new VigilNode(lab, d, this.configFile(d)));
+  }
+
+  get router(): string {
+    return this.lab.client.ns;
+  }
+
+  /** Builds everything and starts the router's BIRD, the real servers, every director's BIRD and vigil. */
+  static async create(opts: EcmpLabOptions = {}): Promise<EcmpLab> {
+    const lab = await Lab.create({ directors: 3, realServers: opts.realServers ?? 3, prefix: opts.prefix ?? 'vle' });
+    const e = new EcmpLab(lab, opts);
+    try {
+      await e.build();
+    } catch (err) {
+      await e.destroy();
+      throw err;
+    }
+    return e;
+  }
+
+  private async build(): Promise<void> {
+    const { lab } = this;
+    // the client behind the router
+    await run(['ip', 'netns', 'add', this.clientNs]);
+    await run(['ip', '-n', this.clientNs, 'link', 'set', 'lo', 'up']);
+    await run(['ip', 'link', 'add', this.routerIf, 'netns', this.router, 'type', 'veth', 'peer', 'name', this.clientIf, 'netns', this.clientNs]);
+    await run(['ip', '-n', this.router, 'addr', 'add', `${this.routerClientAddr}/24`, 'dev', this.routerIf]);
+    await run(['ip', '-n', this.router, 'link', 'set', this.routerIf, 'up']);
+    await run(['ip', '-n', this.clientNs, 'addr', 'add', `${this.clientAddr}/24`, 'dev', this.clientIf]);
+    await run(['ip', '-n', this.clientNs, 'link', 'set', this.clientIf, 'up']);
+    await run(['ip', '-n', this.clientNs, 'route', 'add', 'default', 'via', this.routerClientAddr]);
+    // the router: forwarding, L4 multipath hash, BIRD with ECMP and BFD
+    await lab.exec(this.router, ['sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv4.fib_multipath_hash_policy=1']);
+    writeFileSync(join(lab.dir, 'router-bird.conf'), this.routerBirdConf());
+    this.startBird(this.router, 'router');
+    // directors: route back to the client, no ARP for the VIP on lo, their own BIRD
+    for (const d of lab.directors) {
+      await lab.exec(d.ns, ['ip', 'route', 'add', 'default', 'via', lab.client.lanAddr]);
+      await lab.exec(d.ns, ['sysctl', '-qw', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2']);
+      writeFileSync(join(lab.dir, `${d.name}-bird.conf`), this.directorBirdConf(d));
+      writeFileSync(this.includeFile(d), renderInclude('vigil_vips', []));
+      writeFileSync(this.configFile(d), this.vigilConfig(d));
+    }
+    await Promise.all(lab.realServers.map((r) => this.startServer(r.name)));
+  }
+
+  includeFile(d: Director): string {
+    return join(this.lab.dir, `${d.name}-vips.conf`);
+  }
+  birdSocket(name: string): string {
+    return join(this.lab.dir, `${name}-bird.ctl`);
+  }
+  configFile(d: Director): string {
+    return join(this.lab.dir, `${d.name}-vigil.yaml`);
+  }
+
+  private routerBirdConf(): string {
+    const l = this.lab;
+    return `# ECMP lab router (test/lab/ecmp.ts)
+router id ${l.client.lanAddr};
+log "${join(l.dir, 'router-bird.log')}" all;
+protocol device { scan time 10; }
+protocol direct { ipv4; interface "${l.client.lanIf}"; }
+protocol kernel {
+  ipv4 { import none; export where source = RTS_BGP; };
+  merge paths on;        # one multipath route, a next hop per director
+}
+protocol bfd { interface "${l.client.lanIf}" { min rx interval 50 ms; min tx interval 50 ms; multiplier 3; }; }
+template bgp director {
+  local ${l.client.lanAddr} as 65000;
+  ipv4 { import where net ~ [ ${l.addr(100, 0)}/24{32,32} ]; export none; };
+  bfd on;
+  hold time 9;
+  connect retry time 1;
+  error wait time 1, 2;
+}
+${l.directors.map((d) => `protocol bgp ${d.name} from director { neighbor ${d.lanAddr} as 65001; }`).join('\n')}
+`;
+  }
+
+  private directorBirdConf(d: Director): string {
+    return `# ECMP lab director ${d.name} (test/lab/ecmp.ts; deploy/bird/director.conf is the annotated example)
+router id ${d.lanAddr};
+log "${join(this.lab.dir, `${d.name}-bird.log`)}" all;
+protocol device { scan time 10; }
+include "${this.includeFile(d)}";
+protocol bfd { interface "${d.lanIf}" { min rx interval 50 ms; min tx interval 50 ms; multiplier 3; }; }
+protocol bgp uplink {
+  local ${d.lanAddr} as 65001;
+  neighbor ${this.lab.client.lanAddr} as 65000;
+  ipv4 { import none; export where proto = "vigil_vips"; };
+  bfd on;
+  hold time 9;
+  connect retry time 1;
+  error wait time 1, 2;
+}
+`;
+  }
+
+  private vigilConfig(d: Director): string {
+    const l = this.lab;
+    const interval = this.opts.checkIntervalMs ?? 1000;
+    const check = { type: 'tcp', interval_ms: interval, timeout_ms: Math.round(interval * 0.8), rise: 1, fall: 3 };
+    const config = {
+      node: d.name,
+      cluster: {
+        mode: 'ecmp',
+        ecmp: {
+          bird_socket: this.birdSocket(d.name),
+          include_file: this.includeFile(d),
+          vip_interface: 'lo',
+          withdraw_wait_ms: this.opts.withdrawWaitMs ?? 500,
+        },
+        id: `ecmp-${l.id}`,
+        ...(this.opts.timers ?? {}),
+        key_file: join(l.dir, 'authkey'),
+        nodes: l.directors.map((x) => ({ name: x.name, links: [{ name: 'lan', address: x.lanAddr }] })),
+      },
+      vips: [{ address: this.vip, prefix: 32, interface: 'lo' }],
+      services: ['tcp', 'udp'].map((protocol) => ({
+        name: `echo-${protocol}`,
+        protocol,
+        vip: this.vip,
+        port: ECMP_PORT,
+        scheduler: 'mh',
+        forward: 'nat',
+        ...(protocol === 'tcp' ? { check } : {}),
+        real_servers: l.realServers.map((r) => ({ address: r.lanAddr, port: ECMP_PORT, ...(protocol === 'udp' ? { check: { ...check, type: 'tcp' } } : {}) })),
+      })),
+      dataplane: { mode: 'forwarder', forwarder: { workers: 1 } },
+      api: { listen: `127.0.0.1:${API_PORT}`, token_file: join(l.dir, 'api-token') },
+      logging: { level: 'info' },
+    };
+    return `# ECMP lab ${l.id}, director ${d.name}: written by test/lab/ecmp.ts\n${stringify(config)}`;
+  }
+
+  private startBird(ns: string, name: string): void {
+    const fd = openSync(join(this.lab.dir, `${name}-bird.out`), 'a');
+    // -f: foreground, so the lab owns the process and destroy() kills it
+    // BIRD runs with a real-time priority, as a routing daemon should: on this shared,
+    // loaded machine a starved BIRD misses 50 ms BFD packets and the sessions flap
+    const child = this.lab.spawn(ns, ['chrt', '-f', '10', 'bird', '-f', '-c', join(this.lab.dir, `${name}-bird.conf`), '-s', this.birdSocket(name), '-P', join(this.lab.dir, `${name}-bird.pid`)], { stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    this.birds.set(name, child);
+  }
+
+  private async startServer(name: string): Promise<void> {
+    const child = this.lab.spawn(name, ['node', TS_RUN, SERVER, name, String(ECMP_PORT)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await waitLine(child, /^ready$/m, `ecmp-server on ${name}`, 30_000);
+  }
+
+  /** Starts BIRD and vigil on every director (or the named ones) and waits until the router has every next hop. */
+  async start(names: string[] = this.lab.directors.map((d) => d.name)): Promise<void> {
+    const key = join(this.lab.dir, 'authkey');
+    const token = join(this.lab.dir, 'api-token');
+    if (!existsSync(key)) writeFileSync(key, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    if (!existsSync(token)) writeFileSync(token, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
+    for (const n of names) this.startBird(this.lab.director(n).ns, n);
+    await Promise.all(names.map((n) => this.node(n).start({ waitApiMs: 240_000, apiTimeoutS: 20 })));
+  }
+
+  node(name: string): VigilNode {
+    const n = this.nodes.find((x) => x.name === name);
+    if (!n) throw new LabError('LAB_NO_HOST', `no director ${name}`);
+    return n;
+  }
+
+  /**
+   * A control request to a director's API from inside its namespace (what `vigil
+   * maintenance on|off`, `standby`, `takeover` send), with the token of api.token_file.
+   * curl rather than the CLI: starting node takes tens of seconds on a loaded machine.
+   */
+  async control(name: string, path: '/v1/maintenance' | '/v1/standby' | '/v1/takeover', body: unknown = {}): Promise<string> {
+    const d = this.lab.director(name);
+    const token = readFileSync(join(this.lab.dir, 'api-token'), 'utf8').trim();
+    const argv = ['curl', '-s', '-m', '90', '-X', 'POST', '-H', `authorization: Bearer ${token}`, '-H', 'content-type: application/json', '-d', JSON.stringify(body), '-w', '\n%{http_code}', `http://127.0.0.1:${API_PORT}${path}`];
+    const r = await this.lab.exec(d.ns, argv, { allowFail: true, timeoutMs: 120_000 });
+    const [text, code] = [r.stdout.slice(0, r.stdout.lastIndexOf('\n')), r.stdout.slice(r.stdout.lastIndexOf('\n') + 1)];
+    if (r.exitCode !== 0 || code !== '200') throw new LabError('LAB_CONTROL', `POST ${path} on ${name} failed (curl exit ${r.exitCode}, HTTP ${code}): ${text || r.stderr}`);
+    return (JSON.parse(text) as { message: string }).message;
+  }
+
+  /** `vigil maintenance on|off` on a director (POST /v1/maintenance). */
+  maintenance(name: string, on: boolean): Promise<string> {
+    return this.control(name, '/v1/maintenance', { on });
+  }
+
+  /** A director's /status (a generous timeout: the lab runs on loaded machines); null when it does not answer. */
+  async status(name: string): Promise<EcmpStatusLite | null> {
+    const s = await this.node(name).get('/status', 20);
+    return s === null ? null : (JSON.parse(s) as EcmpStatusLite);
+  }
+
+  /** Sum of a metric's samples on a director. */
+  async metric(name: string, metric: string): Promise<number | null> {
+    const text = await this.node(name).get('/metrics', 20);
+    return text === null ? null : sumMetric(text, metric);
+  }
+
+  /** The router's next hops for the VIP (director LAN addresses), from the kernel's FIB. */
+  async nextHops(): Promise<string[]> {
+    const r = await this.lab.exec(this.router, ['ip', '-4', 'route', 'show', `${this.vip}/32`], { allowFail: true });
+    return [...r.stdout.matchAll(/via (\S+)/g)].map((m) => m[1] as string).sort();
+  }
+
+  /** Director name for a LAN address (what the real servers report as peer). */
+  directorOf(addr: string): string {
+    return this.lab.directors.find((d) => d.lanAddr === addr)?.name ?? `?${addr}`;
+  }
+
+  /** Waits until the router's route to the VIP has exactly these directors as next hops. */
+  async waitNextHops(names: string[], timeoutMs = 30_000): Promise<number> {
+    const want = names.map((n) => this.lab.director(n).lanAddr).sort().join(',');
+    const deadline = Date.now() + timeoutMs;
+    let got = '';
+    for (;;) {
+      got = (await this.nextHops()).join(',');
+      if (got === want) return Date.now();
+      if (Date.now() > deadline) throw new LabError('LAB_TIMEOUT', `router next hops for ${this.vip} are [${got}], not [${want}] after ${timeoutMs} ms; see ${this.lab.dir}`);
+      await sleep(20);
+    }
+  }
+
+  /** birdc against one BIRD of the lab (router or a director). */
+  async birdc(name: string, args: string[]): Promise<string> {
+    const r = await run(['birdc', '-s', this.birdSocket(name), ...args], { allowFail: true });
+    return r.stdout;
+  }
+
+  /**
+   * A director dies as a machine does: nft drops every packet in and out (the router
+   * hears nothing more, not even a TCP reset), then vigil and BIRD are killed. Only BFD
+   * (or the hold timer) tells the router.
+   */
+  async crash(name: string): Promise<void> {
+    const d = this.lab.director(name);
+    await this.lab.exec(d.ns, ['nft', '-f', '-'], {
+      input: 'table inet vigil_lab_crash {\n  chain i { type filter hook input priority -300; policy drop; }\n  chain o { type filter hook output priority -300; policy drop; }\n}\n',
+    });
+    await this.node(name).signal('SIGKILL');
+    const b = this.birds.get(name);
+    if (b && b.exitCode === null && b.signalCode === null) {
+      const gone = new Promise<void>((r) => b.once('exit', () => r()));
+      b.kill('SIGKILL');
+      await gone;
+    }
+    // the forwarder's workers are children of vigil; kill whatever is left in the namespace (a dead machine)
+    const pids = (await run(['ip', 'netns', 'pids', d.ns], { allowFail: true })).stdout.split(/\s+/).filter((p) => /^\d+$/.test(p));
+    for (const p of pids) {
+      try {
+        process.kill(Number(p), 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+
+  /** The crashed director boots again: network back, BIRD and vigil started. */
+  async restart(name: string): Promise<void> {
+    const d = this.lab.director(name);
+    await this.lab.exec(d.ns, ['nft', 'delete', 'table', 'inet', 'vigil_lab_crash'], { allowFail: true });
+    await this.lab.exec(d.ns, ['ip', 'addr', 'flush', 'dev', 'lo', 'scope', 'global'], { allowFail: true });
+    writeFileSync(this.includeFile(d), renderInclude('vigil_vips', []));
+    await this.start([name]);
+  }
+
+  /** Starts the clients (see ecmp-client.ts); resolves once every flow had its first answer. */
+  async clients(o: { streamMs?: number; udpFlows?: number; udpMs?: number; long?: number; longMs?: number } = {}): Promise<EcmpClients> {
+    const argv = ['node', TS_RUN, CLIENT, this.vip, String(ECMP_PORT), String(o.streamMs ?? 10), String(o.udpFlows ?? 0), String(o.udpMs ?? 10), String(o.long ?? 0), String(o.longMs ?? 50)];
+    const child = nsSpawn(this.clientNs, ['nice', '-n', '-10', ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.clientChildren.add(child);
+    child.once('exit', () => this.clientChildren.delete(child));
+    const c = new EcmpClients(child);
+    await waitLine(child, /^ready$/m, 'ecmp clients', 180_000);
+    return c;
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const c of this.clientChildren) c.kill('SIGKILL');
+    await Promise.all(this.nodes.map((n) => n.signal('SIGKILL').catch(() => undefined)));
+    deleteNamespaceSync(this.clientNs);
+    await this.lab.destroy();
+  }
+}
+
+/** One new connection: started at, ended at (answer or failure), epoch ms. */
+export interface StreamResult { at: number; end: number; ok: boolean; director: string; error?: string }
+export interface FlowResult { id: number; answers: Array<[number, string]> }
+export interface LongResult { id: number; director: string; brokenAt: number | null; error: string | null }
+export interface ClientReport { stream: StreamResult[]; flows: FlowResult[]; long: LongResult[] }
+
+/** A running ecmp-client.ts; stop() returns its report. */
+export class EcmpClients {
+  private out = '';
+  constructor(private readonly child: ChildProcess) {
+    child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
+  }
+  async stop(): Promise<ClientReport> {
+    const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
+    this.child.kill('SIGTERM');
+    await Promise.race([exited, sleep(10_000)]);
+    const line = this.out.split('\n').find((l) => l.startsWith('{'));
+    if (!line) throw new LabError('LAB_CLIENT', `ecmp clients gave no report: ${this.out.slice(0, 300)}`);
+    return JSON.parse(line) as ClientReport;
+  }
+}
+
+function waitLine(child: ChildProcess, re: RegExp, what: string, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    let err = '';
+    const timer = setTimeout(() => done(new LabError('LAB_START', `${what} not ready after ${ms} ms: ${err.trim()}`)), ms);
+    const onData = (d: Buffer): void => {
+      buf += d.toString();
+      if (re.test(buf)) done();
+    };
+    const onErr = (d: Buffer): void => void (err += d.toString());
+    const onExit = (code: number | null, sig: string | null): void => done(new LabError('LAB_START', `${what} exited (${code ?? sig}): ${err.trim()}`));
+    const done = (e?: Error): void => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onErr);
+      child.off('exit', onExit);
+      if (e) reject(e);
+      else resolve();
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onErr);
+    child.once('exit', onExit);
+  });
+}
