@@ -155,12 +155,17 @@ describe.skipIf(!systemd)('systemd unit', () => {
     expect(directive('ReadWritePaths')[0]?.split(/\s+/)).toContain('-/proc/sys/net/ipv6/conf');
   });
 
-  it('restarts always, reloads with SIGHUP, and keeps only the network capabilities', () => {
+  it('restarts always, reloads with SIGHUP, and keeps only the network capabilities (plus SYS_NICE for realtime)', () => {
     expect(directive('Restart')).toEqual(['always']);
     expect(directive('ExecReload')).toEqual(['/bin/kill -HUP $MAINPID']);
     for (const k of ['CapabilityBoundingSet', 'AmbientCapabilities']) {
-      expect(directive(k)[0]?.split(/\s+/).sort()).toEqual(['CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW']);
+      expect(directive(k)[0]?.split(/\s+/).sort()).toEqual(['CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW', 'CAP_SYS_NICE']);
     }
+    // cluster.realtime (default on): SCHED_RR for the cluster process needs these
+    expect(directive('RestrictRealtime')).toEqual(['no']);
+    expect(directive('LimitRTPRIO')).toEqual(['99']);
+    // no VIP outlives the daemon, however it died
+    expect(directive('ExecStopPost')).toEqual(['/usr/bin/vigil cleanup --config ${VIGIL_CONFIG}']);
     for (const k of ['NoNewPrivileges', 'ProtectHome', 'PrivateTmp', 'ProtectKernelModules']) expect(directive(k)).toEqual(['yes']);
     expect(directive('ProtectSystem')).toEqual(['strict']);
     // Node's JIT needs W+X pages
