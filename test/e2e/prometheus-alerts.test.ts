@@ -284,10 +284,13 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
   }, 300_000);
 
   it('a stalled director fires VigilTimerLate', async () => {
+    // the whole director stalls: the daemon and its cluster process (which keeps its own
+    // timers on time while only the daemon is stopped)
     const pid = standbyB.pid as number;
-    process.kill(pid, 'SIGSTOP');
+    const tree = [pid, ...readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)];
+    for (const p of tree) process.kill(p, 'SIGSTOP');
     await sleep(1500);
-    process.kill(pid, 'SIGCONT');
+    for (const p of tree) process.kill(p, 'SIGCONT');
     await fires('VigilTimerLate', { instance: inst(standbyB) });
   }, 300_000);
 

@@ -45,10 +45,10 @@ describe('vigil validate and vigil run refuse an over-limit config', { timeout: 
     expect(bad.stderr.trim()).toBe(`${big}: (top level): file too large: ${L.fileBytes + base.length + 2} bytes (limit ${L.fileBytes} bytes = 4 MiB)`);
   });
 
-  it('run: exits 1 with the same message and starts nothing', async () => {
+  it('run: exits 78 (EX_CONFIG, not restarted by the unit) with the same message and starts nothing', async () => {
     const over = writeFile(dir, 'run-over.yaml', base + vips(L.vips + 1));
     const r = await run(['run', '--config', over]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(78);
     expect(r.stderr).toContain(`${over}: vips: too many VIPs: ${L.vips + 1} (limit ${L.vips})`);
     expect(r.stdout).not.toMatch(/vigil started/);
   });
