@@ -205,6 +205,7 @@ protocol bgp uplink {
         vip: this.vip,
         port: ECMP_PORT,
         scheduler: 'mh',
+        scheduler_flags: ['mh-port'],
         forward: 'nat',
         ...(protocol === 'tcp' ? { check } : {}),
         real_servers: l.realServers.map((r) => ({ address: r.lanAddr, port: ECMP_PORT, ...(protocol === 'udp' ? { check: { ...check, type: 'tcp' } } : {}) })),
