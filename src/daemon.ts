@@ -30,7 +30,7 @@ import { createNotifier } from './notify.js';
 import { VERSION } from './version.js';
 import { Cluster, raiseOwnPriority } from './cluster/cluster.js';
 import { ClusterSupervisor } from './cluster/supervisor.js';
-import { partitionMetrics } from './metrics.js';
+import { dropFamilies, partitionMetrics } from './metrics.js';
 import { watchSilentPeers } from './cluster/silent-peers.js';
 import type { EcmpAnnouncer } from './ecmp/announcer.js';
 import { clusterView, isEcmp, modeChangeProblem, startEcmp } from './ecmp/mode.js';
@@ -96,6 +96,9 @@ export class Daemon implements Control {
     // the config in force loaded: the alert on a rejected reload must not fire on a fresh daemon
     this.metrics.configLastReloadSuccess.set(1);
     primeConfigMetrics(this.metrics, loaded.config, undefined);
+    // the vigil_ecmp_* families mean something in cluster.mode ecmp only: a pair exports
+    // none (an unlabelled gauge would say 0 and fire the ecmp session alerts)
+    if (!isEcmp(loaded.config)) dropFamilies(this.metrics, 'vigil_ecmp_');
   }
 
   get config(): Config {

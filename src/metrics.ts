@@ -127,3 +127,11 @@ export function partitionMetrics(m: Metrics, side: 'cluster' | 'daemon'): void {
     if (isClusterMetric(name) !== (side === 'cluster')) m.registry.removeSingleMetric(name);
   }
 }
+
+/** Unregisters every family whose name starts with `prefix` (e.g. vigil_ecmp_ on a pair). */
+export function dropFamilies(m: Metrics, prefix: string): void {
+  for (const metric of m.registry.getMetricsAsArray()) {
+    const name = (metric as unknown as { name: string }).name;
+    if (name.startsWith(prefix)) m.registry.removeSingleMetric(name);
+  }
+}

@@ -37,7 +37,8 @@ services:
 `;
 
 /** Counters whose label sets are open-ended (documented in src/metrics-prime.ts and the README). */
-const OPEN_ENDED = new Set(['vigil_cluster_transitions_total', 'vigil_api_requests_total']);
+// open-ended label sets; vigil_ecmp_announce_changes_total exists in ecmp mode only (a pair drops vigil_ecmp_*)
+const OPEN_ENDED = new Set(['vigil_cluster_transitions_total', 'vigil_api_requests_total', 'vigil_ecmp_announce_changes_total']);
 
 async function series(c: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }) {
   return (await c.get()).values;
