@@ -135,11 +135,17 @@ export async function runImport({ argv, out, err }: CommandContext): Promise<num
   const counts = { untranslated: 0, adjusted: 0, note: 0, error: 0 };
   for (const e of report) counts[e.kind] += 1;
   const partial = values.partial === true;
-  const errors = counts.error === 0 ? '' : `${counts.error} errors (${partial ? 'accepted with --partial: those parts are left out' : 'the output does not do what the input did; fix them, or rerun with --partial to accept the result without them'}), `;
   const lines = [
     ...formatReport(report),
-    `vigil import: ${errors}${counts.untranslated} untranslated, ${counts.adjusted} adjusted, ${counts.note} notes; ${valid ? 'the output validates' : 'the output does NOT validate'}${written.length > 0 ? `; wrote ${written.join(', ')}` : ''}`,
+    `vigil import: ${counts.error} errors, ${counts.untranslated} untranslated, ${counts.adjusted} adjusted, ${counts.note} notes; ${valid ? 'the output validates' : 'the output does NOT validate'}${written.length > 0 ? `; wrote ${written.join(', ')}` : ''}`,
   ];
+  if (counts.error > 0) {
+    lines.push(
+      partial
+        ? `vigil import: ${counts.error} errors accepted with --partial: those parts are left out`
+        : `vigil import: ${counts.error} errors: the output does not do what the input did; fix them, or rerun with --partial to accept the result without them`,
+    );
+  }
   if (values.report !== undefined) writeFileSync(values.report, `${lines.join('\n')}\n`);
   else for (const l of lines) err(l);
   return valid && (counts.error === 0 || partial) ? 0 : 1;
