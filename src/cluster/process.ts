@@ -18,7 +18,7 @@ import { createLogger } from '../log.js';
 import { createMetrics, partitionMetrics } from '../metrics.js';
 import { primeConfigMetrics } from '../metrics-prime.js';
 import { Cluster, type RoleEvent } from './cluster.js';
-import type { ClusterSnapshot, FromCluster, ToCluster } from './protocol.js';
+import type { ClusterSnapshot, FromCluster, ToCluster, WireError } from './protocol.js';
 
 export function snapshotOf(c: Cluster): ClusterSnapshot {
   return {
@@ -34,6 +34,12 @@ export function snapshotOf(c: Cluster): ClusterSnapshot {
 
 /** Lease periods a lapsed lease must be renewed on time before the node is eligible again. */
 const RECOVER_LEASES = 5;
+
+/** A VigilError (code, statusCode) as it crosses the IPC channel. */
+function wireError(err: unknown): WireError {
+  const e = err as { message?: string; code?: string; statusCode?: number };
+  return { message: e.message ?? String(err), code: e.code, status: e.statusCode };
+}
 
 function send(msg: FromCluster): void {
   if (process.connected) process.send?.(msg);
@@ -107,7 +113,7 @@ async function main(): Promise<void> {
           try {
             await cluster.start();
           } catch (err) {
-            send({ type: 'started', ok: false, error: { message: (err as Error).message, code: (err as { code?: string }).code } });
+            send({ type: 'started', ok: false, error: wireError(err) });
             setTimeout(() => process.exit(1), 20).unref();
             return;
           }
@@ -147,8 +153,7 @@ async function main(): Promise<void> {
             const message = await run;
             send({ type: 'reply', id: m.id, ok: true, message });
           } catch (err) {
-            const e = err as { message: string; code?: string; status?: number };
-            send({ type: 'reply', id: m.id, ok: false, error: { message: e.message, code: e.code, status: e.status } });
+            send({ type: 'reply', id: m.id, ok: false, error: wireError(err) });
           }
           pushSnapshot(true);
           return;
@@ -161,8 +166,7 @@ async function main(): Promise<void> {
             primeConfigMetrics(metrics, config, undefined);
             send({ type: 'reply', id: m.id, ok: true, message: 'reloaded' });
           } catch (err) {
-            const e = err as { message: string; code?: string; status?: number };
-            send({ type: 'reply', id: m.id, ok: false, error: { message: e.message, code: e.code, status: e.status } });
+            send({ type: 'reply', id: m.id, ok: false, error: wireError(err) });
           }
           pushSnapshot(true);
           return;

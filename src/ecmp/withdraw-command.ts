@@ -4,7 +4,7 @@
  * when vigil dies without its graceful stop (a crash, SIGKILL, OOM), BIRD must not keep
  * announcing VIPs that nothing serves any more (the forwarder's workers die with vigil).
  */
-import type { CommandContext } from '../cli.js';
+import type { CommandContext } from '../cli/context.js';
 import { BirdControl, renderInclude, writeAtomic } from './bird.js';
 
 export async function runEcmpWithdraw(ctx: CommandContext, file: string): Promise<number> {
