@@ -74,7 +74,11 @@ describe('two daemons (plus a phantom third node the test plays)', () => {
     ]);
     expect(peer.links[0].rttMs).toBeLessThan(T.deadtimeMs); // loopback: well under a millisecond when the machine is idle
     expect(s1.vips).toEqual([{ address: '127.0.0.1', prefix: 8, interface: 'lo', owned: true, owner: 'lvs1' }]);
-    const s2 = await getJson<any>(`${lab.node('lvs2').api}/status`);
+    // lvs2's view too is at most one interval old: wait for it to name the owner
+    const s2 = await waitFor('lvs2 sees lvs1 own the VIP', async () => {
+      const s = await getJson<any>(`${lab.node('lvs2').api}/status`);
+      return s.vips[0]?.owner === 'lvs1' ? s : undefined;
+    });
     expect(s2).toMatchObject({ role: 'standby', effectivePriority: 100 });
     expect(s2.vips[0]).toMatchObject({ owned: false, owner: 'lvs1' });
     expect(s2.history.some((h: any) => h.kind === 'role' && /init → standby/.test(h.message))).toBe(true);
