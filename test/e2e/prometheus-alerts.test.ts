@@ -313,6 +313,10 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
     await Promise.all(a.map((n) => n.waitPeerLinks(30_000)));
     const active = await waitSettled(a, 60_000);
     const survivor = other(a, active);
+    // the director dies whole: its cluster process too (alone, a killed daemon's cluster
+    // process would say leaving: a peer-left hand-over, not a death)
+    const pid = active.pid as number;
+    for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)) process.kill(c, 'SIGKILL');
     await active.signal('SIGKILL');
     await fires('VigilDown', { instance: inst(active) });
     await fires('VigilPeerDown', { instance: inst(survivor), peer: active.name });
@@ -322,11 +326,15 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
   }, 300_000);
 
   it('a pair with nobody active fires VigilNoActiveDirector for that pair only', async () => {
-    // pair B: the standby into maintenance, then the active one: nobody holds the role
-    const activeNow = await waitSettled(b, 60_000);
-    expect(await post(other(b, activeNow), '/v1/maintenance', { on: true }, B_API)).toContain('"ok":true');
-    const second = await post(activeNow, '/v1/maintenance', { on: true }, B_API);
-    expect(second).toContain('"ok":true');
+    // pair B: every director loses its one tracked interface (priority 0 everywhere), so
+    // nobody may hold the role. Maintenance cannot do it: it is refused, like standby,
+    // while no other director could take over.
+    await waitSettled(b, 60_000);
+    const file = join(lab.dir, 'pair-b.yaml');
+    const cfgB = parse(readFileSync(file, 'utf8')) as { cluster: Record<string, unknown> };
+    cfgB.cluster.tracks = [{ type: 'interface', interface: 'vnoexist0', weight: 255 }];
+    writeFileSync(file, stringify(cfgB));
+    for (const n of b) expect(await post(n, '/v1/reload', {}, B_API)).toContain('"ok":true');
     const none = await fires('VigilNoActiveDirector');
     expect(none.labels).toMatchObject({ cluster_id: 'shared', nodes: 'b1,b2' });
   }, 300_000);
