@@ -6,7 +6,10 @@
  *
  * Scenarios, each VIGIL_BENCH_RUNS times (default 10) at the defaults (100/600), at
  * interval 20 / deadtime 80 and at 10 / 40:
- *   crash       SIGKILL of the active's vigil + all its links down
+ *   crash       the active director dies whole (cluster process, daemon and workers
+ *               SIGKILLed in one tick: no leaving frame) + all its links down
+ *   daemon-crash SIGKILL of the active's daemon alone: its cluster process releases
+ *               the VIP and says leaving (the OOM / native-crash case)
  *   graceful    SIGTERM of the active (hands over before exiting)
  *   standby     `vigil standby` on d1 (made active first by `vigil takeover` when it is not)
  *   preempt     failback: preempt: true; the better node returns and takes the VIP back
@@ -55,7 +58,7 @@ import { alternatingAnswers, longestGap, summarize, switches } from '../lab/time
 import { clusterNodes, DEFAULT_TIMERS, FAST_TIMERS, HEARTBEAT_PORT, sumMetric, waitSettled, writeClusterConfig, type Timers, type VigilNode } from '../lab/vigil.js';
 import { acquisitions, VipWatch } from '../lab/vipwatch.js';
 
-const SCENARIOS = ['crash', 'graceful', 'standby', 'preempt', 'link-loss', 'split-brain', 'loss-stress', 'load'] as const;
+const SCENARIOS = ['crash', 'daemon-crash', 'graceful', 'standby', 'preempt', 'link-loss', 'split-brain', 'loss-stress', 'load'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const runs = Number(process.env.VIGIL_BENCH_RUNS ?? 10);
@@ -184,6 +187,16 @@ async function pairScenarios(lab: Lab, prober: Prober, s: Setting): Promise<Row[
     const target = s.key === 'defaults' ? 'median ≤ 300' : s.key === 'fast' ? 'median ≤ 120' : 'median ≤ 50';
     const r = await switchScenario('crash (SIGKILL + links down)', target, pair, t, false, file, async (p) => {
       const res = await crashActive(p, 15_000);
+      await recoverCrashed(p, res.crashed, { reboot: true });
+      return res;
+    });
+    rows.push(r.row);
+    pair = r.pair;
+  }
+  if (want('daemon-crash')) {
+    // the daemon dies alone (OOM, native crash): its cluster process releases and says leaving
+    const r = await switchScenario('daemon crash (SIGKILL of the daemon only)', 'median ≤ 100', pair, t, false, file, async (p) => {
+      const res = await crashActive(p, 15_000, { daemonOnly: true });
       await recoverCrashed(p, res.crashed, { reboot: true });
       return res;
     });

@@ -70,12 +70,25 @@ async function ensureClientOn(p: Pair, name: string, timeoutMs = 5000): Promise<
   return p.prober.waitForAnswers(name, { since: Date.now(), count: 3, timeoutMs });
 }
 
-/** Crash of the active director: SIGKILL of vigil and every link down at the same moment. */
-export async function crashActive(p: Pair, timeoutMs = 10_000): Promise<SwitchResult & { crashed: VigilNode }> {
+/**
+ * Crash of the active director: the whole director dies (cluster process, daemon and
+ * workers SIGKILLed in one tick, so no leaving frame) and every link goes down at the same
+ * moment. With `daemonOnly` only the daemon is killed (links stay up): its cluster process
+ * notices, releases the VIPs and says leaving.
+ */
+export async function crashActive(p: Pair, timeoutMs = 10_000, opts: { daemonOnly?: boolean } = {}): Promise<SwitchResult & { crashed: VigilNode }> {
   const { active, standby } = await roles(p);
   const cleanFrom = await ensureClientOn(p, active.name);
   const actionAt = Date.now();
-  await Promise.all([active.signal('SIGKILL'), p.lab.isolate(active.name)]);
+  if (opts.daemonOnly) await active.signal('SIGKILL');
+  else {
+    // links first: the responder stops answering the client at the same moment the
+    // heartbeats stop (killing first would let the client hear the old director for the
+    // few ms `ip link set down` takes, and shorten the measured outage); nothing can leave
+    // through a link that is down, so the kill that follows cannot send a leaving frame either
+    await p.lab.isolate(active.name);
+    await active.crash();
+  }
   const r = await observeSwitch(p, active.name, standby.name, actionAt, timeoutMs, cleanFrom);
   return { ...r, crashed: active };
 }

@@ -146,6 +146,33 @@ export class VigilNode {
     }
   }
 
+  /**
+   * The whole director dies at once (power loss, panic): SIGKILL to its cluster process first,
+   * then to the daemon and everything under it, in the same tick, so nothing can send a
+   * leaving frame. `signal('SIGKILL')` kills the daemon alone, whose cluster process then
+   * releases and says leaving: a different, gentler event.
+   */
+  async crash(): Promise<void> {
+    const c = this.child;
+    if (!c || !this.running) return;
+    const tree = this.processTree();
+    const cluster = tree.filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cluster/process.js');
+      } catch {
+        return false;
+      }
+    });
+    for (const pid of [...cluster, ...tree.filter((p) => !cluster.includes(p))]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await this.exited;
+  }
+
   /** The pid of the daemon (ip netns exec execs it, so this is node's pid). */
   get pid(): number | undefined {
     return this.running ? this.child?.pid : undefined;
