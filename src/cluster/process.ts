@@ -13,11 +13,13 @@
  *   daemon is gone: release the VIPs, tell the peers (leaving frame) and exit.
  * - This process dying is seen by the daemon, which removes the VIPs itself.
  */
+import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../log.js';
 import { createMetrics, partitionMetrics } from '../metrics.js';
 import { primeConfigMetrics } from '../metrics-prime.js';
 import { Cluster, type RoleEvent } from './cluster.js';
+import { leaseVerdict, parseSchedstat, type SchedSample } from './lease.js';
 import type { ClusterSnapshot, FromCluster, ToCluster, WireError } from './protocol.js';
 
 export function snapshotOf(c: Cluster): ClusterSnapshot {
@@ -30,6 +32,15 @@ export function snapshotOf(c: Cluster): ClusterSnapshot {
     peers: c.peers(),
     vips: c.vipStatus(),
   };
+}
+
+/** The daemon's (the parent's) main-thread CPU and run-queue counters; undefined where unreadable. */
+function readSched(): SchedSample | undefined {
+  try {
+    return parseSchedstat(readFileSync(`/proc/${process.ppid}/schedstat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Lease periods a lapsed lease must be renewed on time before the node is eligible again. */
@@ -55,6 +66,10 @@ async function main(): Promise<void> {
   let daemonWhy = 'the dataplane cannot serve';
   /** When the lease last lapsed or said "cannot serve" (hysteresis below). */
   let lapsedAt = -Infinity;
+  /** The daemon's CPU counters at the last lease, and whether this late lease was logged. */
+  let schedAtLease: SchedSample | undefined;
+  let starvedLogged = false;
+  let logger: ReturnType<typeof createLogger> | undefined;
   let closing: Promise<void> | undefined;
   const metrics = createMetrics({ defaults: false });
   partitionMetrics(metrics, 'cluster');
@@ -104,7 +119,7 @@ async function main(): Promise<void> {
           config = m.config;
           // this process's families exist from the start (increase() sees the first failover)
           primeConfigMetrics(metrics, config, undefined);
-          const logger = createLogger(config.logging.level, m.env, config.node);
+          logger = createLogger(config.logging.level, m.env, config.node);
           cluster = new Cluster({ config, logger, metrics, env: m.env });
           cluster.on('role', (e: RoleEvent) => {
             send({ type: 'role', event: e });
@@ -123,13 +138,20 @@ async function main(): Promise<void> {
           // Hysteresis: once the lease lapsed, the node is eligible again only after the
           // lease was renewed on time for RECOVER_LEASES × lease_ms, so two daemons that
           // both stall now and then do not pass the VIPs back and forth.
+          // A late lease counts against the daemon only when it is blocked, stopped or hung,
+          // not when it waits for a CPU on an overloaded machine (lease.ts).
           leaseTimer = setInterval(() => {
             const now = performance.now();
-            const fresh = now - lastLease <= leaseMs;
+            const v = leaseVerdict(now - lastLease, leaseMs, schedAtLease, now - lastLease > leaseMs ? readSched() : undefined);
+            const fresh = v.kind !== 'lapsed';
+            if (v.kind === 'starved' && !starvedLogged) {
+              starvedLogged = true;
+              logger?.warn({ lateMs: Math.round(v.lateMs), waitedMs: Math.round(v.waitedMs), ranMs: Math.round(v.ranMs) }, 'the daemon is late with its lease but waiting for a CPU (machine overloaded), not blocked: staying eligible');
+            }
             if (!fresh || !daemonServing) lapsedAt = now;
             const recovered = now - lapsedAt >= RECOVER_LEASES * leaseMs;
             const ok = fresh && daemonServing && recovered;
-            const why = !fresh ? `no lease from the daemon for ${leaseMs} ms (blocked or hung)` : !daemonServing ? daemonWhy : 'serving again, but only recently';
+            const why = v.kind === 'lapsed' ? v.why : !daemonServing ? daemonWhy : 'serving again, but only recently';
             cluster?.setServing(ok, why);
           }, every);
           snapTimer = setInterval(() => pushSnapshot(), Math.max(50, config.cluster.interval_ms));
@@ -139,6 +161,8 @@ async function main(): Promise<void> {
         }
         case 'lease':
           lastLease = performance.now();
+          schedAtLease = readSched();
+          starvedLogged = false;
           daemonServing = m.serving;
           if (!m.serving) {
             lapsedAt = lastLease;

@@ -185,9 +185,12 @@ export const clusterSchema = z
     ecmp: ecmpSchema.prefault({}),
     id: name.default('vigil'),
     port: port.default(694),
-    interval_ms: ms(5).default(100),
-    deadtime_ms: ms(10).default(600),
-    warntime_ms: ms(5).default(300),
+    // 50/250: crash failover ≈ 270 ms (bench:failover); 5 missed heartbeats before a peer
+    // is dead, over 3× the margin of 20/80, which stays flap-free under the load scenario
+    // (docs/ARCHITECTURE.md "Default timers")
+    interval_ms: ms(5).default(50),
+    deadtime_ms: ms(10).default(250),
+    warntime_ms: ms(5).default(150),
     initdead_ms: ms(0).default(2000),
     preempt: z.boolean().default(false),
     /** Shared HMAC key, mode 0600. Required when the cluster has more than one node. */

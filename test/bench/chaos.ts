@@ -24,7 +24,7 @@
  * instrument lost track), 2 on bad options or a missing tool.
  *
  * Environment: VIGIL_CHAOS_MINUTES, VIGIL_CHAOS_SEED, VIGIL_CHAOS_TIMERS (interval/deadtime
- * in ms, default 100/600), VIGIL_CHAOS_PROBES (1000), VIGIL_CHAOS_PROBE_INTERVAL_MS (2000), VIGIL_CHAOS_HOGS (hogs per core, 4),
+ * in ms, default the schema's 50/250), VIGIL_CHAOS_PROBES (1000), VIGIL_CHAOS_PROBE_INTERVAL_MS (2000), VIGIL_CHAOS_HOGS (hogs per core, 4),
  * VIGIL_CHAOS_LOSS (percent, 5), VIGIL_CHAOS_TAKEOVER_MS (allowed decision → VIP added,
  * default 2 intervals + 100), VIGIL_CHAOS_HEAL_MS (two owners allowed after a heal,
  * default 1 interval + 20), VIGIL_CHAOS_REPORT (a file to write the JSON report to),
@@ -58,9 +58,9 @@ const minutesArg = process.argv[2] ?? process.env.VIGIL_CHAOS_MINUTES ?? '30';
 const minutes = Number(minutesArg);
 if (!(minutes > 0)) fail(`minutes must be a positive number, not "${minutesArg}" (argument or VIGIL_CHAOS_MINUTES)`);
 const seed = num('VIGIL_CHAOS_SEED', Math.floor(Math.random() * 2 ** 32), (n) => Number.isInteger(n) && n >= 0 && n < 2 ** 32, 'an integer in [0, 2^32)');
-const timersRaw = process.env.VIGIL_CHAOS_TIMERS || '100/600';
+const timersRaw = process.env.VIGIL_CHAOS_TIMERS || '50/250';
 const tm = /^(\d+)\/(\d+)$/.exec(timersRaw);
-if (!tm) fail(`VIGIL_CHAOS_TIMERS=${timersRaw}: must be interval/deadtime in ms, e.g. 100/600 or 20/80`);
+if (!tm) fail(`VIGIL_CHAOS_TIMERS=${timersRaw}: must be interval/deadtime in ms, e.g. 50/250 or 20/80`);
 const intervalMs = Number(tm[1]);
 const deadtimeMs = Number(tm[2]);
 if (!(intervalMs >= 5 && deadtimeMs >= 2 * intervalMs)) fail(`VIGIL_CHAOS_TIMERS=${timersRaw}: interval ≥ 5 and deadtime ≥ 2 × interval`);

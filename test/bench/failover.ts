@@ -4,7 +4,7 @@
  * every 5 ms over TCP; each director answers with its own name; outage = last answer
  * from the old active → first answer from the new one.
  *
- * Scenarios, each VIGIL_BENCH_RUNS times (default 10) at the defaults (100/600), at
+ * Scenarios, each VIGIL_BENCH_RUNS times (default 10) at the defaults (50/250), at
  * interval 20 / deadtime 80 and at 10 / 40:
  *   crash       the active director dies whole (cluster process, daemon and workers
  *               SIGKILLed in one tick: no leaving frame) + all its links down
@@ -92,7 +92,7 @@ interface Setting {
   timers: Timers;
 }
 const SETTINGS: Setting[] = [
-  { key: 'defaults', label: 'defaults: interval 100, deadtime 600, warntime 300, initdead 2000 ms', timers: DEFAULT_TIMERS },
+  { key: 'defaults', label: `defaults: interval ${DEFAULT_TIMERS.interval_ms}, deadtime ${DEFAULT_TIMERS.deadtime_ms}, warntime ${DEFAULT_TIMERS.warntime_ms}, initdead ${DEFAULT_TIMERS.initdead_ms} ms`, timers: DEFAULT_TIMERS },
   { key: 'fast', label: 'fast: interval 20, deadtime 80, warntime 60, initdead 2000 ms', timers: FAST_TIMERS },
   { key: 'faster', label: 'faster: interval 10, deadtime 40, warntime 30, initdead 2000 ms', timers: { interval_ms: 10, deadtime_ms: 40, warntime_ms: 30, initdead_ms: 2000 } },
 ].filter((s) => settingsChosen.includes(s.key));

@@ -29,7 +29,7 @@ export interface Timers {
 }
 
 /** The defaults of the schema (Heartbeat-like, 6 missed heartbeats). */
-export const DEFAULT_TIMERS: Timers = { interval_ms: 100, deadtime_ms: 600, warntime_ms: 300, initdead_ms: 2000 };
+export const DEFAULT_TIMERS: Timers = { interval_ms: 50, deadtime_ms: 250, warntime_ms: 150, initdead_ms: 2000 }; // the schema's defaults
 /** The aggressive setting of the benchmark. */
 export const FAST_TIMERS: Timers = { interval_ms: 20, deadtime_ms: 80, warntime_ms: 60, initdead_ms: 2000 };
 

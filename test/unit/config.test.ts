@@ -44,7 +44,7 @@ const edit = (from: string, to: string): string => {
 describe('config: a valid file', () => {
   it('parses and fills defaults', () => {
     const { config } = parseConfig(BASE, '/etc/vigil/vigil.yaml', {});
-    expect(config.cluster).toMatchObject({ id: 'vigil', port: 694, interval_ms: 100, deadtime_ms: 600, warntime_ms: 300, initdead_ms: 2000, preempt: false });
+    expect(config.cluster).toMatchObject({ id: 'vigil', port: 694, interval_ms: 50, deadtime_ms: 250, warntime_ms: 150, initdead_ms: 2000, preempt: false });
     expect(config.cluster.nodes[1]?.priority).toBe(100);
     expect(config.services[0]).toMatchObject({ protocol: 'tcp', forward: 'dr', quiescent: false });
     expect(config.services[0]?.check).toMatchObject({ rise: 2, fall: 2, initial: 'down' });
