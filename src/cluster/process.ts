@@ -13,13 +13,13 @@
  *   daemon is gone: release the VIPs, tell the peers (leaving frame) and exit.
  * - This process dying is seen by the daemon, which removes the VIPs itself.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../log.js';
 import { createMetrics, partitionMetrics } from '../metrics.js';
 import { primeConfigMetrics } from '../metrics-prime.js';
 import { Cluster, type RoleEvent } from './cluster.js';
-import { leaseVerdict, parseSchedstat, type SchedSample } from './lease.js';
+import { daemonDying, leaseVerdict, parseSchedstat, type SchedSample } from './lease.js';
 import type { ClusterSnapshot, FromCluster, ToCluster, WireError } from './protocol.js';
 
 export function snapshotOf(c: Cluster): ClusterSnapshot {
@@ -34,13 +34,43 @@ export function snapshotOf(c: Cluster): ClusterSnapshot {
   };
 }
 
-/** The daemon's (the parent's) main-thread CPU and run-queue counters; undefined where unreadable. */
-function readSched(): SchedSample | undefined {
+/** The daemon: the parent this process was forked by (a later ppid is whoever adopted it). */
+const DAEMON_PID = process.ppid;
+
+/** The daemon is gone or dying: adopted by another parent, a zombie, or a SIGKILL pending. */
+function daemonGone(): boolean {
+  if (process.ppid !== DAEMON_PID) return true;
   try {
-    return parseSchedstat(readFileSync(`/proc/${process.ppid}/schedstat`, 'utf8'));
+    return daemonDying(readFileSync(`/proc/${DAEMON_PID}/status`, 'utf8'));
+  } catch {
+    return true; // no such process
+  }
+}
+
+/** The daemon's (the parent's) main-thread CPU and every thread's run-queue wait; undefined where unreadable. */
+function readSched(): SchedSample | undefined {
+  const base = `/proc/${DAEMON_PID}`;
+  let main: SchedSample | undefined;
+  try {
+    main = parseSchedstat(readFileSync(`${base}/schedstat`, 'utf8'));
   } catch {
     return undefined;
   }
+  if (!main) return undefined;
+  const threads = new Map<number, number>();
+  try {
+    for (const tid of readdirSync(`${base}/task`)) {
+      try {
+        const t = parseSchedstat(readFileSync(`${base}/task/${tid}/schedstat`, 'utf8'));
+        if (t) threads.set(Number(tid), t.waitMs);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  } catch {
+    // no task directory: the main thread's counters alone
+  }
+  return { ...main, threads };
 }
 
 /** Lease periods a lapsed lease must be renewed on time before the node is eligible again. */
@@ -142,6 +172,12 @@ async function main(): Promise<void> {
           // not when it waits for a CPU on an overloaded machine (lease.ts).
           leaseTimer = setInterval(() => {
             const now = performance.now();
+            // a daemon killed but not yet torn down (its exit waits for a CPU) keeps the IPC
+            // channel open: once its lease is late, look; gone is gone — release, leaving, exit
+            if (now - lastLease > 2 * every && daemonGone()) {
+              if (!closing) void close('daemon gone (killed; its exit was still under way)', 0);
+              return;
+            }
             const v = leaseVerdict(now - lastLease, leaseMs, schedAtLease, now - lastLease > leaseMs ? readSched() : undefined);
             const fresh = v.kind !== 'lapsed';
             if (v.kind === 'starved' && !starvedLogged) {

@@ -34,6 +34,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { leaseMs as leaseMsOf } from '../../src/config/schema.js';
 import { evaluateInvariants, type FaultEvent, type InvariantReport, type LinkDef } from '../lab/invariants.js';
 import { Lab } from '../lab/lab.js';
 import { reloadViaApi, loadServices, startListeners, startStress } from '../lab/load.js';
@@ -64,6 +65,8 @@ if (!tm) fail(`VIGIL_CHAOS_TIMERS=${timersRaw}: must be interval/deadtime in ms,
 const intervalMs = Number(tm[1]);
 const deadtimeMs = Number(tm[2]);
 if (!(intervalMs >= 5 && deadtimeMs >= 2 * intervalMs)) fail(`VIGIL_CHAOS_TIMERS=${timersRaw}: interval ≥ 5 and deadtime ≥ 2 × interval`);
+/** The daemon's lease with its cluster process, as the daemon computes it. */
+const leaseMs = leaseMsOf({ deadtime_ms: deadtimeMs });
 const timers: Timers = { interval_ms: intervalMs, deadtime_ms: deadtimeMs, warntime_ms: Math.max(intervalMs, Math.round(deadtimeMs / 2)), initdead_ms: 2000 };
 const probes = num('VIGIL_CHAOS_PROBES', 1000, (n) => Number.isInteger(n) && n >= 0 && n <= 5000, 'an integer in [0, 5000]');
 const probeIntervalMs = num('VIGIL_CHAOS_PROBE_INTERVAL_MS', 2000, (n) => Number.isInteger(n) && n >= 100, 'an integer ≥ 100 (ms)');
@@ -198,8 +201,14 @@ async function oneFault(watch: VipWatch): Promise<void> {
     case 'stall-below':
     case 'stall-above': {
       const below = kind === 'stall-below';
-      const ms = below ? uniform(0.2, 0.9) * Math.max(intervalMs, deadtimeMs - 2 * intervalMs) : Math.max(uniform(1.5, 4) * deadtimeMs, deadtimeMs + 200);
+      let ms = below ? uniform(0.2, 0.9) * Math.max(intervalMs, deadtimeMs - 2 * intervalMs) : Math.max(uniform(1.5, 4) * deadtimeMs, deadtimeMs + 200);
       const tree = random() < 0.5;
+      // The daemon alone stopped: its cluster process keeps the heartbeats, and the lease
+      // (cluster.lease_ms, default max(deadtime, 1 s)) decides. A stop that ends just as the
+      // lease lapses hands over after the SIGCONT, which the checker cannot tell from a
+      // spurious takeover; so such a stop is either clearly shorter than the lease or
+      // clearly longer (the hand-over then happens while the daemon is frozen).
+      if (!tree && ms > 0.8 * leaseMs) ms = ms < leaseMs ? 0.8 * leaseMs : Math.max(ms, 1.5 * leaseMs);
       const pids = tree ? node.processTree() : node.pid !== undefined ? [node.pid] : [];
       if (pids.length === 0) return;
       log(`  ${t0}s SIGSTOP ${target} ${tree ? `process tree (${pids.length})` : 'daemon'} for ${ms.toFixed(0)} ms (${below ? 'below' : 'above'} deadtime; owners: ${owners.join(',') || 'none'})`);
