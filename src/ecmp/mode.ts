@@ -2,8 +2,9 @@
  * cluster.mode ecmp, wired into the daemon (src/daemon.ts calls these, nothing else):
  *
  * - The cluster keeps running for its heartbeats (peer liveness, and the table digests:
- *   followTable below, peer-tables.ts), but sees no VIPs: in this mode the VIPs sit on ecmp.vip_interface on every
- *   director at once and are announced through BIRD, not moved by ARP (clusterView).
+ *   followTable below, peer-tables.ts), but sees no VIPs: in this mode the VIPs sit on
+ *   ecmp.vip_interface on every director at once and are announced through BIRD, not
+ *   moved by ARP (clusterView).
  * - The dataplane is active on every director whatever the election says (the forwarder
  *   listens, IPVS holds the table); the role no longer drives it.
  * - The announcer (announcer.ts) follows every applied reconcile and the control commands.
