@@ -34,6 +34,7 @@ import { dropFamilies, partitionMetrics } from './metrics.js';
 import { watchSilentPeers } from './cluster/silent-peers.js';
 import type { EcmpAnnouncer } from './ecmp/announcer.js';
 import { clusterView, isEcmp, modeChangeProblem, startEcmp } from './ecmp/mode.js';
+import { tableGraceMs } from './ecmp/peer-tables.js';
 
 /** A long-lived part of the daemon. start() and close() are idempotent. */
 export interface Component {
@@ -221,7 +222,7 @@ export class Daemon implements Control {
 
     // ---- ecmp mode (src/ecmp/mode.ts): started after the cluster so it is closed first (withdraw, wait, then the rest)
     if (isEcmp(config)) {
-      this.ecmp = await startEcmp({ config: () => this.config, logger: this.logger, metrics: this.metrics, reconciler });
+      this.ecmp = await startEcmp({ config: () => this.config, logger: this.logger, metrics: this.metrics, reconciler, cluster });
       this.started.push(this.ecmp);
     }
     this.metrics.ready.set(this.isReady() ? 1 : 0);
@@ -347,7 +348,7 @@ export class Daemon implements Control {
         figures: (s, a, p, healthy, cps) => this.figures.read(s, a, p, healthy, cps),
       }),
       history: [...this.history].reverse(),
-      ...(this.ecmp ? { ecmp: this.ecmp.status() } : {}),
+      ...(this.ecmp ? { ecmp: this.ecmp.status(), table: { digest: this.reconciler?.digest() ?? null, announced: this.ecmp.announcedCount(), graceMs: tableGraceMs(c) } } : {}),
     };
   }
 

@@ -15,6 +15,8 @@ import type { Config } from './config/schema.js';
 import type { Metrics } from './metrics.js';
 import type { Plan } from './reconcile/desired.js';
 import { targetsFromConfig } from './health/targets.js';
+import { canonicalIp } from './config/validate.js';
+import { announceChangeLabels } from './ecmp/decide.js';
 import { realServerId, type Dataplane } from './reconcile/table.js';
 
 /** vigil_cluster_frames_rejected_total's reasons (src/cluster/wire.ts, incarnation). */
@@ -49,6 +51,15 @@ export function primeConfigMetrics(m: Metrics, config: Config, dataplane: Datapl
     ...(config.cluster.notify ? [{ script: basename(config.cluster.notify.path), action: 'notify' }] : []),
   ];
   for (const s of scripts) for (const result of ['ok', 'failed', 'timeout']) m.scriptRuns.inc({ ...s, result }, 0);
+
+  // ecmp: every announce/withdraw reason of every VIP (src/ecmp/decide.ts); the table
+  // mismatch gauge is primed per peer by the cluster runner (src/cluster/cluster.ts)
+  if (config.cluster.mode === 'ecmp') {
+    for (const v of config.vips) {
+      const services = config.services.filter((s) => s.vip !== undefined && canonicalIp(s.vip) === canonicalIp(v.address)).map((s) => s.name);
+      for (const l of announceChangeLabels(services)) m.ecmpAnnounceChanges.inc({ vip: v.address, ...l }, 0);
+    }
+  }
 
   // health
   for (const t of targetsFromConfig(config)) {

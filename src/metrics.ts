@@ -106,6 +106,7 @@ export function createMetrics(opts: MetricsOptions = {}) {
     ecmpBirdUp: new Gauge({ name: 'vigil_ecmp_bird_up', help: '1 while the local BIRD answers on its control socket', registers: r }),
     ecmpBgpUp: new Gauge({ name: 'vigil_ecmp_bgp_session_up', help: '1 while the BGP protocol is Established', labelNames: ['protocol'], registers: r }),
     ecmpBfdUp: new Gauge({ name: 'vigil_ecmp_bfd_session_up', help: '1 while the BFD session with the router is Up', labelNames: ['address', 'interface'], registers: r }),
+    ecmpTableMismatch: new Gauge({ name: 'vigil_ecmp_table_digest_mismatch', help: '1 while the peer\'s forwarding-table digest (carried in its heartbeats) has differed from this director\'s for longer than the grace: their health views or configs disagree', labelNames: ['peer'], registers: r }),
   };
   m.buildInfo.set({ version: opts.version ?? 'dev', node: '' }, 1);
   return m;
@@ -114,7 +115,7 @@ export function createMetrics(opts: MetricsOptions = {}) {
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /** Families the cluster process owns (src/cluster/process.ts): the daemon exports them from there. */
-export const isClusterMetric = (name: string): boolean => /^vigil_(cluster|vip|script)_/.test(name);
+export const isClusterMetric = (name: string): boolean => /^vigil_(cluster|vip|script|ecmp_table)_/.test(name);
 
 /**
  * Splits one Metrics between two processes: `side: 'cluster'` keeps only the cluster

@@ -137,8 +137,15 @@ function fmtUptime(s) {
 }
 function healthOf(rs) { return rs.drained ? "drained" : rs.healthy ? "up" : "down"; }
 
+/* cluster.mode ecmp: the peer's forwarding-table digest against ours */
+function tableCell(t) {
+  if (!t || t.match === null) return h("span", { class: "muted" }, ["?"]);
+  if (t.match) return h("span", { class: "up" }, ["same"]);
+  return h("span", { class: t.mismatched ? "down" : "muted", title: "differs since " + fmtTime(t.since) }, [(t.mismatched ? "MISMATCH " : "different ") + (t.digest || "")]);
+}
 function renderPeers(doc) {
   if (!doc.peers.length) return empty("no peers configured (a cluster of one)");
+  var tables = doc.peers.some(function (p) { return !!p.table; });
   var rows = [];
   doc.peers.forEach(function (p) {
     var links = p.links.length ? p.links : [{ name: "-", local: "", remote: "", up: false, rttMs: null, lastHeardMsAgo: null }];
@@ -153,10 +160,10 @@ function renderPeers(doc) {
         h("td", null, [h("span", { class: l.up ? "up" : "down" }, [l.up ? "up" : "down"])]),
         h("td", { class: "num" }, [fmtRtt(l.rttMs)]),
         h("td", { class: "num muted" }, [l.lastHeardMsAgo === null || l.lastHeardMsAgo === undefined ? "-" : Math.round(l.lastHeardMsAgo) + " ms ago"])
-      ]));
+      ].concat(tables ? [h("td", { class: "mono", "data-table": i === 0 && p.table ? (p.table.mismatched ? "mismatch" : p.table.match === null ? "unknown" : p.table.match ? "same" : "different") : null }, i === 0 ? [tableCell(p.table)] : [])] : [])));
     });
   });
-  return table(["Peer", "State", "Role", { t: "Prio", num: 1 }, "Link", "Local \\u2192 remote", "Link state", { t: "RTT", num: 1 }, { t: "Last heard", num: 1 }], rows);
+  return table(["Peer", "State", "Role", { t: "Prio", num: 1 }, "Link", "Local \\u2192 remote", "Link state", { t: "RTT", num: 1 }, { t: "Last heard", num: 1 }].concat(tables ? ["Table"] : []), rows);
 }
 
 function renderVips(doc) {

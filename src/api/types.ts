@@ -23,6 +23,31 @@ export interface PeerStatus {
   role: Role | 'unknown';
   priority: number | null;
   links: LinkStatus[];
+  /** cluster.mode ecmp only: the peer's forwarding-table digest compared with ours (src/ecmp/peer-tables.ts). */
+  table?: PeerTableStatus;
+}
+
+export interface PeerTableStatus {
+  /** The first 16 hex digits of the peer's table digest, from its last heartbeat; null when dead or it sends none (an older vigil). */
+  digest: string | null;
+  /** How many VIPs the peer announces to its routers; null when not known. */
+  announced: number | null;
+  /** true when equal to ours, false when different, null when either is unknown. */
+  match: boolean | null;
+  /** ISO time `match` took its current value; null while unknown. */
+  since: string | null;
+  /** Different for longer than the grace: this peer is named (status warning, metric, alert). */
+  mismatched: boolean;
+}
+
+/** cluster.mode ecmp only: this director's own forwarding table as it carries it in its heartbeats. */
+export interface OwnTableStatus {
+  /** `sha256:<hex>` of the desired table (src/reconcile/digest.ts); the heartbeats carry its first 16 hex digits. Null before the first reconcile. */
+  digest: string | null;
+  /** VIPs this director announces. */
+  announced: number;
+  /** How long a peer's digest may differ before it is named (ms). */
+  graceMs: number;
 }
 
 export interface VipStatus {
@@ -100,6 +125,8 @@ export interface StatusDoc {
   history: HistoryEntry[];
   /** cluster.mode ecmp only: per VIP announced or withdrawn and why, BGP and BFD sessions from BIRD. */
   ecmp?: EcmpStatus;
+  /** cluster.mode ecmp only: this director's table digest (peers[].table compares theirs with it). */
+  table?: OwnTableStatus;
 }
 
 export interface DrainResult {

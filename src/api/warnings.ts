@@ -8,7 +8,7 @@
  */
 import type { StatusDoc } from './types.js';
 
-export type WarningKind = 'no-active' | 'split-brain' | 'dead-peer' | 'no-standby' | 'service-down' | 'real-server-down';
+export type WarningKind = 'no-active' | 'split-brain' | 'dead-peer' | 'no-standby' | 'service-down' | 'real-server-down' | 'table-mismatch';
 
 export interface StatusWarning {
   kind: WarningKind;
@@ -46,6 +46,16 @@ export function statusWarnings(doc: StatusDoc): StatusWarning[] {
       out.push({ kind: 'service-down', message: 'service ' + s.name + ' has no healthy real server' + (s.sorryServerActive ? ' (sorry server active)' : '') });
     }
     for (const r of down) out.push({ kind: 'real-server-down', message: s.name + ' ' + hp(r.address, r.port) + ' is down' });
+  }
+  // cluster.mode ecmp: a director whose forwarding table has differed from ours for longer
+  // than the grace (src/ecmp/peer-tables.ts) may send a flow to another real server
+  for (const p of doc.peers) {
+    if (p.table && p.table.mismatched) {
+      out.push({
+        kind: 'table-mismatch',
+        message: 'forwarding table of ' + p.name + ' differs from ' + doc.node + '\'s (digest ' + p.table.digest + ', here ' + (doc.table && doc.table.digest ? doc.table.digest.replace('sha256:', '').slice(0, 16) : 'unknown') + '): their health views or configs disagree',
+      });
+    }
   }
   return out;
 }

@@ -37,6 +37,8 @@ export const EXIT = {
   noStandby: 9,
   /** status: a real server is down, or a service has no healthy real server. */
   realServerDown: 10,
+  /** status (cluster.mode ecmp): a peer's forwarding table has differed from this director's for longer than the grace. */
+  tableMismatch: 11,
 } as const;
 
 /** A failure the CLI reports as one line and an exit status. */

@@ -28,7 +28,9 @@ ${COMMON}
 Exit status (like Heartbeat's cl_status; when several hold, the lowest number):
   0 all well; 6 no director is active; 7 split brain (two active); 8 a peer is dead;
   9 no standby (peers alive, none could take over); 10 a real server is down or a
-  service has no healthy real server; 2 usage; 3 the daemon is not reachable.
+  service has no healthy real server; 11 (cluster.mode ecmp) a peer's forwarding table
+  has differed from this director's for longer than the grace; 2 usage; 3 the daemon
+  is not reachable.
 The same conditions are the "!" lines under the first line.`,
     run: async (ctx: CommandContext) => (await load()).statusCommand(ctx),
   },

@@ -57,6 +57,7 @@ const WARNING_EXIT: Record<WarningKind, number> = {
   'no-standby': EXIT.noStandby,
   'service-down': EXIT.realServerDown,
   'real-server-down': EXIT.realServerDown,
+  'table-mismatch': EXIT.tableMismatch,
 };
 
 /** 0 when all is well, else the code of the most serious warning (the lowest number). */

@@ -63,6 +63,14 @@ function serviceLine(s: ServiceStatus): string {
   return `${where} ${s.scheduler}${flags.length ? ` ${flags.join(' ')}` : ''}`;
 }
 
+/** `same`, `DIFFERENT 2.1 s` (within the grace), `MISMATCH 5.0 s` (named), or `?` (unknown). */
+function tableCell(t: StatusDoc['peers'][number]['table'], nowMs: number): string {
+  if (!t || t.match === null) return '?';
+  if (t.match) return 'same';
+  const age = t.since === null ? '' : ` ${formatDuration(Math.max(0, nowMs - Date.parse(t.since)))}`;
+  return `${t.mismatched ? 'MISMATCH' : 'different'}${age} (${t.digest ?? '?'})`;
+}
+
 function oneLine(s: string, max = 60): string {
   const first = s.split('\n')[0] ?? '';
   return first.length > max ? `${first.slice(0, max - 1)}…` : first;
@@ -81,7 +89,9 @@ export function formatStatus(doc: StatusDoc, nowMs: number = Date.now(), history
     out.push('Peers: none (a cluster of one)');
   } else {
     out.push('Peers:');
-    const rows: string[][] = [['Peer', 'State', 'Role', 'Prio', 'Link', 'Local -> Remote', 'Link', 'RTT']];
+    // cluster.mode ecmp: the peer's table digest against ours (peers[].table)
+    const tables = doc.peers.some((p) => p.table !== undefined);
+    const rows: string[][] = [['Peer', 'State', 'Role', 'Prio', 'Link', 'Local -> Remote', 'Link', 'RTT', ...(tables ? ['Table'] : [])]];
     for (const p of doc.peers) {
       const links = p.links.length > 0 ? p.links : [null];
       links.forEach((l, i) => {
@@ -94,6 +104,7 @@ export function formatStatus(doc: StatusDoc, nowMs: number = Date.now(), history
           l ? `${l.local} -> ${l.remote}` : '',
           l ? (l.up ? 'up' : 'DOWN') : '',
           l ? rtt(l.rttMs) : '',
+          ...(tables ? [i === 0 ? tableCell(p.table, nowMs) : ''] : []),
         ]);
       });
     }
@@ -108,7 +119,7 @@ export function formatStatus(doc: StatusDoc, nowMs: number = Date.now(), history
     for (const v of doc.vips) rows.push([`${v.address}/${v.prefix}`, v.interface, v.owner ?? 'nobody', v.owned ? 'yes' : 'no']);
     out.push(...columns(rows).map((l) => `  ${l}`));
   }
-  if (doc.ecmp) out.push('', ...formatEcmp(doc.ecmp, (rows) => columns(rows))); // cluster.mode ecmp (src/ecmp/format.ts)
+  if (doc.ecmp) out.push('', ...formatEcmp(doc.ecmp, (rows) => columns(rows), doc.table)); // cluster.mode ecmp (src/ecmp/format.ts)
 
   // ---- forwarding table, like ipvsadm -L -n
   out.push('');

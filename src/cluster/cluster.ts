@@ -31,7 +31,8 @@ import { effectivePriority, initialState, step, type Action, type Command, type 
 import { startIncarnation, writeIncarnation } from './incarnation.js';
 import { ScriptRunner } from './scripts.js';
 import { Tracks } from './tracks.js';
-import { ReplayGuard, decodeFrame, encodeFrame, monoUs, usDiff, type Frame } from './wire.js';
+import { judgeTables, tableGraceMs, type PeerTableVerdict, type TablesState } from '../ecmp/peer-tables.js';
+import { NOT_ECMP, ReplayGuard, VERSION, decodeFrame, digestPrefix, encodeFrame, monoUs, usDiff, type Frame, type FrameTable, type WireVersion } from './wire.js';
 
 export interface RoleEvent {
   role: Role;
@@ -169,8 +170,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private peerNames: ReadonlySet<string> = new Set();
   /** `${peer}/${link}` → the peer's canonical address on that link: frames come from there only. */
   private sources = new Map<string, string>();
-  /** Peers heard speaking wire version 1 (an older vigil): answered in version 1. */
-  private readonly legacyPeers = new Set<string>();
+  /** Peers heard speaking an older wire version (an older vigil): answered in that version. */
+  private readonly peerVersions = new Map<string, WireVersion>();
+  /** cluster.mode ecmp: this director's table digest prefix and announced-VIP count (setTable). */
+  private ownTable: FrameTable | undefined;
+  /** The table extension of each peer's last accepted frame (undefined: it carried none). */
+  private readonly peerTables = new Map<string, FrameTable | undefined>();
+  private tablesState: TablesState = {};
+  private tableVerdicts: PeerTableVerdict[] = [];
+  /** tableGraceMs of the config in force (computed once per config: it walks every check). */
+  private tableGrace: number;
 
   constructor(opts: ClusterOptions) {
     super();
@@ -186,6 +195,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.state = initialState(electionConfig(opts.config), this.now());
     this.peerNames = new Set(this.state.cfg.peers.map((p) => p.name));
     this.computeSources(opts.config);
+    this.tableGrace = tableGraceMs(opts.config);
   }
 
   private computeSources(c: Config): void {
@@ -233,8 +243,69 @@ export class Cluster extends EventEmitter<ClusterEvents> {
           rttMs: this.rtt.get(`${p.name}/${name}`) ?? null,
           lastHeardMsAgo: l.lastHeard === null ? null : Math.round(this.now() - l.lastHeard),
         })),
+        ...(this.isEcmp() ? { table: this.tableStatus(p.name) } : {}),
       };
     });
+  }
+
+  private isEcmp(): boolean {
+    return this.config.cluster.mode === 'ecmp';
+  }
+
+  /** /status peers[].table: the peer's digest and how it compares with ours (ecmp/peer-tables.ts). */
+  private tableStatus(peer: string): NonNullable<PeerStatus['table']> {
+    const v = this.tableVerdicts.find((x) => x.peer === peer);
+    const wall = (t: number | null): string | null => (t === null ? null : new Date(Date.now() - (this.now() - t)).toISOString());
+    return {
+      digest: v?.digest ?? null,
+      announced: v?.announced === undefined || v.announced === null || v.announced === NOT_ECMP ? null : v.announced,
+      match: v?.match ?? null,
+      since: wall(v?.since ?? null),
+      mismatched: v?.mismatched ?? false,
+    };
+  }
+
+  /** This director's own table as it sends it (undefined before the daemon's first setTable). */
+  table(): FrameTable | undefined {
+    return this.ownTable;
+  }
+
+  /**
+   * cluster.mode ecmp: the daemon's desired-table digest (`sha256:<hex>`, reconcile/digest.ts)
+   * and how many VIPs it announces (NOT_ECMP when unknown). Carried in every heartbeat from
+   * now on; the peers' digests are compared with it (judgeTables).
+   */
+  setTable(digest: string, announced: number): void {
+    const next: FrameTable = { digest: digestPrefix(digest), announced: Number.isInteger(announced) && announced >= 0 && announced < NOT_ECMP ? announced : NOT_ECMP };
+    if (this.ownTable?.digest === next.digest && this.ownTable.announced === next.announced) return;
+    this.ownTable = next;
+    this.judgeTables();
+  }
+
+  /** Compares the peers' digests with ours; exports a change of verdict (metric, log line). */
+  private judgeTables(): void {
+    if (!this.isEcmp() || !this.started) return;
+    const peers = Object.values(this.state.peers).map((p) => {
+      const t = this.peerTables.get(p.name);
+      return { name: p.name, alive: p.alive, digest: t?.digest, announced: t?.announced };
+    });
+    const prev = this.tableVerdicts;
+    const { state, verdicts } = judgeTables(this.tablesState, { own: this.ownTable?.digest, peers, graceMs: this.tableGrace }, this.now());
+    this.tablesState = state;
+    this.tableVerdicts = verdicts;
+    for (const v of verdicts) {
+      const before = prev.find((x) => x.peer === v.peer);
+      if ((before?.mismatched ?? false) === v.mismatched) continue;
+      this.metrics.ecmpTableMismatch.set({ peer: v.peer }, v.mismatched ? 1 : 0);
+      if (v.mismatched) {
+        this.logger.error(
+          { peer: v.peer, peerDigest: v.digest, ownDigest: this.ownTable?.digest, differsMs: Math.round(this.now() - (v.since ?? this.now())) },
+          'peer\'s forwarding table differs from ours for longer than the grace: its health view or config disagrees (flows may reach different real servers)',
+        );
+      } else {
+        this.logger.info({ peer: v.peer, match: v.match }, 'peer\'s forwarding table no longer differs from ours');
+      }
+    }
   }
 
   vipStatus(): VipStatus[] {
@@ -273,6 +344,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.publishRole();
     this.metrics.effectivePriority.set(this.effectivePriority());
     for (const p of Object.values(this.state.peers)) this.metrics.peerUp.set({ peer: p.name }, 0);
+    this.primeTableMetric();
     this.tracks.start();
     this.installTestHooks();
     this.due = this.now();
@@ -281,6 +353,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       { links: this.sockets.map((s) => `${s.name}=${s.address}:${c.cluster.port}`), peers: this.state.cfg.peers.map((p) => p.name), initdeadMs: c.cluster.initdead_ms },
       'cluster started',
     );
+  }
+
+  /** vigil_ecmp_table_digest_mismatch: 0 for every configured peer (ecmp mode only), none for a peer gone. */
+  private primeTableMetric(): void {
+    if (!this.isEcmp()) return;
+    const peers = new Set(Object.keys(this.state.peers));
+    for (const v of this.tableVerdicts) if (!peers.has(v.peer)) this.metrics.ecmpTableMismatch.remove({ peer: v.peer });
+    for (const p of peers) this.metrics.ecmpTableMismatch.set({ peer: p }, this.tableVerdicts.find((v) => v.peer === p)?.mismatched ? 1 : 0);
   }
 
   /** After a sequence wrap (2^32 frames): a failure to store is logged, the frames go on. */
@@ -403,6 +483,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const intervalChanged = prev.cluster.interval_ms !== next.cluster.interval_ms;
     this.computeSources(this.config);
     this.apply({ type: 'config', cfg: electionConfig(this.config) });
+    for (const name of [...this.peerTables.keys()]) if (!this.peerNames.has(name)) this.peerTables.delete(name);
+    this.tableGrace = tableGraceMs(this.config);
+    this.judgeTables();
+    this.primeTableMetric();
     await this.vips.update(next.vips);
     if (intervalChanged && this.tickTimer) {
       clearTimeout(this.tickTimer);
@@ -572,6 +656,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.scheduleTick();
     void this.sendAll({});
     this.apply({ type: 'tick', lateness, drained: false });
+    this.judgeTables();
   }
 
   /** Test-only: SIGUSR2 busy-waits the event loop (VIGIL_TEST_HOOKS=1). */
@@ -653,13 +738,18 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const now = this.now();
     // echoed back whatever it says: that is how the peer confirms this node's incarnation
     this.echoes.set(`${f.node}/${link}`, { seq: f.seq, sentUs: f.sentUs, receivedAt: now, incarnation: f.incarnation });
-    if (f.version === 1) {
-      if (!this.legacyPeers.has(f.node)) {
-        this.legacyPeers.add(f.node);
-        this.logger.warn({ peer: f.node }, 'peer speaks heartbeat wire version 1 (an older vigil): answering in version 1; replayed frames cannot be told from fresh ones until it is upgraded');
-      }
-    } else {
-      this.legacyPeers.delete(f.node);
+    const version = f.version ?? VERSION;
+    if (version !== VERSION && this.peerVersions.get(f.node) !== version) {
+      this.logger.warn(
+        { peer: f.node, version },
+        `peer speaks heartbeat wire version ${version} (an older vigil): answering in version ${version}` +
+          (version === 1 ? '; replayed frames cannot be told from fresh ones until it is upgraded' : '') +
+          (this.isEcmp() ? '; its forwarding-table digest is not exchanged until it is upgraded' : ''),
+      );
+    }
+    if (version === VERSION) this.peerVersions.delete(f.node);
+    else this.peerVersions.set(f.node, version);
+    if (version !== 1) {
       // Freshness across restarts: a frame recorded before this node started (a replay,
       // or one queued in the network) cannot echo the current incarnation. Until the peer
       // echoes it, its frames are not believed: the peer has not heard this node yet.
@@ -673,6 +763,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         this.metrics.heartbeatRtt.observe({ peer: f.node, link }, rttUs / 1e6);
       }
     }
+    const prevTable = this.peerTables.get(f.node);
+    this.peerTables.set(f.node, f.table);
     const prevRole = this.state.peers[f.node]?.role;
     this.apply({
       type: 'frame',
@@ -685,6 +777,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       takeover: f.takeover,
       yielding: f.yielding,
     });
+    if (f.table?.digest !== prevTable?.digest || f.table?.announced !== prevTable?.announced) this.judgeTables();
     const role = this.state.peers[f.node]?.role;
     if (role !== prevRole) {
       for (const x of ['init', 'standby', 'active', 'maintenance'] as const) this.metrics.peerRole.set({ peer: f.node, role: x }, x === role ? 1 : 0);
@@ -736,7 +829,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
           echoSentUs: echo?.sentUs ?? 0,
           echoHoldUs: echo ? Math.round((now - echo.receivedAt) * 1000) : 0,
           echoIncarnation: echo?.incarnation ?? 0n,
-          version: this.legacyPeers.has(peer.name) ? 1 : 2,
+          version: this.peerVersions.get(peer.name) ?? VERSION,
+          ...(this.ownTable ? { table: this.ownTable } : {}),
         };
         const buf = encodeFrame(frame, this.key);
         sends.push(

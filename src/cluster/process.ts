@@ -16,7 +16,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../log.js';
-import { createMetrics, partitionMetrics } from '../metrics.js';
+import { createMetrics, dropFamilies, partitionMetrics } from '../metrics.js';
 import { primeConfigMetrics } from '../metrics-prime.js';
 import { Cluster, type RoleEvent } from './cluster.js';
 import { daemonDying, leaseVerdict, parseSchedstat, type SchedSample } from './lease.js';
@@ -149,6 +149,8 @@ async function main(): Promise<void> {
           config = m.config;
           // this process's families exist from the start (increase() sees the first failover)
           primeConfigMetrics(metrics, config, undefined);
+          // vigil_ecmp_table_*: exported from here in cluster.mode ecmp only (daemon.ts drops the rest)
+          if (config.cluster.mode !== 'ecmp') dropFamilies(metrics, 'vigil_ecmp_');
           logger = createLogger(config.logging.level, m.env, config.node);
           cluster = new Cluster({ config, logger, metrics, env: m.env });
           cluster.on('role', (e: RoleEvent) => {
@@ -205,6 +207,14 @@ async function main(): Promise<void> {
             daemonWhy = m.why ?? 'the dataplane cannot serve';
             cluster?.setServing(false, daemonWhy);
           }
+          return;
+        case 'table':
+          try {
+            cluster?.setTable(m.digest, m.announced);
+          } catch (err) {
+            logger?.error({ err, digest: m.digest }, 'the daemon sent a table digest this process cannot carry; keeping the last one');
+          }
+          pushSnapshot();
           return;
         case 'command': {
           if (!cluster) return send({ type: 'reply', id: m.id, ok: false, error: { message: 'the cluster is not running', code: 'VIGIL_UNAVAILABLE', status: 409 } });

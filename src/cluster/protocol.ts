@@ -29,6 +29,12 @@ export type ToCluster =
   | { type: 'start'; config: Config; env: NodeJS.ProcessEnv; leaseMs: number }
   /** Renewed every interval: the daemon is alive; serving = its dataplane can serve. */
   | { type: 'lease'; serving: boolean; why?: string }
+  /**
+   * cluster.mode ecmp: the desired-table digest (`sha256:<hex>`) and the announced-VIP count,
+   * sent whenever either changes (and again after the cluster process restarts); carried
+   * in the heartbeats (wire.ts version 3) and compared with the peers' (Cluster.setTable).
+   */
+  | { type: 'table'; digest: string; announced: number }
   | { type: 'command'; id: number; command: ClusterCommand }
   | { type: 'reload'; id: number; config: Config }
   | { type: 'metrics'; id: number }

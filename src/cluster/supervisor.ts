@@ -76,6 +76,8 @@ export class ClusterSupervisor extends EventEmitter<ClusterEvents> {
   private started: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private stallHandler: (() => void) | undefined;
+  /** cluster.mode ecmp: the last table sent (re-sent to a restarted cluster process). */
+  private table: { digest: string; announced: number } | undefined;
   /** Times the cluster process was forked again after dying. */
   restarts = 0;
 
@@ -152,6 +154,7 @@ export class ClusterSupervisor extends EventEmitter<ClusterEvents> {
           this.logger.info({ pid: m.pid, restart: !first }, 'cluster process started');
           this.applyRealtime(m.pid);
           this.startLease();
+          if (this.table) this.post({ type: 'table', ...this.table });
           return resolveStart();
         }
         this.onMessage(m);
@@ -351,6 +354,13 @@ export class ClusterSupervisor extends EventEmitter<ClusterEvents> {
   private command(command: ClusterCommand): Promise<string> {
     if (!this.started || this.closing) return Promise.reject(new VigilError('VIGIL_UNAVAILABLE', 'the cluster is not running', 409));
     return this.request((id) => ({ type: 'command', id, command }), this.commandTimeout());
+  }
+
+  /** cluster.mode ecmp: the table digest and announced-VIP count the heartbeats carry (Cluster.setTable). */
+  setTable(digest: string, announced: number): void {
+    if (this.table?.digest === digest && this.table.announced === announced) return;
+    this.table = { digest, announced };
+    this.post({ type: 'table', digest, announced });
   }
 
   async reload(next: Config): Promise<void> {

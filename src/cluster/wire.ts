@@ -5,9 +5,10 @@
  *
  *   offset size field
  *        0    4 magic "VGHB"
- *        4    1 version (2; version 1 frames, without the echoed incarnation, are still read)
+ *        4    1 version (3; versions 1 and 2 are still read, and written for a peer that speaks them)
  *        5    1 flags: 1 releasing, 2 leaving, 4 takeover (pinned by `vigil takeover`),
- *                      8 yielding (after `vigil standby`); other bits must be 0
+ *                      8 yielding (after `vigil standby`), 16 table (version 3 only: the
+ *                      table extension follows the names); other bits must be 0
  *        6    1 role: 0 init, 1 standby, 2 active, 3 maintenance
  *        7    1 effective priority (0 = not eligible: maintenance, failed tracks)
  *        8    8 incarnation (u64, fresh per start and increasing: start time in µs)
@@ -25,11 +26,18 @@
  *       46    1 link name length l (1-63)
  *       47    1 reserved, 0
  *       48  c+n+l cluster id, node name, link name (ASCII: letters, digits, _ . -)
- *
- * Version 1 is version 2 without the 8 bytes at 36 (its lengths sit at 36-39, names at
- * 40). It is decoded (echoIncarnation undefined) and encoded on request, so a node can
- * answer a peer that still runs version 1 during a rolling upgrade.
+ *   with flag 16 (version 3), right after the names, the table extension:
+ *        e    8 the first 8 bytes of the sender's forwarding-table digest (src/reconcile/digest.ts)
+ *      e+8    1 how many VIPs the sender announces to its routers (0-254; 255 = not in
+ *                cluster.mode ecmp, or not known yet)
  *      end   32 HMAC-SHA256(key, every byte before it)
+ *
+ * Version 3 is version 2 plus the flag 16 and its 9 bytes; a version 3 frame without the
+ * flag is laid out exactly as version 2 (a node that has no table yet sends none).
+ * Version 1 is version 2 without the 8 bytes at 36 (its lengths sit at 36-39, names at
+ * 40). Versions 1 and 2 are decoded (echoIncarnation undefined in version 1, no table)
+ * and encoded on request, so a node answers a peer that still runs an older vigil in its
+ * own version during a rolling upgrade (the table is then not exchanged with that peer).
  *
  * Replay protection is stateful and lives in ReplayGuard: per sender the highest
  * incarnation seen, and per (sender, link) the highest sequence; a frame must be newer.
@@ -38,12 +46,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Role } from '../api/types.js';
 
 export const MAGIC = 0x56474842; // "VGHB"
-export const VERSION = 2;
-export type WireVersion = 1 | 2;
-const HEADER: Record<WireVersion, number> = { 1: 40, 2: 48 };
+export const VERSION = 3;
+export type WireVersion = 1 | 2 | 3;
+const HEADER: Record<WireVersion, number> = { 1: 40, 2: 48, 3: 48 };
 export const HEADER_SIZE = HEADER[VERSION];
 export const MAC_SIZE = 32;
-/** No valid frame is longer (48 + 3 × 63 + 32 = 269); longer datagrams are dropped unread. */
+/** No valid frame is longer (48 + 3 × 63 + 9 + 32 = 278); longer datagrams are dropped unread. */
 export const MAX_FRAME = 512;
 export const MIN_FRAME = HEADER[1] + 3 + MAC_SIZE;
 
@@ -51,7 +59,14 @@ export const FLAG_RELEASING = 1;
 export const FLAG_LEAVING = 2;
 export const FLAG_TAKEOVER = 4;
 export const FLAG_YIELDING = 8;
+/** Version 3: the table extension (TABLE_EXT_SIZE bytes) follows the names. */
+export const FLAG_TABLE = 16;
 const KNOWN_FLAGS = FLAG_RELEASING | FLAG_LEAVING | FLAG_TAKEOVER | FLAG_YIELDING;
+export const TABLE_EXT_SIZE = 9;
+/** Bytes of the table digest a frame carries (the first 8 of the SHA-256). */
+export const TABLE_DIGEST_BYTES = 8;
+/** The announced-VIP count that says "not in cluster.mode ecmp" (or not known yet). */
+export const NOT_ECMP = 255;
 
 export const ROLES: readonly Role[] = ['init', 'standby', 'active', 'maintenance'];
 
@@ -93,6 +108,25 @@ export interface Frame {
   echoIncarnation?: bigint;
   /** Wire version the frame was (or is to be) encoded in; default VERSION. */
   version?: WireVersion;
+  /** Version 3 only: the sender's table digest prefix and announced-VIP count (absent: none sent). */
+  table?: FrameTable;
+}
+
+export interface FrameTable {
+  /** The first TABLE_DIGEST_BYTES of the table digest, as 16 lower-case hex digits. */
+  digest: string;
+  /** VIPs the sender announces (0-254), or NOT_ECMP. */
+  announced: number;
+}
+
+const DIGEST_RE = /^[0-9a-f]{16}$/;
+
+/** The frame's form of a table digest: `sha256:<hex>` (or bare hex) → its first 16 hex digits. */
+export function digestPrefix(digest: string): string {
+  const hex = digest.startsWith('sha256:') ? digest.slice(7) : digest;
+  const p = hex.slice(0, TABLE_DIGEST_BYTES * 2).toLowerCase();
+  if (!DIGEST_RE.test(p)) throw new RangeError(`table digest "${digest}" is not sha256:<hex> with at least ${TABLE_DIGEST_BYTES * 2} hex digits`);
+  return p;
 }
 
 export type DecodeResult = { ok: true; frame: Frame } | { ok: false; reason: RejectReason };
@@ -111,11 +145,16 @@ export function encodeFrame(f: Frame, key: Buffer): Buffer {
   for (const n of names) if (n.length < 1 || n.length > 63) throw new RangeError(`name "${n.toString()}" must be 1-63 bytes`);
   const version = f.version ?? VERSION;
   const header = HEADER[version];
-  const body = Buffer.alloc(header + names.reduce((a, n) => a + n.length, 0));
+  const table = version === 3 ? f.table : undefined;
+  if (table && (!DIGEST_RE.test(table.digest) || !Number.isInteger(table.announced) || table.announced < 0 || table.announced > NOT_ECMP)) {
+    throw new RangeError(`table extension ${JSON.stringify(table)}: digest must be 16 hex digits, announced 0-255`);
+  }
+  const namesLength = names.reduce((a, n) => a + n.length, 0);
+  const body = Buffer.alloc(header + namesLength + (table ? TABLE_EXT_SIZE : 0));
   body.writeUInt32BE(MAGIC, 0);
   body.writeUInt8(version, 4);
   body.writeUInt8(
-    (f.releasing ? FLAG_RELEASING : 0) | (f.leaving ? FLAG_LEAVING : 0) | (f.takeover ? FLAG_TAKEOVER : 0) | (f.yielding ? FLAG_YIELDING : 0),
+    (f.releasing ? FLAG_RELEASING : 0) | (f.leaving ? FLAG_LEAVING : 0) | (f.takeover ? FLAG_TAKEOVER : 0) | (f.yielding ? FLAG_YIELDING : 0) | (table ? FLAG_TABLE : 0),
     5,
   );
   body.writeUInt8(ROLES.indexOf(f.role), 6);
@@ -126,7 +165,7 @@ export function encodeFrame(f: Frame, key: Buffer): Buffer {
   body.writeUInt32BE(u32(f.echoSeq), 24);
   body.writeUInt32BE(u32(f.echoSentUs), 28);
   body.writeUInt32BE(u32(f.echoHoldUs), 32);
-  if (version === 2) body.writeBigUInt64BE(f.echoIncarnation ?? 0n, 36);
+  if (version >= 2) body.writeBigUInt64BE(f.echoIncarnation ?? 0n, 36);
   const lengths = header - 4;
   body.writeUInt8(names[0]!.length, lengths);
   body.writeUInt8(names[1]!.length, lengths + 1);
@@ -135,6 +174,10 @@ export function encodeFrame(f: Frame, key: Buffer): Buffer {
   for (const n of names) {
     n.copy(body, off);
     off += n.length;
+  }
+  if (table) {
+    Buffer.from(table.digest, 'hex').copy(body, off);
+    body.writeUInt8(table.announced, off + TABLE_DIGEST_BYTES);
   }
   const mac = createHmac('sha256', key).update(body).digest();
   return Buffer.concat([body, mac]);
@@ -157,7 +200,7 @@ export function decodeFrame(buf: Buffer, ctx: DecodeContext): DecodeResult {
   if (buf.length < 5) return { ok: false, reason: 'truncated' };
   if (buf.readUInt32BE(0) !== MAGIC) return { ok: false, reason: 'bad_magic' };
   const version = buf.readUInt8(4);
-  if (version !== 1 && version !== 2) return { ok: false, reason: 'bad_version' };
+  if (version !== 1 && version !== 2 && version !== 3) return { ok: false, reason: 'bad_version' };
   const header = HEADER[version];
   if (buf.length < header + 3 + MAC_SIZE) return { ok: false, reason: 'truncated' };
   const flags = buf.readUInt8(5);
@@ -166,14 +209,17 @@ export function decodeFrame(buf: Buffer, ctx: DecodeContext): DecodeResult {
   const c = buf.readUInt8(lengths);
   const n = buf.readUInt8(lengths + 1);
   const l = buf.readUInt8(lengths + 2);
-  if ((flags & ~KNOWN_FLAGS) !== 0 || roleIndex >= ROLES.length || buf.readUInt8(lengths + 3) !== 0) return { ok: false, reason: 'malformed' };
+  const known = version === 3 ? KNOWN_FLAGS | FLAG_TABLE : KNOWN_FLAGS;
+  const hasTable = (flags & FLAG_TABLE) !== 0 && version === 3;
+  if ((flags & ~known) !== 0 || roleIndex >= ROLES.length || buf.readUInt8(lengths + 3) !== 0) return { ok: false, reason: 'malformed' };
   if (c < 1 || c > 63 || n < 1 || n > 63 || l < 1 || l > 63) return { ok: false, reason: 'malformed' };
-  const end = header + c + n + l;
+  const namesEnd = header + c + n + l;
+  const end = namesEnd + (hasTable ? TABLE_EXT_SIZE : 0);
   if (buf.length < end + MAC_SIZE) return { ok: false, reason: 'truncated' };
   if (buf.length > end + MAC_SIZE) return { ok: false, reason: 'malformed' };
   const cluster = buf.toString('latin1', header, header + c);
   const node = buf.toString('latin1', header + c, header + c + n);
-  const link = buf.toString('latin1', header + c + n, end);
+  const link = buf.toString('latin1', header + c + n, namesEnd);
   if (!NAME_RE.test(cluster) || !NAME_RE.test(node) || !NAME_RE.test(link)) return { ok: false, reason: 'malformed' };
   if (cluster !== ctx.cluster) return { ok: false, reason: 'wrong_cluster' };
   if (node === ctx.self) return { ok: false, reason: 'self' };
@@ -202,8 +248,9 @@ export function decodeFrame(buf: Buffer, ctx: DecodeContext): DecodeResult {
       echoSeq: buf.readUInt32BE(24),
       echoSentUs: buf.readUInt32BE(28),
       echoHoldUs: buf.readUInt32BE(32),
-      echoIncarnation: version === 2 ? buf.readBigUInt64BE(36) : undefined,
+      echoIncarnation: version >= 2 ? buf.readBigUInt64BE(36) : undefined,
       version,
+      ...(hasTable ? { table: { digest: buf.toString('hex', namesEnd, namesEnd + TABLE_DIGEST_BYTES), announced: buf.readUInt8(namesEnd + TABLE_DIGEST_BYTES) } } : {}),
     },
   };
 }

@@ -22,7 +22,7 @@ import type { Metrics } from '../metrics.js';
 import type { Table } from '../reconcile/table.js';
 import type { VipPort, VipSpec } from '../vip/port.js';
 import { bgpUp, renderInclude, type BfdSession, type BirdProtocol } from './bird.js';
-import { decide, sameAnnounced, vipServices, type DirectorState, type VipDecision } from './decide.js';
+import { RELOAD_WITHDRAW_REASON, decide, sameAnnounced, vipServices, type DirectorState, type VipDecision } from './decide.js';
 
 /** What the announcer needs from BIRD (BirdControl + writeAtomic in production, a recorder in tests). */
 export interface BirdPort {
@@ -63,6 +63,8 @@ export interface AnnouncerDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Wall clock for `since` (display only). */
   wallClock?: () => Date;
+  /** Called after every include file BIRD accepted (the announced set may have changed). */
+  onApplied?: () => void;
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -182,6 +184,11 @@ export class EcmpAnnouncer {
     };
   }
 
+  /** How many VIPs BIRD was last told to announce. */
+  announcedCount(): number {
+    return this.applied.filter((d) => d.announce).length;
+  }
+
   private isApplied(address: string): boolean {
     return this.applied.some((d) => d.address === address && d.announce);
   }
@@ -209,7 +216,7 @@ export class EcmpAnnouncer {
     this.state = { ...this.state, dataplaneReady: this.deps.dataplaneReady() };
     const vips = config.vips.map((v) => ({ address: v.address }));
     let decisions = decide(this.state, vipServices(vips, config.services, this.deps.table()));
-    decisions = decisions.map((d) => (this.removing.has(canonicalIp(d.address)) ? { ...d, announce: false, reason: 'removed by reload' } : d));
+    decisions = decisions.map((d) => (this.removing.has(canonicalIp(d.address)) ? { ...d, announce: false, reason: RELOAD_WITHDRAW_REASON } : d));
     for (const d of decisions) {
       const prev = this.decisions.find((x) => x.address === d.address);
       if (!prev || prev.announce !== d.announce || prev.reason !== d.reason) {
@@ -237,6 +244,7 @@ export class EcmpAnnouncer {
       if (this.birdError !== null) this.deps.logger.info('birdc configure succeeded again');
       this.birdError = null;
       for (const v of this.deps.config().vips) this.m.announced.set({ vip: v.address }, this.isApplied(v.address) ? 1 : 0);
+      this.deps.onApplied?.();
     } catch (err) {
       this.dirty = true;
       this.m.configureFailures.inc();

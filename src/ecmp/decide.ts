@@ -40,6 +40,24 @@ export interface VipServices {
   services: Array<{ name: string; serving: number }>;
 }
 
+/** The director-wide reasons a VIP is withdrawn, in decide()'s order, and the one it is announced for. */
+export const DIRECTOR_WITHDRAW_REASONS = ['stopping', 'maintenance', 'standby', 'dataplane not ready'] as const;
+/** The announcer's own reason (announcer.ts): a reload is about to remove the VIP. */
+export const RELOAD_WITHDRAW_REASON = 'removed by reload';
+export const ANNOUNCE_REASON = 'serving';
+export const noHealthyReason = (service: string): string => `service ${service} has no healthy real server`;
+
+/**
+ * Every (to, reason) vigil_ecmp_announce_changes_total can count for a VIP with these
+ * services: primed at 0 so the first change after a restart is seen by increase().
+ */
+export function announceChangeLabels(services: readonly string[]): Array<{ to: 'announced' | 'withdrawn'; reason: string }> {
+  return [
+    { to: 'announced', reason: ANNOUNCE_REASON },
+    ...[...DIRECTOR_WITHDRAW_REASONS, RELOAD_WITHDRAW_REASON, ...services.map(noHealthyReason)].map((reason) => ({ to: 'withdrawn' as const, reason })),
+  ];
+}
+
 export function decide(state: DirectorState, vips: readonly VipServices[]): VipDecision[] {
   const director = state.stopping
     ? 'stopping'
@@ -53,8 +71,8 @@ export function decide(state: DirectorState, vips: readonly VipServices[]): VipD
   return vips.map((v) => {
     if (director !== undefined) return { address: v.address, announce: false, reason: director };
     const empty = v.services.find((s) => s.serving === 0);
-    if (empty) return { address: v.address, announce: false, reason: `service ${empty.name} has no healthy real server` };
-    return { address: v.address, announce: true, reason: 'serving' };
+    if (empty) return { address: v.address, announce: false, reason: noHealthyReason(empty.name) };
+    return { address: v.address, announce: true, reason: ANNOUNCE_REASON };
   });
 }
 

@@ -2,11 +2,16 @@
  * `vigil status` lines for cluster.mode ecmp: per VIP announced or withdrawn and why,
  * then the BGP and BFD sessions as the local BIRD reports them.
  */
+import type { OwnTableStatus } from '../api/types.js';
 import type { EcmpStatus } from './announcer.js';
 
-export function formatEcmp(e: EcmpStatus, columns: (rows: string[][]) => string[]): string[] {
+export function formatEcmp(e: EcmpStatus, columns: (rows: string[][]) => string[], table?: OwnTableStatus): string[] {
   const out: string[] = [];
   out.push(`ECMP (VIPs on ${e.vipInterface}, announced through BIRD)${e.birdError ? `: BIRD UPDATE FAILED: ${e.birdError.split('\n')[0] ?? ''}` : ''}:`);
+  if (table) {
+    const d = table.digest === null ? 'not computed yet' : table.digest.replace('sha256:', '').slice(0, 16);
+    out.push(`  Table digest ${d} (in the heartbeats); a peer whose digest differs for more than ${(table.graceMs / 1000).toFixed(1)} s is named`);
+  }
   if (e.vips.length === 0) out.push('  VIPs: none');
   else {
     const rows = [['VIP', 'Announced', 'Why', 'Since']];

@@ -21,6 +21,12 @@ function healthy(): StatusDoc {
   return d;
 }
 
+/** cluster.mode ecmp: our table digest and every peer's, all equal. */
+function withTables(d: StatusDoc): void {
+  d.table = { digest: `sha256:${'a'.repeat(64)}`, announced: 1, graceMs: 2800 };
+  for (const p of d.peers) p.table = { digest: 'aaaaaaaaaaaaaaaa', announced: 1, match: true, since: '2026-01-01T11:00:00.000Z', mismatched: false };
+}
+
 describe('status warnings and exit codes', () => {
   it.each<[string, (d: StatusDoc) => void, number, string[]]>([
     ['all well', () => undefined, EXIT.ok, []],
@@ -53,6 +59,25 @@ describe('status warnings and exit codes', () => {
       ['no director is active: nobody holds the VIPs', 'peer lvs2 is dead (no heartbeat on any link)'],
     ],
     ['a cluster of one has no standby by design', (d) => (d.peers = []), 0, []],
+    [
+      'ecmp: a peer whose table differs within the grace is not named',
+      (d) => (withTables(d), Object.assign(d.peers[0]!.table!, { match: false, digest: 'bbbbbbbbbbbbbbbb', mismatched: false })),
+      0,
+      [],
+    ],
+    ['ecmp: every peer with our table', (d) => withTables(d), 0, []],
+    [
+      'ecmp: a peer whose table differs past the grace is named',
+      (d) => (withTables(d), Object.assign(d.peers[0]!.table!, { match: false, digest: 'bbbbbbbbbbbbbbbb', mismatched: true })),
+      11,
+      ["forwarding table of lvs2 differs from lvs1's (digest bbbbbbbbbbbbbbbb, here aaaaaaaaaaaaaaaa): their health views or configs disagree"],
+    ],
+    [
+      'ecmp: a real server down here is more serious than the mismatch it causes',
+      (d) => (withTables(d), Object.assign(d.peers[0]!.table!, { match: false, digest: 'bbbbbbbbbbbbbbbb', mismatched: true }), Object.assign(d.services[0]!.realServers[1]!, { healthy: false })),
+      10,
+      ['web 172.16.100.11:80 is down', "forwarding table of lvs2 differs from lvs1's (digest bbbbbbbbbbbbbbbb, here aaaaaaaaaaaaaaaa): their health views or configs disagree"],
+    ],
   ])('%s → exit %i', (_what, change, code, messages) => {
     const d = healthy();
     change(d);
@@ -63,7 +88,7 @@ describe('status warnings and exit codes', () => {
   });
 
   it('the exit codes are distinct from the other control commands\' (1-5) and from each other', () => {
-    const status = [EXIT.noActive, EXIT.splitBrain, EXIT.deadPeer, EXIT.noStandby, EXIT.realServerDown];
+    const status = [EXIT.noActive, EXIT.splitBrain, EXIT.deadPeer, EXIT.noStandby, EXIT.realServerDown, EXIT.tableMismatch];
     expect(new Set(status).size).toBe(status.length);
     expect(Math.min(...status)).toBeGreaterThan(EXIT.deadline);
   });

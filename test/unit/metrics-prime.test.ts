@@ -47,6 +47,41 @@ async function series(c: { get(): Promise<{ values: { labels: Record<string, unk
 describe('primeConfigMetrics', () => {
   const { config } = parseConfig(CONFIG, 'test.yaml', {});
 
+  it('ecmp: every announce/withdraw reason of every VIP exists at 0 (a pair has none)', async () => {
+    const ecmpText = `
+node: a
+cluster:
+  mode: ecmp
+  key_file: /etc/vigil/authkey
+  nodes:
+    - { name: a, links: [{ name: hb, address: 10.0.0.1 }] }
+    - { name: b, links: [{ name: hb, address: 10.0.0.2 }] }
+vips:
+  - { address: 192.168.1.100, prefix: 32, interface: lo }
+services:
+  - { name: web, vip: 192.168.1.100, port: 80, scheduler: mh, scheduler_flags: [mh-port], real_servers: [{ address: 192.168.1.10 }] }
+  - { name: dns, protocol: udp, vip: 192.168.1.100, port: 53, scheduler: mh, scheduler_flags: [mh-port], real_servers: [{ address: 192.168.1.10 }] }
+`;
+    const m = createMetrics({ defaults: false });
+    primeConfigMetrics(m, parseConfig(ecmpText, 'ecmp.yaml', {}).config, 'forwarder');
+    const labels = (await series(m.ecmpAnnounceChanges)).map((s) => `${s.labels.to}/${s.labels.reason}=${s.value}`).sort();
+    expect(labels).toEqual(
+      [
+        'announced/serving',
+        'withdrawn/dataplane not ready',
+        'withdrawn/maintenance',
+        'withdrawn/removed by reload',
+        'withdrawn/service dns has no healthy real server',
+        'withdrawn/service web has no healthy real server',
+        'withdrawn/standby',
+        'withdrawn/stopping',
+      ].map((l) => `${l}=0`),
+    );
+    const pair = createMetrics({ defaults: false });
+    primeConfigMetrics(pair, config, 'forwarder');
+    expect(await series(pair.ecmpAnnounceChanges)).toEqual([]);
+  });
+
   it('gives every labelled counter a 0 series for the label sets the config makes known', async () => {
     const m = createMetrics({ defaults: false });
     primeConfigMetrics(m, config, 'forwarder');
