@@ -113,8 +113,9 @@ if (!debTools) console.log('packaging: the .deb test needs root, dpkg-deb, chroo
 async function debianRootTar(): Promise<string> {
   const tar = join(tmpdir(), 'vigil-debroot-bookworm-minbase.tar');
   if (existsSync(tar)) return tar;
+  // --format=tar: mmdebstrap guesses the format from the name, and a ".partial" one made a directory
   const partial = `${tar}.${process.pid}.partial`;
-  const r = await run('mmdebstrap', ['--variant=minbase', '--include=iproute2', '--mode=root', 'bookworm', partial], { timeout: 1_500_000 });
+  const r = await run('mmdebstrap', ['--variant=minbase', '--format=tar', '--include=iproute2', '--mode=root', 'bookworm', partial], { timeout: 1_500_000 });
   if (r.code !== 0) throw new Error(`mmdebstrap failed (${r.code}): ${r.err.split('\n').slice(-5).join('\n')}`);
   renameSync(partial, tar);
   return tar;
