@@ -35,15 +35,12 @@ RestartPreventExitStatus), 1 when start failed otherwise.`,
       const { values } = parse(argv, { config: { type: 'string', short: 'c' } });
       const { runDaemon } = await import('./daemon.js');
       const { ConfigError } = await import('./config/load.js');
-      const { stdoutIsJournal } = await import('./log.js');
       try {
         const code = await runDaemon(values.config ?? defaultConfigPath(env), env);
         process.exit(code); // sockets of closed components may linger a tick; the stop is done
       } catch (e) {
         if (e instanceof ConfigError) {
-          // <3>: priority "err" when stderr is the journal (see src/log.ts)
-          const prio = stdoutIsJournal(env, 2) ? '<3>' : '';
-          for (const line of e.message.split('\n').slice(1)) err(`${prio}${line}`);
+          for (const line of e.message.split('\n').slice(1)) err(line);
           return EXIT_CONFIG;
         }
         throw e;
@@ -201,17 +198,21 @@ if (isMain) {
     if (e.code === 'EPIPE') process.exit(0);
     throw e;
   });
+  // Under systemd stderr is the journal: each line at priority "err" (an sd-daemon(3)
+  // prefix), so `journalctl -u vigil -p err` shows why `run` refused a config or why
+  // ExecStopPost's `cleanup` could not remove a VIP (see src/log.ts)
+  const errPrefix = process.env.JOURNAL_STREAM !== undefined && (await import('./log.js')).stdoutIsJournal(process.env, 2) ? '<3>' : '';
   main(process.argv.slice(2), {
     env: process.env,
     out: (l) => process.stdout.write(`${l}\n`),
-    err: (l) => process.stderr.write(`${l}\n`),
+    err: (l) => process.stderr.write(`${errPrefix}${l}\n`),
   }).then(
     (code) => {
       process.exitCode = code;
       // the daemon's own handles keep running until stop(); other commands end here
     },
     (e: unknown) => {
-      process.stderr.write(`vigil: ${(e as Error).stack ?? String(e)}\n`);
+      process.stderr.write(`${errPrefix}vigil: ${(e as Error).stack ?? String(e)}\n`);
       process.exitCode = 1;
     },
   );

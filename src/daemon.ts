@@ -15,6 +15,7 @@ import { peerCanTakeOver } from './api/warnings.js';
 import { parseListen, type Config } from './config/schema.js';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
 import { loadConfigInWorker } from './config/offthread.js';
+import { checkKeyFile } from './cli/key-file.js';
 import { VigilError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -425,6 +426,11 @@ function readToken(file: string | undefined, logger: Logger): string | undefined
 /** Runs the daemon until SIGTERM/SIGINT; SIGHUP reloads. Resolves with the exit code. */
 export async function runDaemon(file: string, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const loaded = loadConfig(file, env);
+  // the key file as `vigil validate` checks it: a problem there is a config error (exit 78,
+  // which the unit does not restart on), not a cluster process failing at each start
+  const key = loaded.config.cluster.key_file;
+  const keyProblem = key ? await checkKeyFile(key) : undefined;
+  if (keyProblem !== undefined) throw new ConfigError(loaded.file, [{ file: loaded.file, path: ['cluster', 'key_file'], message: keyProblem.replace(/^cluster\.key_file /, '') }]);
   const daemon = new Daemon(loaded, { env });
   // Type=notify: READY=1 once started, STOPPING=1 when the stop begins (src/notify.ts)
   const systemd = createNotifier(env, (why) => daemon.logger.warn({ why }, 'cannot notify systemd'));

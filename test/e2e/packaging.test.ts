@@ -6,8 +6,8 @@
  *   - every dependency in the lockfile accepts the Node floor package.json declares
  *   - `npm run package:deb`'s builder makes a .deb that dpkg installs into a clean Debian 12
  *     root (mmdebstrap minbase, cached in /tmp): the vigil user, /etc/vigil as a conffile,
- *     then, chrooted, `vigil --version`, `vigil validate /etc/vigil/vigil.yaml` and the
- *     unit's ExecStartPre as the unit runs it (user vigil)
+ *     then, chrooted, `vigil --version`, `vigil validate /etc/vigil/vigil.yaml`, and the
+ *     validation of the unit's ExecStart config as the unit runs it (user vigil)
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -113,15 +113,16 @@ if (!debTools) console.log('packaging: the .deb test needs root, dpkg-deb, chroo
 async function debianRootTar(): Promise<string> {
   const tar = join(tmpdir(), 'vigil-debroot-bookworm-minbase.tar');
   if (existsSync(tar)) return tar;
+  // --format=tar: mmdebstrap guesses the format from the name, and a ".partial" one made a directory
   const partial = `${tar}.${process.pid}.partial`;
-  const r = await run('mmdebstrap', ['--variant=minbase', '--include=iproute2', '--mode=root', 'bookworm', partial], { timeout: 1_500_000 });
+  const r = await run('mmdebstrap', ['--variant=minbase', '--format=tar', '--include=iproute2', '--mode=root', 'bookworm', partial], { timeout: 1_500_000 });
   if (r.code !== 0) throw new Error(`mmdebstrap failed (${r.code}): ${r.err.split('\n').slice(-5).join('\n')}`);
   renameSync(partial, tar);
   return tar;
 }
 
 describe.skipIf(!debTools)('the Debian package in a clean Debian 12 root', () => {
-  it('installs with dpkg; vigil --version, validate and the unit\'s ExecStartPre run there', async () => {
+  it('installs with dpkg; vigil --version and validate run there, also as the unit runs (user vigil)', async () => {
     const work = mkdtempSync(join(tmpdir(), 'vigil-deb-test-'));
     cleanup.push(() => rmSync(work, { recursive: true, force: true }));
     const b = await run(process.execPath, [join(ROOT, 'deploy', 'debian', 'build-deb.mjs'), '--out', work], { timeout: 600_000 });
@@ -158,12 +159,14 @@ describe.skipIf(!debTools)('the Debian package in a clean Debian 12 root', () =>
     expect(val.out.trim()).toBe('/etc/vigil/vigil.yaml: ok');
     expect(val.code).toBe(0);
 
-    // the unit's ExecStartPre, as systemd would run it: as user vigil, ${VIGIL_CONFIG} from Environment=
+    // the config the unit's ExecStart reads, validated as the unit runs (user vigil, ${VIGIL_CONFIG}
+    // from Environment=). The unit has no ExecStartPre: `vigil run` refuses an invalid config
+    // itself with exit 78, which RestartPreventExitStatus honours (test/e2e/systemd-unit.test.ts)
     const unit = readFileSync(join(target, 'lib', 'systemd', 'system', 'vigil.service'), 'utf8');
     const env = Object.fromEntries([...unit.matchAll(/^Environment=(\w+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
-    const pre = /^ExecStartPre=(.*)$/m.exec(unit)?.[1]?.replace(/\$\{(\w+)\}/g, (_, k: string) => env[k] ?? '');
-    expect(pre).toBe('/usr/bin/vigil validate /etc/vigil/vigil.yaml');
-    const asVigil = await run('/usr/sbin/chroot', ['--userspec=vigil:vigil', target, ...pre!.split(' ')], { env: { PATH: '/usr/bin:/bin' }, clean: true });
+    const start = /^ExecStart=(.*)$/m.exec(unit)?.[1]?.replace(/\$\{(\w+)\}/g, (_, k: string) => env[k] ?? '');
+    expect(start).toBe('/usr/bin/vigil run --config /etc/vigil/vigil.yaml');
+    const asVigil = await run('/usr/sbin/chroot', ['--userspec=vigil:vigil', target, '/usr/bin/vigil', 'validate', start!.split(' ').at(-1)!], { env: { PATH: '/usr/bin:/bin' }, clean: true });
     expect(asVigil.err).toBe('');
     expect(asVigil.out.trim()).toBe('/etc/vigil/vigil.yaml: ok');
     expect(asVigil.code).toBe(0);

@@ -142,6 +142,9 @@ describe.skipIf(!systemd)('systemd unit', () => {
 
   it('an invalid config is not retried forever: exit 78 is not restarted, and a start limit stops a crash loop', () => {
     expect(directive('RestartPreventExitStatus')).toEqual(['78']);
+    // systemd consults RestartPreventExitStatus for the main process only: a config refused
+    // by an ExecStartPre would be retried like a crash (shown under systemd 252 as PID 1)
+    expect(directive('ExecStartPre')).toEqual([]);
     expect(Number(directive('StartLimitIntervalSec')[0])).toBeGreaterThan(0);
     expect(Number(directive('StartLimitBurst')[0])).toBeGreaterThan(0);
     // the start limit belongs in [Unit] (systemd ignores it in [Service] since v230)
@@ -168,6 +171,10 @@ describe.skipIf(!systemd)('systemd unit', () => {
     expect(directive('ExecStopPost')).toEqual(['/usr/bin/vigil cleanup --config ${VIGIL_CONFIG}']);
     for (const k of ['NoNewPrivileges', 'ProtectHome', 'PrivateTmp', 'ProtectKernelModules']) expect(directive(k)).toEqual(['yes']);
     expect(directive('ProtectSystem')).toEqual(['strict']);
+    // V8 calls pkey_alloc at start: without @pkey, systemd 252's @system-service filter
+    // killed every vigil process with SIGSYS (test/e2e/systemd-unit.test.ts)
+    expect(directive('SystemCallFilter')[0]?.split(/\s+/)).toEqual(['@system-service', '@pkey']);
+    expect(directive('SystemCallErrorNumber')).toEqual(['EPERM']);
     // Node's JIT needs W+X pages
     expect(directive('MemoryDenyWriteExecute')).toEqual([]);
   });

@@ -7,10 +7,11 @@
  *   - READY=1 arrives once the API answers; STOPPING=1 when SIGTERM starts the stop;
  *     the sender is still alive when the datagram is read (systemd needs its cgroup)
  *   - log lines carry <N> syslog priorities only when $JOURNAL_STREAM names stdout
- *   - an invalid config exits 78 (the unit's RestartPreventExitStatus), priority err
+ *   - an invalid config or an unusable key file exits 78 (the unit's RestartPreventExitStatus),
+ *     priority err
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SYSLOG_PRIORITY, withPriority } from '../../src/log.js';
@@ -91,6 +92,18 @@ describe('syslog priorities for the journal', () => {
     const d = runToFile(config, { JOURNAL_STREAM: devIno(err) }, join(dir, 'out'), err);
     expect(await d.exited).toBe(78);
     expect(readFileSync(err, 'utf8')).toContain(`<3>${config}: cluster.nodes: list at least this node`);
+  }, 90_000);
+
+  it('a key file run cannot use (mode 0644) is a config error too: exit 78, priority err, named', async () => {
+    const dir = tmpDir('vigil-journal-');
+    const key = writeFile(dir, 'cluster.key', 'a-key-long-enough-for-hmac-sha256\n');
+    chmodSync(key, 0o644);
+    const config = writeFile(dir, 'vigil.yaml', standaloneConfig({ apiPort: await freePort(), clusterPort: await freePort() }).replace('cluster:\n', `cluster:\n  key_file: ${key}\n`));
+    const err = join(dir, 'err');
+    writeFile(dir, 'err', '');
+    const d = runToFile(config, { JOURNAL_STREAM: devIno(err) }, join(dir, 'out'), err);
+    expect(await d.exited).toBe(78);
+    expect(readFileSync(err, 'utf8')).toContain(`<3>${config}: cluster.key_file: ${key} has mode 0644; it must be 0600`);
   }, 90_000);
 });
 
