@@ -10,6 +10,7 @@
  *     no last-success series and VigilReconcileStale fires from the daemon's start time.
  * The rules are the shipped file with every `for:` shortened to 1s, as in
  * test/e2e/prometheus-alerts.test.ts; the 120 s staleness threshold is the shipped one.
+ * Evaluated every second, scraped every 2 s (the guest is emulated: 10-25x slower).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,11 +39,12 @@ interface Seen {
 }
 
 /** A director of one, IPVS dataplane, one service; `refused` adds the multicast real server. */
-function director(refused: boolean): Record<string, unknown> {
+function director(id: string, refused: boolean): Record<string, unknown> {
   return {
     node: 'd1',
-    // a cluster of one: no peer to wait for; slow timers, little work for the emulated CPU
-    cluster: { id: 'vm', interval_ms: 1000, deadtime_ms: 10000, warntime_ms: 5000, initdead_ms: 1000, nodes: [{ name: 'd1', links: [{ name: 'l', address: '127.0.0.1' }] }] },
+    // a cluster of one (its own id: two clusters of one named alike would be one pair with
+    // two actives to VigilSplitBrain); slow timers, little work for the emulated CPU
+    cluster: { id, interval_ms: 1000, deadtime_ms: 10000, warntime_ms: 5000, initdead_ms: 1000, nodes: [{ name: 'd1', links: [{ name: 'l', address: '127.0.0.1' }] }] },
     vips: [{ address: '10.10.0.1', interface: 'lo', managed: false }],
     services: [
       {
@@ -84,12 +86,14 @@ describe.skipIf(why !== undefined)('the reconcile alerts against the kernel IPVS
     const rules = parse(readFileSync(join(ROOT, 'deploy', 'prometheus', 'vigil-rules.yml'), 'utf8')) as { groups: { rules: { for?: string }[] }[] };
     for (const g of rules.groups) for (const r of g.rules) if (r.for !== undefined) r.for = '1s';
     writeFileSync(join(dir, 'vigil-rules.yml'), stringify(rules));
+    // evaluated every second; scraped every 2 s with a 2 s timeout (an emulated daemon
+    // answering /metrics in over a second is slow, not down)
     const prom = (targets: string[]): string =>
-      `global: { scrape_interval: 1s, evaluation_interval: 1s }\nrule_files: [${join(dir, 'vigil-rules.yml')}]\nscrape_configs:\n  - job_name: vigil\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: ${JSON.stringify(targets)}\n`;
+      `global: { scrape_interval: 2s, evaluation_interval: 1s }\nrule_files: [${join(dir, 'vigil-rules.yml')}]\nscrape_configs:\n  - job_name: vigil\n    scrape_interval: 2s\n    scrape_timeout: 2s\n    static_configs:\n      - targets: ${JSON.stringify(targets)}\n`;
     writeFileSync(join(dir, 'prometheus.yml'), prom([A, B]));
-    writeFileSync(join(dir, 'a.yaml'), stringify(director(false)));
-    writeFileSync(join(dir, 'a-bad.yaml'), stringify(director(true)));
-    writeFileSync(join(dir, 'b.yaml'), stringify(director(true)));
+    writeFileSync(join(dir, 'a.yaml'), stringify(director('vm-a', false)));
+    writeFileSync(join(dir, 'a-bad.yaml'), stringify(director('vm-a', true)));
+    writeFileSync(join(dir, 'b.yaml'), stringify(director('vm-b', true)));
     // both configs are valid as vigil sees them: the kernel, not validation, refuses 224.1.1.1
     for (const f of ['a.yaml', 'a-bad.yaml', 'b.yaml']) execFileSync('node', [join(ROOT, 'dist', 'cli.js'), 'validate', join(dir, f)], { stdio: 'pipe' });
     const manifest = join(dir, 'manifest.json');
@@ -98,12 +102,12 @@ describe.skipIf(why !== undefined)('the reconcile alerts against the kernel IPVS
       JSON.stringify({ root: ROOT, prometheus: PROMETHEUS, dir, configA: join(dir, 'a.yaml'), badA: join(dir, 'a-bad.yaml'), configB: join(dir, 'b.yaml'), promConfig: join(dir, 'prometheus.yml'), waitS: 240 }),
     );
     const file = compileGuest('test/e2e/guest/prometheus-reconcile-alerts.scenario.ts');
-    run = await runInVm(`node ${file} ${manifest}`, 560);
+    run = await runInVm(`node ${file} ${manifest}`, 600);
     console.log(`prometheus-reconcile-alerts: ${Math.round(run.wallMs / 1000)} s in the VM\n${run.records.map((r) => JSON.stringify(r)).join('\n')}`);
     expect(run.records.find((r) => r.step === 'crash')).toBeUndefined();
     expect(run.records.at(-1)).toEqual({ done: true });
     expect(run.code).toBe(0);
-  }, 620_000);
+  }, 660_000);
 
   it('a healthy director with the IPVS table in fires none of the reconcile alerts', () => {
     expect(rec('started').tableA).toEqual(['-A -t 10.10.0.1:80 -s wlc', '-a -t 10.10.0.1:80 -r 10.20.0.2:80 -m -w 1']);
