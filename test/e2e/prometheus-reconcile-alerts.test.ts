@@ -102,12 +102,12 @@ describe.skipIf(why !== undefined)('the reconcile alerts against the kernel IPVS
       JSON.stringify({ root: ROOT, prometheus: PROMETHEUS, dir, configA: join(dir, 'a.yaml'), badA: join(dir, 'a-bad.yaml'), configB: join(dir, 'b.yaml'), promConfig: join(dir, 'prometheus.yml'), waitS: 240 }),
     );
     const file = compileGuest('test/e2e/guest/prometheus-reconcile-alerts.scenario.ts');
-    run = await runInVm(`node ${file} ${manifest}`, 660);
+    run = await runInVm(`node ${file} ${manifest}`, 900);
     console.log(`prometheus-reconcile-alerts: ${Math.round(run.wallMs / 1000)} s in the VM\n${run.records.map((r) => JSON.stringify(r)).join('\n')}`);
     expect(run.records.find((r) => r.step === 'crash')).toBeUndefined();
     expect(run.records.at(-1)).toMatchObject({ done: true });
     expect(run.code).toBe(0);
-  }, 720_000);
+  }, 960_000);
 
   it('a healthy director with the IPVS table in fires none of the reconcile alerts', () => {
     expect(rec('started').tableA).toEqual(['-A -t 10.10.0.1:80 -s wlc', '-a -t 10.10.0.1:80 -r 10.20.0.2:80 -m -w 1']);
