@@ -8,13 +8,14 @@
  *
  * The rules are the shipped file with one change, made here at test time: every `for:`
  * is shortened to 1s (production keeps 30s..1h; waiting an hour for a drain alert is not
- * a test). Expressions, labels and annotations are the shipped ones. Alerts not driven
- * here, and why: VigilReconcileFailing, VigilReconcileStale and VigilReconcileEntryRefused
- * need a dataplane that refuses entries (the kernel IPVS, only in the VM, where this lab
- * does not run; test/e2e/ipvs-refused.test.ts shows the metric there); VigilProbeOverrun
- * and VigilProbeQueueBacklog need probes that outlive their interval or a saturated cap
- * at every evaluation, which is timing, not a condition. Those are covered by promtool
- * (deploy/prometheus/vigil-rules.test.yml) with series shaped as the scrape below shows.
+ * a test). Expressions, labels and annotations are the shipped ones. Not driven here:
+ * VigilReconcileFailing, VigilReconcileStale and VigilReconcileEntryRefused need a
+ * dataplane that refuses entries, the kernel IPVS, only in the VM where this lab does not
+ * run (test/e2e/prometheus-reconcile-alerts.test.ts drives them there with a Prometheus
+ * of its own; here the last test shows none of them fired for the healthy forwarder
+ * pairs); the VigilEcmp* alerts need cluster.mode ecmp (promtool only). promtool covers
+ * every alert (deploy/prometheus/vigil-rules.test.yml) with series shaped as the scrape
+ * below shows.
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -263,6 +264,39 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
     await clears('VigilConfigReloadRejected');
   }, 300_000);
 
+  it('probes that outlive their interval behind a saturated cap fire VigilProbeOverrun and VigilProbeQueueBacklog', async () => {
+    // on standby A only: a service of four real servers whose exec probe takes 600 ms every
+    // second, under health.concurrency 1: 2.4 s of probing falls due each second, so runs
+    // wait in the queue and a probe still queued or running when due again is an overrun
+    const good = readFileSync(configA, 'utf8');
+    const cfg = parse(good) as Record<string, any>;
+    cfg.health = { ...(cfg.health ?? {}), concurrency: 1 };
+    cfg.services.push({
+      name: 'slow',
+      vip: lab.vip,
+      port: 81,
+      forward: 'nat',
+      check: { type: 'exec', command: '/bin/sh', args: ['-c', 'sleep 0.6'], args_style: 'none', interval_ms: 1000, timeout_ms: 900, rise: 1, fall: 3 },
+      real_servers: lab.realServers.flatMap((r) => [81, 82].map((port) => ({ address: r.lanAddr, port }))),
+    });
+    writeFileSync(configA, stringify(cfg));
+    try {
+      expect(await post(standbyA, '/v1/reload', {})).toContain('"ok":true');
+      const overrun = await fires('VigilProbeOverrun', { instance: inst(standbyA), service: 'slow' });
+      expect(overrun.labels.severity).toBe('warning');
+      const backlog = await fires('VigilProbeQueueBacklog', { instance: inst(standbyA) });
+      expect(backlog.labels.severity).toBe('warning');
+      // the active director runs no such probes: neither alert names it for this service
+      expect((await firing()).filter((x) => x.labels.service === 'slow' && x.labels.instance !== inst(standbyA))).toEqual([]);
+    } finally {
+      writeFileSync(configA, good);
+    }
+    expect(await post(standbyA, '/v1/reload', {})).toContain('"ok":true');
+    // the backlog clears with the cap back at its default; the overrun alert keeps firing
+    // for the 5 minutes of its increase() window, as it should
+    await clears('VigilProbeQueueBacklog', { instance: inst(standbyA) });
+  }, 300_000);
+
   it('a cut heartbeat link fires VigilHeartbeatLinkDown, nothing fails over', async () => {
     const d1 = lab.directors[0] as { ns: string; hbIf?: string | undefined };
     const before = await Promise.all(a.map((n) => n.role()));
@@ -338,4 +372,21 @@ describe.skipIf(why !== undefined)('the shipped alert rules against two live pai
     const none = await fires('VigilNoActiveDirector');
     expect(none.labels).toMatchObject({ cluster_id: 'shared', nodes: 'b1,b2' });
   }, 300_000);
+
+  it('no reconcile alert fired at any time of the run (the forwarder reconciled on every director)', async () => {
+    // VigilReconcileStale falls back to the daemon's start time when no reconcile ever
+    // succeeded: a healthy director must not trip it once it has run past the threshold
+    // (120 s); on a fast machine the run may not have lasted that long yet
+    const ranS = async (): Promise<number> => {
+      const r = JSON.parse(await inClient(['curl', '-sf', `${promUrl}/api/v1/query?query=${encodeURIComponent('time() - max(vigil_process_start_time_seconds)')}`])) as { data: { result: { value: [number, string] }[] } };
+      return Number(r.data.result[0]?.value[1] ?? 0);
+    };
+    while ((await ranS()) < 125) await sleep(1000);
+    await sleep(3000);
+    const q = encodeURIComponent('count_over_time(ALERTS{alertname=~"VigilReconcile.*"}[1h])');
+    const r = JSON.parse(await inClient(['curl', '-sf', `${promUrl}/api/v1/query?query=${q}`])) as { status: string; data: { result: unknown[] } };
+    expect(r.status).toBe('success');
+    expect(r.data.result).toEqual([]);
+    console.log(`prometheus-alerts: the newest surviving daemon ran ${Math.round(await ranS())} s with no reconcile alert`);
+  }, 180_000);
 });

@@ -56,6 +56,8 @@ export interface EcmpLabOptions {
   /** Health check interval of the real servers (default 1000 ms, timeout 80 %, fall 3). */
   checkIntervalMs?: number;
   timers?: Timers;
+  /** api.listen on every address (a Prometheus in the router's namespace scrapes the LAN address); default loopback. */
+  apiOnLan?: boolean;
 }
 
 export class EcmpLab {
@@ -211,7 +213,7 @@ protocol bgp uplink {
         real_servers: l.realServers.map((r) => ({ address: r.lanAddr, port: ECMP_PORT, ...(protocol === 'udp' ? { check: { ...check, type: 'tcp' } } : {}) })),
       })),
       dataplane: { mode: 'forwarder', forwarder: { workers: 1 } },
-      api: { listen: `127.0.0.1:${API_PORT}`, token_file: join(l.dir, 'api-token') },
+      api: { listen: `${this.opts.apiOnLan ? '0.0.0.0' : '127.0.0.1'}:${API_PORT}`, token_file: join(l.dir, 'api-token') },
       logging: { level: 'info' },
     };
     return `# ECMP lab ${l.id}, director ${d.name}: written by test/lab/ecmp.ts\n${stringify(config)}`;
