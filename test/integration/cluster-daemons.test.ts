@@ -272,7 +272,7 @@ describe('key file', () => {
       // 78 (EX_CONFIG): a config problem, which the unit does not restart (RestartPreventExitStatus)
       expect(r.status).toBe(78);
       const out = r.stdout + r.stderr;
-      expect(out).toContain(`cluster.key_file ${lab.keyFile} has mode 0644; it must be 0600`);
+      expect(out).toContain(`${lab.configFile('x')}: cluster.key_file: ${lab.keyFile} has mode 0644; it must be 0600`);
     } finally {
       lab.cleanup();
     }
