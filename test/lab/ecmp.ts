@@ -19,7 +19,7 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -271,7 +271,25 @@ protocol bgp uplink {
     if (!existsSync(key)) writeFileSync(key, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
     if (!existsSync(token)) writeFileSync(token, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
     for (const n of names) this.startBird(this.lab.director(n).ns, n);
-    await Promise.all(names.map((n) => this.node(n).start({ waitApiMs: 240_000, apiTimeoutS: 20 })));
+    // in the VM (ipvs) a daemon takes minutes to load under qemu TCG: poll its API
+    // rarely, each poll being an `ip netns exec curl` that competes for the same CPUs
+    const vm = this.dataplane === 'ipvs';
+    await Promise.all(names.map((n) => this.node(n).start({ waitApiMs: vm ? 480_000 : 240_000, apiTimeoutS: 20, pollMs: vm ? 2000 : 100 })));
+  }
+
+  /** The last `bytes` of every log in the lab directory (vigil, BIRD), for a failure report. */
+  logTails(bytes = 1500): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const f of readdirSync(this.lab.dir)) {
+      if (!/\.(log|out)$/.test(f)) continue;
+      try {
+        const text = readFileSync(join(this.lab.dir, f), 'utf8');
+        out[f] = text.slice(-bytes);
+      } catch {
+        // gone
+      }
+    }
+    return out;
   }
 
   node(name: string): VigilNode {

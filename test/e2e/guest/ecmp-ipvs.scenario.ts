@@ -41,8 +41,10 @@ if (PICK !== 'most' && PICK !== 'rotate') throw new Error(`ECMP_VM_PICK: "${PICK
 async function main(): Promise<void> {
   const t0 = Date.now();
   const e = await EcmpLab.create({ prefix: 'v16i', dataplane: 'ipvs', realServers: 2, checkIntervalMs: 2000 });
+  emit({ step: 'lab', ms: Date.now() - t0 });
   try {
     await e.start();
+    emit({ step: 'vigil-up', ms: Date.now() - t0 });
     await e.waitNextHops(ALL, 300_000);
     const sysctl = async (d: string, k: string): Promise<string> => (await e.lab.exec(d, ['cat', `/proc/sys/net/ipv4/vs/${k}`])).stdout.trim();
     emit({
@@ -55,6 +57,9 @@ async function main(): Promise<void> {
     for (const kind of SCENARIOS) {
       for (let i = 0; i < RUNS; i++) await oneRun(e, kind as 'crash' | 'graceful', i);
     }
+  } catch (err) {
+    emit({ step: 'logs', ms: Date.now() - t0, logs: e.logTails() });
+    throw err;
   } finally {
     await e.destroy();
   }
