@@ -273,8 +273,11 @@ protocol bgp uplink {
     for (const n of names) this.startBird(this.lab.director(n).ns, n);
     // in the VM (ipvs) a daemon takes minutes to load under qemu TCG: poll its API
     // rarely, each poll being an `ip netns exec curl` that competes for the same CPUs
-    const vm = this.dataplane === 'ipvs';
-    await Promise.all(names.map((n) => this.node(n).start({ waitApiMs: vm ? 480_000 : 240_000, apiTimeoutS: 20, pollMs: vm ? 2000 : 100 })));
+    // rarely, and one daemon after the other: six node processes (three daemons and
+    // their cluster processes) loading at once starve each other past the cluster
+    // process's 30 s start timeout
+    if (this.dataplane === 'ipvs') for (const n of names) await this.node(n).start({ waitApiMs: 300_000, apiTimeoutS: 20, pollMs: 2000 });
+    else await Promise.all(names.map((n) => this.node(n).start({ waitApiMs: 240_000, apiTimeoutS: 20 })));
   }
 
   /** The last `bytes` of every log in the lab directory (vigil, BIRD), for a failure report. */
@@ -350,7 +353,8 @@ protocol bgp uplink {
       got = (await this.nextHops()).join(',');
       if (got === want) return Date.now();
       if (Date.now() > deadline) throw new LabError('LAB_TIMEOUT', `router next hops for ${this.vip} are [${got}], not [${want}] after ${timeoutMs} ms; see ${this.lab.dir}`);
-      await sleep(20);
+      // in the VM each `ip` costs ~100 ms of an emulated CPU the lab needs
+      await sleep(this.dataplane === 'ipvs' ? 100 : 20);
     }
   }
 

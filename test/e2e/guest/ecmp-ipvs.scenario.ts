@@ -40,7 +40,8 @@ if (PICK !== 'most' && PICK !== 'rotate') throw new Error(`ECMP_VM_PICK: "${PICK
 
 async function main(): Promise<void> {
   const t0 = Date.now();
-  const e = await EcmpLab.create({ prefix: 'v16i', dataplane: 'ipvs', realServers: 2, checkIntervalMs: 2000 });
+  // BFD 200 ms × 5: under qemu TCG on a loaded machine, 50 ms × 3 sessions flap
+  const e = await EcmpLab.create({ prefix: 'v16i', dataplane: 'ipvs', realServers: 2, checkIntervalMs: 2000, bfd: { intervalMs: 200, multiplier: 5 } });
   emit({ step: 'lab', ms: Date.now() - t0 });
   try {
     await e.start();
