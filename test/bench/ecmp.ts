@@ -143,8 +143,9 @@ async function ipvs(): Promise<boolean> {
   const tree = compileGuestTree(['test/e2e/guest/ecmp-ipvs.scenario.ts', 'test/lab/ecmp-server.ts', 'test/lab/ecmp-client.ts']);
   process.stdout.write(`bench:ecmp (ipvs): ${RUNS} run(s) per scenario in one boot of the IPVS VM (qemu TCG: several minutes)...\n`);
   try {
-    // start-up takes about 5 minutes in TCG on a loaded machine, each run about a minute
-    const budgetS = 600 + RUNS * SCENARIOS.length * 90;
+    // start-up takes 5 to 15 minutes in TCG (machine load), each run one to two minutes,
+    // a crashed director's restart (vigil loading) several more
+    const budgetS = 1200 + RUNS * SCENARIOS.length * 300;
     const run = await runInVm(`ECMP_VM_RUNS=${RUNS} ECMP_VM_SCENARIOS=${SCENARIOS.join(',')} ECMP_VM_PICK=rotate node ${tree.entry}`, budgetS);
     const crashed = run.records.find((r) => r.step === 'crash');
     if (crashed || run.code !== 0) {

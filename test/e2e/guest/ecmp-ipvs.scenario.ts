@@ -30,6 +30,8 @@ function envInt(name: string, dflt: number, min: number): number {
   if (!Number.isInteger(n) || n < min) throw new Error(`${name}=${raw}: an integer ≥ ${min} expected`);
   return n;
 }
+// the daemons inherit it: a cluster process takes more than the default 30 s to load here
+process.env.VIGIL_CLUSTER_START_TIMEOUT_MS ||= '300000';
 const RUNS = envInt('ECMP_VM_RUNS', 1, 1);
 const LONG = envInt('ECMP_VM_LONG', 30, 1);
 const GAP_MS = envInt('ECMP_VM_GAP_MS', 150, 1);
