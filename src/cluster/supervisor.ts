@@ -52,6 +52,18 @@ interface Pending {
 }
 
 const START_TIMEOUT_MS = 30_000;
+
+/**
+ * How long the cluster process may take to start: 30 s, or $VIGIL_CLUSTER_START_TIMEOUT_MS
+ * on a machine where loading node takes longer (the IPVS VM's emulated CPUs on a loaded host).
+ */
+function startTimeoutMs(): number {
+  const raw = process.env.VIGIL_CLUSTER_START_TIMEOUT_MS;
+  if (raw === undefined || raw === '') return START_TIMEOUT_MS;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1000) throw new VigilError('VIGIL_CLUSTER', `VIGIL_CLUSTER_START_TIMEOUT_MS=${raw}: a whole number of milliseconds ≥ 1000 expected`);
+  return n;
+}
 const CLOSE_TIMEOUT_MS = 1800;
 const RESTART_DELAY_MS = 1000;
 
@@ -137,14 +149,15 @@ export class ClusterSupervisor extends EventEmitter<ClusterEvents> {
       env: this.env,
     });
     this.child = child;
+    const timeoutMs = startTimeoutMs();
     return new Promise<void>((resolveStart, rejectStart) => {
       let settled = false;
       const timer = setTimeout(() => {
         if (settled) return;
         settled = true;
         child.kill('SIGKILL');
-        rejectStart(new VigilError('VIGIL_CLUSTER', `the cluster process did not start within ${START_TIMEOUT_MS / 1000} s`));
-      }, START_TIMEOUT_MS);
+        rejectStart(new VigilError('VIGIL_CLUSTER', `the cluster process did not start within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
       child.on('message', (m: FromCluster) => {
         if (m.type === 'started') {
           if (settled) return;

@@ -16,64 +16,57 @@
  * UDP flow outage. Long-lived TCP connections carried by the crashed director cannot
  * survive on the forwarder (a full proxy); they are reported, not a target.
  * VIGIL_BENCH_SCENARIOS=crash,graceful chooses. Needs root and bird2.
+ *
+ * VIGIL_BENCH_DATAPLANE=forwarder,ipvs (default forwarder) also runs the lab on the
+ * kernel's IPVS inside the IPVS VM (../shared/ipvs-vm; test/e2e/guest/ecmp-ipvs.scenario.ts):
+ * DR, `mh` + mh-port, sloppy_tcp; all its runs in one VM boot, with 30 long-lived
+ * connections (a line every 100 ms), 12 UDP flows (every 50 ms; a gap > 150 ms counts)
+ * and a new connection every 100 ms, scaled to qemu TCG. Its target: 0 long-lived
+ * connections broken, crash and graceful (sloppy_tcp and the same mh table let another
+ * director take them mid-stream); its times run 10-25× slower than on the host and are
+ * reported, not judged.
  */
-import { EcmpLab, haveBird, type ClientReport } from '../lab/ecmp.js';
+import { analyseEvent, EcmpLab, haveBird, quantile as pct, type ClientReport, type EventFigures } from '../lab/ecmp.js';
 import { isRoot } from '../lab/netns.js';
+import { compileGuestTree, removeGuestTree, runInVm, vmUnavailable } from '../e2e/ipvs-vm.js';
 
 if (!isRoot() || !haveBird()) {
   process.stderr.write('bench:ecmp needs root (network namespaces) and bird2 (apt-get install bird2)\n');
   process.exit(2);
 }
 const RUNS = Number(process.env.VIGIL_BENCH_RUNS ?? 10);
+if (!(Number.isInteger(RUNS) && RUNS >= 1)) {
+  process.stderr.write(`VIGIL_BENCH_RUNS=${process.env.VIGIL_BENCH_RUNS}: a whole number ≥ 1 expected\n`);
+  process.exit(2);
+}
 const SCENARIOS = (process.env.VIGIL_BENCH_SCENARIOS ?? 'crash,graceful').split(',');
+const DATAPLANES = (process.env.VIGIL_BENCH_DATAPLANE ?? 'forwarder').split(',');
+for (const [name, list, allowed] of [['VIGIL_BENCH_SCENARIOS', SCENARIOS, ['crash', 'graceful']], ['VIGIL_BENCH_DATAPLANE', DATAPLANES, ['forwarder', 'ipvs']]] as const) {
+  for (const x of list) {
+    if (!(allowed as readonly string[]).includes(x)) {
+      process.stderr.write(`${name}: "${x}" is not one of ${allowed.join(', ')}\n`);
+      process.exit(2);
+    }
+  }
+}
 const ALL = ['d1', 'd2', 'd3'];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const GAP_MS = 100;
 
-interface RunResult {
+interface RunResult extends EventFigures {
   director: string;
   convergedMs: number;
-  outages: number[];
-  flows: number;
-  longBroken: number;
   longOnDirector: number;
-  longTotal: number;
-  streamFailed: number;
-  streamTotal: number;
 }
 
-function analyse(e: EcmpLab, r: ClientReport, director: string, at: number, convergedMs: number): RunResult {
-  const outages: number[] = [];
-  for (const f of r.flows) {
-    const before = f.answers.filter(([t]) => t <= at).at(-1)?.[0];
-    const after = f.answers.find(([t]) => t > at)?.[0];
-    if (before === undefined) continue;
-    const gap = (after ?? Infinity) - before;
-    // the first answer after the event may simply be the next request: only a gap counts
-    let maxGap = gap;
-    let prev = before;
-    for (const [t] of f.answers.filter(([t]) => t > at)) {
-      maxGap = Math.max(maxGap, t - prev);
-      prev = t;
-    }
-    if (maxGap > GAP_MS) outages.push(maxGap);
-  }
-  const addr = e.lab.director(director).lanAddr;
-  return {
-    director,
-    convergedMs,
-    outages,
-    flows: r.flows.length,
-    longBroken: r.long.filter((l) => l.brokenAt !== null).length,
-    longOnDirector: r.long.filter((l) => l.director === addr).length,
-    longTotal: r.long.length,
-    streamFailed: r.stream.filter((s) => !s.ok).length,
-    streamTotal: r.stream.length,
-  };
-}
-
-const pct = (xs: number[], p: number): number => (xs.length === 0 ? NaN : ([...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] as number));
 const fmt = (x: number): string => (Number.isFinite(x) ? `${Math.round(x)}` : '-');
+
+function runLine(kind: string, i: number, r: RunResult): string {
+  return (
+    `  ${kind} run ${i + 1} (${r.director}): router converged ${fmt(r.convergedMs)} ms; UDP flows disturbed ${r.outages.length}/${r.flows}, outage median ${fmt(pct(r.outages, 0.5))} ms max ${fmt(Math.max(...r.outages))} ms; ` +
+    `long-lived broken ${r.longBroken}/${r.longTotal} (${r.longOnDirector} were on ${r.director})${r.longBroken > 0 ? ` ${JSON.stringify(r.longErrors)}` : ''}; new connections failed ${r.streamFailed}/${r.streamTotal}, disturbed ${r.streamDisturbed}\n`
+  );
+}
 
 async function scenario(e: EcmpLab, kind: 'crash' | 'graceful'): Promise<RunResult[]> {
   const out: RunResult[] = [];
@@ -87,50 +80,95 @@ async function scenario(e: EcmpLab, kind: 'crash' | 'graceful'): Promise<RunResu
     else await e.maintenance(d, true);
     const converged = await e.waitNextHops(ALL.filter((x) => x !== d), 30_000);
     await sleep(1500);
-    const r = analyse(e, await c.stop(), d, at, converged - at);
+    const report: ClientReport = await c.stop();
+    // the forwarder is a full proxy: the real server's greeting names the director
+    const r: RunResult = { ...analyseEvent(report, at, GAP_MS), director: d, convergedMs: converged - at, longOnDirector: report.long.filter((l) => l.director === e.lab.director(d).lanAddr).length };
     out.push(r);
-    process.stdout.write(
-      `  ${kind} run ${i + 1} (${d}): router converged ${fmt(r.convergedMs)} ms; UDP flows disturbed ${r.outages.length}/${r.flows}, outage median ${fmt(pct(r.outages, 0.5))} ms max ${fmt(Math.max(...r.outages))} ms; long-lived broken ${r.longBroken}/${r.longTotal} (${r.longOnDirector} were on ${d}); new connections failed ${r.streamFailed}/${r.streamTotal}\n`,
-    );
+    process.stdout.write(runLine(kind, i, r));
     if (kind === 'crash') await e.restart(d);
     else await e.maintenance(d, false);
   }
   return out;
 }
 
-const e = await EcmpLab.create({ prefix: 'v16b' });
-let failed = false;
-try {
-  process.stdout.write(`bench:ecmp: lab ${e.lab.id}, ${RUNS} run(s) per scenario; starting three directors...\n`);
-  await e.start();
-  await e.waitNextHops(ALL, 240_000);
-  for (const kind of SCENARIOS as Array<'crash' | 'graceful'>) {
-    const rs = await scenario(e, kind);
-    const outages = rs.flatMap((r) => r.outages);
-    const share = rs.reduce((a, r) => a + r.outages.length, 0) / rs.reduce((a, r) => a + r.flows, 0);
-    const longBroken = rs.reduce((a, r) => a + r.longBroken, 0);
-    const streamFailed = rs.reduce((a, r) => a + r.streamFailed, 0);
-    process.stdout.write(
-      `${kind}: affected UDP flows' outage median ${fmt(pct(outages, 0.5))} ms, p90 ${fmt(pct(outages, 0.9))} ms, max ${fmt(Math.max(...outages))} ms; share disturbed ${(share * 100).toFixed(1)} %; ` +
-        `long-lived broken ${longBroken}/${rs.reduce((a, r) => a + r.longTotal, 0)}; new connections failed ${streamFailed}/${rs.reduce((a, r) => a + r.streamTotal, 0)}; router convergence median ${fmt(pct(rs.map((r) => r.convergedMs), 0.5))} ms\n`,
-    );
-    if (kind === 'crash') {
-      if (!(pct(outages, 0.5) <= 300)) {
-        process.stdout.write('  MISSED: crash median outage > 300 ms\n');
-        failed = true;
-      }
-      if (!(share <= 0.55)) {
-        process.stdout.write('  MISSED: crash disturbed more than 55 % of the flows\n');
-        failed = true;
-      }
-    } else {
-      if (streamFailed > 0 || outages.length > 0) {
-        process.stdout.write('  MISSED: a graceful withdraw failed requests or interrupted UDP flows\n');
-        failed = true;
-      }
-    }
-  }
-} finally {
-  await e.destroy();
+/** Prints a scenario's summary; returns whether a target was missed. */
+function summary(dataplane: string, kind: string, rs: RunResult[]): boolean {
+  const outages = rs.flatMap((r) => r.outages);
+  const share = rs.reduce((a, r) => a + r.outages.length, 0) / rs.reduce((a, r) => a + r.flows, 0);
+  const longBroken = rs.reduce((a, r) => a + r.longBroken, 0);
+  const longOn = rs.reduce((a, r) => a + r.longOnDirector, 0);
+  const streamFailed = rs.reduce((a, r) => a + r.streamFailed, 0);
+  process.stdout.write(
+    `${dataplane} ${kind}: affected UDP flows' outage median ${fmt(pct(outages, 0.5))} ms, p90 ${fmt(pct(outages, 0.9))} ms, max ${fmt(Math.max(...outages))} ms; share disturbed ${(share * 100).toFixed(1)} %; ` +
+      `long-lived broken ${longBroken}/${rs.reduce((a, r) => a + r.longTotal, 0)} (${longOn} were on the director that went); new connections failed ${streamFailed}/${rs.reduce((a, r) => a + r.streamTotal, 0)}, ` +
+      `disturbed ${rs.reduce((a, r) => a + r.streamDisturbed, 0)} (new-connection outage median ${fmt(pct(rs.map((r) => r.streamOutageMs), 0.5))} ms, max ${fmt(Math.max(...rs.map((r) => r.streamOutageMs)))} ms); ` +
+      `router convergence median ${fmt(pct(rs.map((r) => r.convergedMs), 0.5))} ms\n`,
+  );
+  let failed = false;
+  const miss = (what: string): void => {
+    process.stdout.write(`  MISSED: ${what}\n`);
+    failed = true;
+  };
+  if (dataplane === 'ipvs') {
+    // qemu TCG: times are not judged; connections are
+    if (longBroken > 0) miss(`${longBroken} long-lived connection(s) broken on IPVS`);
+    if (!(share <= 0.55)) miss(`${kind} disturbed more than 55 % of the flows`);
+  } else if (kind === 'crash') {
+    if (!(pct(outages, 0.5) <= 300)) miss('crash median outage > 300 ms');
+    if (!(share <= 0.55)) miss('crash disturbed more than 55 % of the flows');
+  } else if (streamFailed > 0 || outages.length > 0) miss('a graceful withdraw failed requests or interrupted UDP flows');
+  return failed;
 }
+
+async function forwarder(): Promise<boolean> {
+  const e = await EcmpLab.create({ prefix: 'v16b' });
+  let failed = false;
+  try {
+    process.stdout.write(`bench:ecmp (forwarder): lab ${e.lab.id}, ${RUNS} run(s) per scenario; starting three directors...\n`);
+    await e.start();
+    await e.waitNextHops(ALL, 240_000);
+    for (const kind of SCENARIOS as Array<'crash' | 'graceful'>) if (summary('forwarder', kind, await scenario(e, kind))) failed = true;
+  } finally {
+    await e.destroy();
+  }
+  return failed;
+}
+
+async function ipvs(): Promise<boolean> {
+  const why = vmUnavailable();
+  if (why) {
+    process.stdout.write(`bench:ecmp (ipvs): cannot run: ${why}\n`);
+    return true;
+  }
+  const tree = compileGuestTree(['test/e2e/guest/ecmp-ipvs.scenario.ts', 'test/lab/ecmp-server.ts', 'test/lab/ecmp-client.ts']);
+  process.stdout.write(`bench:ecmp (ipvs): ${RUNS} run(s) per scenario in one boot of the IPVS VM (qemu TCG: several minutes)...\n`);
+  try {
+    // start-up takes 5 to 15 minutes in TCG (machine load), each run one to two minutes,
+    // a crashed director's restart (vigil loading) several more
+    const budgetS = 1200 + RUNS * SCENARIOS.length * 300;
+    const run = await runInVm(`ECMP_VM_RUNS=${RUNS} ECMP_VM_SCENARIOS=${SCENARIOS.join(',')} ECMP_VM_PICK=rotate node ${tree.entry}`, budgetS);
+    const crashed = run.records.find((r) => r.step === 'crash');
+    if (crashed || run.code !== 0) {
+      process.stdout.write(`bench:ecmp (ipvs): the VM run failed (exit ${run.code}): ${String(crashed?.error ?? '')}\n${run.output.slice(-3000)}\n`);
+      return true;
+    }
+    process.stdout.write(`bench:ecmp (ipvs): ${Math.round(run.wallMs / 1000)} s in the VM\n`);
+    let failed = false;
+    for (const kind of SCENARIOS) {
+      const rs = run.records.filter((r) => r.step === 'run' && r.kind === kind) as unknown as RunResult[];
+      rs.forEach((r, i) => process.stdout.write(runLine(kind, i, r)));
+      if (rs.length !== RUNS) {
+        process.stdout.write(`  MISSED: ${rs.length} of ${RUNS} ${kind} runs reported\n`);
+        failed = true;
+      }
+      if (rs.length > 0 && summary('ipvs', kind, rs)) failed = true;
+    }
+    return failed;
+  } finally {
+    removeGuestTree(tree);
+  }
+}
+
+let failed = false;
+for (const dp of DATAPLANES) if (await (dp === 'ipvs' ? ipvs() : forwarder())) failed = true;
 process.exit(failed ? 1 : 0);

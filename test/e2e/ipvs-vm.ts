@@ -4,9 +4,9 @@
  * the guest against the built dist/ and prints one JSON object per line.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -44,6 +44,56 @@ export function compileGuest(relPath: string): string {
   const file = join(dir, basename(path).replace(/\.ts$/, '.mjs'));
   writeFileSync(file, js);
   return file;
+}
+
+export interface GuestTree {
+  /** The compiled entry point (node runs it in the guest). */
+  entry: string;
+  /** Remove it when done. */
+  dir: string;
+}
+
+/**
+ * Compiles guest scripts that import other TypeScript modules of the project (the lab,
+ * test/lab/*.ts) to plain JS: each file and, recursively, every relative import it makes
+ * of a .ts file go to a tree under dist/ that mirrors the project's layout (so bare
+ * imports such as 'yaml' find the project's node_modules); imports of src/ point at the
+ * built dist/. `extra` are files the tree needs without importing them (processes the lab
+ * spawns). The first path is the entry.
+ */
+export function compileGuestTree(relPaths: string[]): GuestTree {
+  mkdirSync(join(ROOT, 'dist'), { recursive: true });
+  const dir = mkdtempSync(join(ROOT, 'dist', '.guest-'));
+  const todo = relPaths.map((p) => join(ROOT, p));
+  const done = new Set<string>();
+  while (todo.length > 0) {
+    const path = todo.pop() as string;
+    if (done.has(path)) continue;
+    done.add(path);
+    let src: string;
+    try {
+      src = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new Error(`compileGuestTree: cannot read ${path}: ${(err as Error).message}`);
+    }
+    const out = ts.transpileModule(src, { fileName: path, compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+    const js = out.replaceAll(/(from |import\()'(\.\.?\/[^']+)'/g, (whole, lead: string, spec: string) => {
+      const abs = resolve(dirname(path), spec);
+      if (abs.startsWith(`${ROOT}/src/`)) return `${lead}'${ROOT}/dist/${abs.slice(ROOT.length + 5)}'`;
+      const tsFile = abs.replace(/\.js$/, '.ts');
+      if (spec.endsWith('.js') && existsSync(tsFile)) todo.push(tsFile);
+      return whole;
+    });
+    const target = join(dir, relative(ROOT, path)).replace(/\.ts$/, '.js');
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, js);
+  }
+  return { entry: join(dir, (relPaths[0] as string).replace(/\.ts$/, '.js')), dir };
+}
+
+/** Removes a tree compileGuestTree made. */
+export function removeGuestTree(t: GuestTree | undefined): void {
+  if (t) rmSync(t.dir, { recursive: true, force: true });
 }
 
 export interface VmRun {

@@ -10,7 +10,8 @@
  * closes (timeout 3 s). A UDP flow sends every UDP_MS and records each answer's director
  * and the gaps. A long-lived connection sends a line every LONG_MS and expects it back;
  * an error, close or a 3 s silence breaks it. Prints `ready` when every long-lived
- * connection and UDP flow had its first answer. Times are epoch ms (comparable across
+ * connection and UDP flow had its first answer, after a line `long-ports [...]` (the
+ * local port of each long-lived connection). Times are epoch ms (comparable across
  * processes).
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
@@ -34,7 +35,11 @@ const report: ClientReport = { stream: [], flows: [], long: [] };
 let pendingReady = flows + longs;
 const readyOne = (): void => {
   pendingReady -= 1;
-  if (pendingReady === 0) process.stdout.write('ready\n');
+  if (pendingReady === 0) {
+    // the local port of each long-lived connection, by id (to find it in IPVS tables)
+    process.stdout.write(`long-ports ${JSON.stringify(report.long.map((l) => l.port))}\n`);
+    process.stdout.write('ready\n');
+  }
 };
 if (pendingReady === 0) process.stdout.write('ready\n');
 
@@ -90,7 +95,7 @@ for (let i = 0; i < flows; i++) {
 // ---- long-lived connections
 const longSockets: Socket[] = [];
 for (let i = 0; i < longs; i++) {
-  const r: LongResult = { id: i, director: '', brokenAt: null, error: null };
+  const r: LongResult = { id: i, director: '', port: 0, brokenAt: null, error: null };
   report.long.push(r);
   const sock = connect({ host, port, noDelay: true });
   longSockets.push(sock);
@@ -106,6 +111,7 @@ for (let i = 0; i < longs; i++) {
     if (!greeted) readyOne();
     sock.destroy();
   };
+  sock.on('connect', () => (r.port = sock.localPort ?? 0));
   sock.on('data', (d) => {
     buf += d.toString();
     let nl: number;

@@ -19,7 +19,7 @@
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -32,8 +32,15 @@ import type { EcmpStatus } from '../../src/api/types.js';
 export interface EcmpStatusLite { node: string; ecmp: EcmpStatus }
 
 const TS_RUN = fileURLToPath(new URL('./ts-run.mjs', import.meta.url));
-const SERVER = fileURLToPath(new URL('./ecmp-server.ts', import.meta.url));
-const CLIENT = fileURLToPath(new URL('./ecmp-client.ts', import.meta.url));
+/**
+ * Compiled to plain JS (the IPVS VM runs the lab from a tree compileGuestTree made,
+ * test/e2e/ipvs-vm.ts): start the server and client .js with node itself, not through
+ * vite's runner, which costs tens of seconds per process under qemu TCG.
+ */
+const COMPILED = import.meta.url.endsWith('.js');
+const SERVER = fileURLToPath(new URL(`./ecmp-server.${COMPILED ? 'js' : 'ts'}`, import.meta.url));
+const CLIENT = fileURLToPath(new URL(`./ecmp-client.${COMPILED ? 'js' : 'ts'}`, import.meta.url));
+const nodeArgv = (file: string): string[] => (COMPILED ? ['node', file] : ['node', TS_RUN, file]);
 export const ECMP_PORT = 7080;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -58,6 +65,15 @@ export interface EcmpLabOptions {
   timers?: Timers;
   /** api.listen on every address (a Prometheus in the router's namespace scrapes the LAN address); default loopback. */
   apiOnLan?: boolean;
+  /**
+   * The directors' dataplane (default forwarder). `ipvs` needs the kernel's IPVS (the
+   * IPVS VM): services in DR mode, `mh` + mh-port, sloppy_tcp set by vigil; the real
+   * servers hold the VIP on lo (arp_ignore=1, arp_announce=2) and answer the client
+   * through the router, so only the client → server half crosses a director.
+   */
+  dataplane?: 'forwarder' | 'ipvs';
+  /** BFD timers of every session (default 50 ms × 3). */
+  bfd?: { intervalMs: number; multiplier: number };
 }
 
 export class EcmpLab {
@@ -68,6 +84,7 @@ export class EcmpLab {
   readonly routerClientAddr: string;
   readonly vip: string;
   readonly nodes: VigilNode[];
+  readonly dataplane: 'forwarder' | 'ipvs';
   private readonly birds = new Map<string, ChildProcess>();
   private readonly clientChildren = new Set<ChildProcess>();
   private destroyed = false;
@@ -82,6 +99,7 @@ export class EcmpLab {
     this.clientAddr = lab.addr(200, 2);
     this.routerClientAddr = lab.addr(200, 1);
     this.vip = lab.addr(100, 1);
+    this.dataplane = opts.dataplane ?? 'forwarder';
     this.nodes = lab.directors.map((d) => new VigilNode(lab, d, this.configFile(d)));
   }
 
@@ -125,7 +143,21 @@ export class EcmpLab {
       writeFileSync(this.includeFile(d), renderInclude('vigil_vips', []));
       writeFileSync(this.configFile(d), this.vigilConfig(d));
     }
+    if (this.dataplane === 'ipvs') {
+      // direct routing: the real servers accept the VIP (on lo, never answering ARP for
+      // it) and send their answers to the client through the router, not the director
+      for (const r of lab.realServers) {
+        await lab.exec(r.ns, ['sysctl', '-qw', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2']);
+        await lab.exec(r.ns, ['ip', 'addr', 'add', `${this.vip}/32`, 'dev', 'lo']);
+        await lab.exec(r.ns, ['ip', 'route', 'add', 'default', 'via', lab.client.lanAddr]);
+      }
+    }
     await Promise.all(lab.realServers.map((r) => this.startServer(r.name)));
+  }
+
+  private bfdLine(ifname: string): string {
+    const b = this.opts.bfd ?? { intervalMs: 50, multiplier: 3 };
+    return `protocol bfd { interface "${ifname}" { min rx interval ${b.intervalMs} ms; min tx interval ${b.intervalMs} ms; multiplier ${b.multiplier}; }; }`;
   }
 
   includeFile(d: Director): string {
@@ -149,7 +181,7 @@ protocol kernel {
   ipv4 { import none; export where source = RTS_BGP; };
   merge paths on;        # one multipath route, a next hop per director
 }
-protocol bfd { interface "${l.client.lanIf}" { min rx interval 50 ms; min tx interval 50 ms; multiplier 3; }; }
+${this.bfdLine(l.client.lanIf)}
 template bgp director {
   local ${l.client.lanAddr} as 65000;
   ipv4 { import where net ~ [ ${l.addr(100, 0)}/24{32,32} ]; export none; };
@@ -168,7 +200,7 @@ router id ${d.lanAddr};
 log "${join(this.lab.dir, `${d.name}-bird.log`)}" all;
 protocol device { scan time 10; }
 include "${this.includeFile(d)}";
-protocol bfd { interface "${d.lanIf}" { min rx interval 50 ms; min tx interval 50 ms; multiplier 3; }; }
+${this.bfdLine(d.lanIf)}
 protocol bgp uplink {
   local ${d.lanAddr} as 65001;
   neighbor ${this.lab.client.lanAddr} as 65000;
@@ -208,11 +240,11 @@ protocol bgp uplink {
         port: ECMP_PORT,
         scheduler: 'mh',
         scheduler_flags: ['mh-port'],
-        forward: 'nat',
+        forward: this.dataplane === 'ipvs' ? 'dr' : 'nat',
         ...(protocol === 'tcp' ? { check } : {}),
         real_servers: l.realServers.map((r) => ({ address: r.lanAddr, port: ECMP_PORT, ...(protocol === 'udp' ? { check: { ...check, type: 'tcp' } } : {}) })),
       })),
-      dataplane: { mode: 'forwarder', forwarder: { workers: 1 } },
+      dataplane: this.dataplane === 'ipvs' ? { mode: 'ipvs' } : { mode: 'forwarder', forwarder: { workers: 1 } },
       api: { listen: `${this.opts.apiOnLan ? '0.0.0.0' : '127.0.0.1'}:${API_PORT}`, token_file: join(l.dir, 'api-token') },
       logging: { level: 'info' },
     };
@@ -230,8 +262,8 @@ protocol bgp uplink {
   }
 
   private async startServer(name: string): Promise<void> {
-    const child = this.lab.spawn(name, ['node', TS_RUN, SERVER, name, String(ECMP_PORT)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    await waitLine(child, /^ready$/m, `ecmp-server on ${name}`, 30_000);
+    const child = this.lab.spawn(name, [...nodeArgv(SERVER), name, String(ECMP_PORT)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await waitLine(child, /^ready$/m, `ecmp-server on ${name}`, 120_000);
   }
 
   /** Starts BIRD and vigil on every director (or the named ones) and waits until the router has every next hop. */
@@ -241,7 +273,28 @@ protocol bgp uplink {
     if (!existsSync(key)) writeFileSync(key, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
     if (!existsSync(token)) writeFileSync(token, `${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
     for (const n of names) this.startBird(this.lab.director(n).ns, n);
-    await Promise.all(names.map((n) => this.node(n).start({ waitApiMs: 240_000, apiTimeoutS: 20 })));
+    // in the VM (ipvs) a daemon takes minutes to load under qemu TCG: poll its API
+    // rarely, each poll being an `ip netns exec curl` that competes for the same CPUs
+    // rarely, and one daemon after the other: six node processes (three daemons and
+    // their cluster processes) loading at once starve each other past the cluster
+    // process's 30 s start timeout
+    if (this.dataplane === 'ipvs') for (const n of names) await this.node(n).start({ waitApiMs: 300_000, apiTimeoutS: 20, pollMs: 2000 });
+    else await Promise.all(names.map((n) => this.node(n).start({ waitApiMs: 240_000, apiTimeoutS: 20 })));
+  }
+
+  /** The last `bytes` of every log in the lab directory (vigil, BIRD), for a failure report. */
+  logTails(bytes = 1500): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const f of readdirSync(this.lab.dir)) {
+      if (!/\.(log|out)$/.test(f)) continue;
+      try {
+        const text = readFileSync(join(this.lab.dir, f), 'utf8');
+        out[f] = text.slice(-bytes);
+      } catch {
+        // gone
+      }
+    }
+    return out;
   }
 
   node(name: string): VigilNode {
@@ -302,8 +355,27 @@ protocol bgp uplink {
       got = (await this.nextHops()).join(',');
       if (got === want) return Date.now();
       if (Date.now() > deadline) throw new LabError('LAB_TIMEOUT', `router next hops for ${this.vip} are [${got}], not [${want}] after ${timeoutMs} ms; see ${this.lab.dir}`);
-      await sleep(20);
+      // in the VM each `ip` costs ~100 ms of an emulated CPU the lab needs
+      await sleep(this.dataplane === 'ipvs' ? 100 : 20);
     }
+  }
+
+  /**
+   * ipvs: the client address:port of every TCP connection a director's IPVS holds in
+   * state ESTABLISHED (`ipvsadm -L -n -c` in its namespace; IPVS is per namespace). With
+   * DR the real server sees the client, not the director: this is how the lab tells
+   * which director carries a connection.
+   */
+  async ipvsConnections(name: string): Promise<Set<string>> {
+    const r = await this.lab.exec(this.lab.director(name).ns, ['ipvsadm', '-L', '-n', '-c'], { allowFail: true, timeoutMs: 60_000 });
+    if (r.exitCode !== 0) throw new LabError('LAB_IPVS', `ipvsadm -L -n -c on ${name} failed: ${r.stderr.trim()}`);
+    const out = new Set<string>();
+    // "TCP  14:59  ESTABLISHED 10.76.200.2:40001 10.76.100.1:7080 10.76.0.21:7080"
+    for (const line of r.stdout.split('\n')) {
+      const t = line.trim().split(/\s+/);
+      if (t[0] === 'TCP' && t[2] === 'ESTABLISHED' && t[3]) out.add(t[3]);
+    }
+    return out;
   }
 
   /** birdc against one BIRD of the lab (router or a director). */
@@ -319,9 +391,14 @@ protocol bgp uplink {
    */
   async crash(name: string): Promise<void> {
     const d = this.lab.director(name);
-    await this.lab.exec(d.ns, ['nft', '-f', '-'], {
-      input: 'table inet vigil_lab_crash {\n  chain i { type filter hook input priority -300; policy drop; }\n  chain o { type filter hook output priority -300; policy drop; }\n}\n',
-    });
+    // ipvs (in the VM): every link down in one `ip -batch`, as the pair lab's crash does;
+    // the kernel's IPVS table stays, but no packet reaches it any more
+    if (this.dataplane === 'ipvs') await this.lab.isolate(name);
+    else {
+      await this.lab.exec(d.ns, ['nft', '-f', '-'], {
+        input: 'table inet vigil_lab_crash {\n  chain i { type filter hook input priority -300; policy drop; }\n  chain o { type filter hook output priority -300; policy drop; }\n}\n',
+      });
+    }
     await this.node(name).signal('SIGKILL');
     const b = this.birds.get(name);
     if (b && b.exitCode === null && b.signalCode === null) {
@@ -343,7 +420,12 @@ protocol bgp uplink {
   /** The crashed director boots again: network back, BIRD and vigil started. */
   async restart(name: string): Promise<void> {
     const d = this.lab.director(name);
-    await this.lab.exec(d.ns, ['nft', 'delete', 'table', 'inet', 'vigil_lab_crash'], { allowFail: true });
+    if (this.dataplane === 'ipvs') {
+      await this.lab.reconnect(name);
+      // the default route went with the link
+      await this.lab.exec(d.ns, ['ip', 'route', 'replace', 'default', 'via', this.lab.client.lanAddr]);
+      await this.lab.exec(d.ns, ['ipvsadm', '-C'], { allowFail: true });
+    } else await this.lab.exec(d.ns, ['nft', 'delete', 'table', 'inet', 'vigil_lab_crash'], { allowFail: true });
     await this.lab.exec(d.ns, ['ip', 'addr', 'flush', 'dev', 'lo', 'scope', 'global'], { allowFail: true });
     writeFileSync(this.includeFile(d), renderInclude('vigil_vips', []));
     await this.start([name]);
@@ -351,7 +433,7 @@ protocol bgp uplink {
 
   /** Starts the clients (see ecmp-client.ts); resolves once every flow had its first answer. */
   async clients(o: { streamMs?: number; udpFlows?: number; udpMs?: number; long?: number; longMs?: number } = {}): Promise<EcmpClients> {
-    const argv = ['node', TS_RUN, CLIENT, this.vip, String(ECMP_PORT), String(o.streamMs ?? 10), String(o.udpFlows ?? 0), String(o.udpMs ?? 10), String(o.long ?? 0), String(o.longMs ?? 50)];
+    const argv = [...nodeArgv(CLIENT), this.vip, String(ECMP_PORT), String(o.streamMs ?? 10), String(o.udpFlows ?? 0), String(o.udpMs ?? 10), String(o.long ?? 0), String(o.longMs ?? 50)];
     const child = nsSpawn(this.clientNs, ['nice', '-n', '-10', ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.clientChildren.add(child);
     child.once('exit', () => this.clientChildren.delete(child));
@@ -373,7 +455,8 @@ protocol bgp uplink {
 /** One new connection: started at, ended at (answer or failure), epoch ms. */
 export interface StreamResult { at: number; end: number; ok: boolean; director: string; error?: string }
 export interface FlowResult { id: number; answers: Array<[number, string]> }
-export interface LongResult { id: number; director: string; brokenAt: number | null; error: string | null }
+/** director: from the greeting (the forwarder's address as the real server saw it; with IPVS DR, the client's own); port: the client's local port. */
+export interface LongResult { id: number; director: string; port: number; brokenAt: number | null; error: string | null }
 export interface ClientReport { stream: StreamResult[]; flows: FlowResult[]; long: LongResult[] }
 
 /** A running ecmp-client.ts; stop() returns its report. */
@@ -381,6 +464,12 @@ export class EcmpClients {
   private out = '';
   constructor(private readonly child: ChildProcess) {
     child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
+  }
+  /** The local port of each long-lived connection (by id), known once the clients are ready. */
+  longPorts(): number[] {
+    const line = this.out.split('\n').find((l) => l.startsWith('long-ports '));
+    if (!line) throw new LabError('LAB_CLIENT', 'ecmp clients printed no long-ports line');
+    return JSON.parse(line.slice('long-ports '.length)) as number[];
   }
   async stop(): Promise<ClientReport> {
     const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
@@ -416,3 +505,56 @@ function waitLine(child: ChildProcess, re: RegExp, what: string, ms: number): Pr
     child.once('exit', onExit);
   });
 }
+
+/** What the clients saw around one event (a crash or a withdraw at `at`, epoch ms). */
+export interface EventFigures {
+  /** Per affected UDP flow: its longest gap between answers spanning or following the event (only gaps > gapMs). */
+  outages: number[];
+  flows: number;
+  longBroken: number;
+  longTotal: number;
+  /** Errors of the broken long-lived connections (ECONNRESET, silent, closed...), counted. */
+  longErrors: Record<string, number>;
+  streamFailed: number;
+  streamTotal: number;
+  /** New connections that failed or took ≥ 1 s (a lost SYN costs one retransmission timeout). */
+  streamDisturbed: number;
+  /** From the event to the end of the last disturbed new connection (0: none was). */
+  streamOutageMs: number;
+}
+
+/** The figures bench:ecmp and the IPVS VM scenario print for an event. */
+export function analyseEvent(r: ClientReport, at: number, gapMs: number): EventFigures {
+  const outages: number[] = [];
+  for (const f of r.flows) {
+    const before = f.answers.filter(([t]) => t <= at).at(-1)?.[0];
+    if (before === undefined) continue;
+    const after = f.answers.filter(([t]) => t > at);
+    // the first answer after the event may simply be the next request: only a gap counts
+    let maxGap = (after[0]?.[0] ?? Infinity) - before;
+    let prev = before;
+    for (const [t] of after) {
+      maxGap = Math.max(maxGap, t - prev);
+      prev = t;
+    }
+    if (maxGap > gapMs) outages.push(maxGap);
+  }
+  const broken = r.long.filter((l) => l.brokenAt !== null);
+  const longErrors: Record<string, number> = {};
+  for (const l of broken) longErrors[l.error ?? '?'] = (longErrors[l.error ?? '?'] ?? 0) + 1;
+  const disturbed = r.stream.filter((s) => s.end > at && (!s.ok || s.end - s.at >= 1000));
+  return {
+    outages,
+    flows: r.flows.length,
+    longBroken: broken.length,
+    longTotal: r.long.length,
+    longErrors,
+    streamFailed: r.stream.filter((s) => !s.ok).length,
+    streamTotal: r.stream.length,
+    streamDisturbed: disturbed.length,
+    streamOutageMs: disturbed.length === 0 ? 0 : Math.max(...disturbed.map((s) => s.end)) - at,
+  };
+}
+
+/** The p-quantile (nearest rank) of xs; NaN when empty. */
+export const quantile = (xs: number[], p: number): number => (xs.length === 0 ? NaN : ([...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))] as number));

@@ -14,7 +14,8 @@ import { stringify } from 'yaml';
 import type { Director, Lab } from './lab.js';
 import { atDefaultPriority, LabError } from './netns.js';
 
-export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+/** The project; a tree compileGuestTree compiled (dist/.guest-*, test/e2e/ipvs-vm.ts) stands in its place. */
+export const REPO = fileURLToPath(new URL('../..', import.meta.url)).replace(/dist\/\.guest-[^/]+\/$/, '');
 export const CLI = join(REPO, 'dist', 'cli.js');
 export const API_PORT = 9694;
 export const HEARTBEAT_PORT = 694;

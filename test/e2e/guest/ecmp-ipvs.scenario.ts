@@ -1,0 +1,144 @@
+/**
+ * Runs INSIDE the IPVS VM (test/e2e/ecmp-ipvs-vm.test.ts and bench:ecmp with
+ * VIGIL_BENCH_DATAPLANE=ipvs compile it with compileGuestTree and boot it once): the ECMP
+ * lab (test/lab/ecmp.ts) on the kernel's IPVS. A router running BIRD (ECMP, BFD), three
+ * directors each running vigil (cluster.mode ecmp, dataplane ipvs: DR, `mh` + mh-port,
+ * sloppy_tcp set by vigil) and its own BIRD, real servers with the VIP on lo, and a
+ * client holding long-lived TCP connections, UDP flows and a stream of new connections.
+ *
+ * Per run: the clients start, each director's IPVS connection table says which director
+ * carries which long-lived connection, then one director crashes (links down, vigil and
+ * BIRD killed) or withdraws (`vigil maintenance on`); BFD or BGP tells the router, which
+ * moves that director's flows to the others. Prints one JSON object per line.
+ *
+ * Environment: ECMP_VM_RUNS (default 1), ECMP_VM_SCENARIOS (crash,graceful; default
+ * crash), ECMP_VM_PICK (`most`: the director carrying the most long-lived connections,
+ * the default; `rotate`: d1, d2, d3 in turn, as the forwarder bench does),
+ * ECMP_VM_LONG (long-lived connections, default 30), ECMP_VM_GAP_MS (a UDP gap longer
+ * than this counts as an outage, default 150).
+ */
+import { analyseEvent, EcmpLab, type ClientReport } from '../../lab/ecmp.js';
+
+const emit = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const ALL = ['d1', 'd2', 'd3'];
+
+function envInt(name: string, dflt: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name}=${raw}: an integer ≥ ${min} expected`);
+  return n;
+}
+// the daemons inherit it: a cluster process takes more than the default 30 s to load here
+process.env.VIGIL_CLUSTER_START_TIMEOUT_MS ||= '300000';
+const RUNS = envInt('ECMP_VM_RUNS', 1, 1);
+const LONG = envInt('ECMP_VM_LONG', 30, 1);
+const GAP_MS = envInt('ECMP_VM_GAP_MS', 150, 1);
+const SCENARIOS = (process.env.ECMP_VM_SCENARIOS || 'crash').split(',');
+for (const s of SCENARIOS) if (s !== 'crash' && s !== 'graceful') throw new Error(`ECMP_VM_SCENARIOS: "${s}" is neither crash nor graceful`);
+const PICK = process.env.ECMP_VM_PICK || 'most';
+if (PICK !== 'most' && PICK !== 'rotate') throw new Error(`ECMP_VM_PICK: "${PICK}" is neither most nor rotate`);
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  // BFD 200 ms × 5: under qemu TCG on a loaded machine, 50 ms × 3 sessions flap
+  // heartbeats every 200 ms: three cluster processes at SCHED_RR sending every 50 ms take
+  // emulated CPU the daemons need to load
+  const e = await EcmpLab.create({
+    prefix: 'v16i',
+    dataplane: 'ipvs',
+    realServers: 2,
+    checkIntervalMs: 2000,
+    bfd: { intervalMs: 200, multiplier: 5 },
+    timers: { interval_ms: 200, deadtime_ms: 1000, warntime_ms: 600, initdead_ms: 2000 },
+  });
+  emit({ step: 'lab', ms: Date.now() - t0 });
+  try {
+    await e.start();
+    emit({ step: 'vigil-up', ms: Date.now() - t0 });
+    await e.waitNextHops(ALL, 300_000);
+    const sysctl = async (d: string, k: string): Promise<string> => (await e.lab.exec(d, ['cat', `/proc/sys/net/ipv4/vs/${k}`])).stdout.trim();
+    emit({
+      step: 'setup',
+      ms: Date.now() - t0,
+      sloppyTcp: await Promise.all(ALL.map((d) => sysctl(d, 'sloppy_tcp'))),
+      save: (await e.lab.exec('d1', ['ipvsadm', '-S', '-n'])).stdout,
+      bfd: await e.birdc('router', ['show', 'bfd', 'sessions']),
+    });
+    for (const [k, kind] of SCENARIOS.entries()) {
+      for (let i = 0; i < RUNS; i++) await oneRun(e, kind as 'crash' | 'graceful', i, k === SCENARIOS.length - 1 && i === RUNS - 1);
+    }
+  } catch (err) {
+    emit({ step: 'logs', ms: Date.now() - t0, logs: e.logTails() });
+    throw err;
+  } finally {
+    await e.destroy();
+  }
+  emit({ done: true, ms: Date.now() - t0 });
+}
+
+/** `last`: the director stays down (a restart costs minutes in the VM). */
+async function oneRun(e: EcmpLab, kind: 'crash' | 'graceful', i: number, last: boolean): Promise<void> {
+  await e.waitNextHops(ALL, 300_000);
+  const c = await e.clients({ streamMs: 100, udpFlows: 12, udpMs: 50, long: LONG, longMs: 100 });
+  let report: ClientReport | undefined;
+  let victim = '';
+  try {
+    await sleep(2000);
+    // which director's IPVS holds each long-lived connection
+    const tables = new Map<string, Set<string>>();
+    for (const d of ALL) tables.set(d, await e.ipvsConnections(d));
+    const ports = c.longPorts();
+    const carrier = (port: number): string[] => ALL.filter((d) => tables.get(d)?.has(`${e.clientAddr}:${port}`));
+    const before: Record<string, number> = { d1: 0, d2: 0, d3: 0 };
+    let unknown = 0;
+    for (const port of ports) {
+      const on = carrier(port);
+      if (on.length === 1) before[on[0] as string] = (before[on[0] as string] ?? 0) + 1;
+      else unknown += 1;
+    }
+    victim = PICK === 'rotate' ? (ALL[i % 3] as string) : (ALL.reduce((a, b) => ((before[b] ?? 0) > (before[a] ?? 0) ? b : a)) as string);
+    const victimPorts = ports.filter((p) => carrier(p).length === 1 && carrier(p)[0] === victim);
+    const at = Date.now();
+    if (kind === 'crash') await e.crash(victim);
+    else await e.maintenance(victim, true);
+    const rest = ALL.filter((d) => d !== victim);
+    const converged = await e.waitNextHops(rest, 60_000);
+    // a broken long-lived connection shows within 3 s (a reset, or silence)
+    await sleep(4000);
+    const movedTo: Record<string, number> = {};
+    for (const d of rest) {
+      const t = await e.ipvsConnections(d);
+      movedTo[d] = victimPorts.filter((p) => t.has(`${e.clientAddr}:${p}`)).length;
+    }
+    report = await c.stop();
+    const f = analyseEvent(report, at, GAP_MS);
+    emit({
+      step: 'run',
+      kind,
+      run: i + 1,
+      director: victim,
+      convergedMs: converged - at,
+      longBefore: before,
+      longUnknown: unknown,
+      longOnDirector: victimPorts.length,
+      movedTo,
+      ...f,
+      brokenOnDirector: report.long.filter((l) => l.brokenAt !== null && victimPorts.includes(l.port)).length,
+    });
+  } finally {
+    if (!report) await c.stop().catch(() => undefined);
+  }
+  if (victim === '' || last) return;
+  if (kind === 'crash') await e.restart(victim);
+  else await e.maintenance(victim, false);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    emit({ step: 'crash', error: String((err as Error).stack ?? err) });
+    process.exit(1);
+  },
+);
