@@ -57,7 +57,7 @@ export const LD_DIRECTIVES: Record<string, string> = {
   persistent: '`persistence.timeout_s`',
   netmask: '`persistence.netmask` (without `persistent`: no effect, reported)',
   protocol: '`protocol: tcp|udp`; `fwm` for a firewall-mark virtual',
-  quiescent: '`quiescent`',
+  quiescent: '`quiescent` (ldirectord’s default is no); with a fallback, reported: when every real server is down vigil programs the sorry server alone, where ldirectord keeps the real servers at weight 0 beside the fallback',
   servicename: '`name`',
   comment: 'a YAML comment above the service',
   checktype: 'negotiate (default): by `service`; connect: `{type: tcp}` (UDP: exec ping, as ldirectord); ping: exec `ping -c 1 -W 1`; external: exec `checkcommand` with args `VIP VPORT` (vigil appends RIP RPORT); on: no check; off: refused; `N` (combined): negotiate every time, reported',
@@ -166,6 +166,15 @@ export async function ldirectordServices(
         if (f.forward !== undefined) ledger.adjust(fb.src, `sorry_server: forwarded like the service's real servers (the "${f.forward}" method on this line is not used)`);
         else ledger.ok(fb.src);
       }
+    }
+    if (svc.quiescent === true && svc.sorry_server !== undefined && quiescent && fb) {
+      // ldirectord deletes only the fallback (never quiescent) and sets a failed real server's
+      // weight to 0; with every real server down it adds the fallback beside them
+      const line = v.settings.get('quiescent') === quiescent ? quiescent.src : v.settings.get(fb.key) === fb ? fb.src : v.src;
+      ledger.adjust(
+        line,
+        `quiescent=yes with a fallback (${v.target}): when every real server is down, ldirectord keeps them in the table at weight 0 beside the fallback (weight 1); vigil programs its sorry_server alone and removes them (new connections go to the fallback in both; connections still open to a real server that went down are not kept). While any real server is up both keep a failed one at weight 0`,
+      );
     }
     const st: ServiceState = { svc, src: v.src, candidates: new Map(), origin: `${v.src.file}:${v.src.line}`, ipv6: v.ipv6 };
     ledger.ok(v.src);

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, standaloneConfig, startDaemon, tmpDir, until, writeFile, type RunningDaemon } from '../helpers/daemon.js';
 
@@ -74,6 +74,37 @@ describe('the daemon as a child process', () => {
     expect(d.child.exitCode).toBeNull();
   });
 
+  it('logs a reload refused after the file validated (node changed, cluster key file unusable): what and why, at error', async () => {
+    const { d, api, file } = await boot();
+    const original = readFileSync(file, 'utf8');
+    const rejected = async (n: number): Promise<{ level: string; reason: string; config: string }> => {
+      await until(() => d.logs().split('\n').filter((l) => l.includes('"msg":"config reload rejected; keeping the running config"')).length >= n);
+      const lines = d.logs().split('\n').filter((l) => l.includes('"msg":"config reload rejected; keeping the running config"'));
+      return JSON.parse(lines[n - 1] as string) as { level: string; reason: string; config: string };
+    };
+
+    // a valid file naming another node: SIGHUP has no caller to answer, so only the log says why
+    writeFileSync(file, original.replaceAll('solo', 'other'));
+    d.child.kill('SIGHUP');
+    let entry = await rejected(1);
+    expect(entry).toMatchObject({ level: 'error', config: file, reason: 'reload cannot change node (solo → other); restart instead' });
+
+    // a valid file whose cluster key file the cluster process refuses (readable by others)
+    const key = writeFile(tmpDir(), 'cluster.key', 'a-secret-key-of-some-length\n');
+    chmodSync(key, 0o644);
+    writeFileSync(file, original.replace('  initdead_ms: 100\n', `  initdead_ms: 100\n  key_file: ${key}\n`));
+    d.child.kill('SIGHUP');
+    entry = await rejected(2);
+    expect(entry.level).toBe('error');
+    expect(entry.reason).toContain(`cluster.key_file ${key} has mode 0644; it must be 0600`);
+
+    const metrics = await (await fetch(`${api}/metrics`)).text();
+    expect(metrics).toMatch(/^vigil_config_reloads_total\{result="rejected"\} 2$/m);
+    expect(metrics).toMatch(/^vigil_config_last_reload_success 0$/m);
+    expect(d.logs()).not.toContain('"msg":"config reloaded"');
+    expect(d.child.exitCode).toBeNull();
+  });
+
   it('stops cleanly within 2 s on SIGTERM and on SIGINT', async () => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) {
       const { d } = await boot();
@@ -108,5 +139,16 @@ describe('the daemon as a child process', () => {
     expect(code).toBe(78); // EX_CONFIG: the unit's RestartPreventExitStatus
     expect(d.logs()).toContain(`${file}: cluster.nodes: list at least this node`);
     expect(d.logs()).toContain(`${file}: cluster.frob: unknown key "frob"`);
+  });
+
+  it('refuses to start when $VIGIL_CLUSTER_START_TIMEOUT_MS is not a positive integer, naming it', async () => {
+    const dir = tmpDir();
+    const file = writeFile(dir, 'vigil.yaml', standaloneConfig({ apiPort: await freePort(), clusterPort: await freePort() }));
+    const d = startDaemon(file, { VIGIL_CLUSTER_START_TIMEOUT_MS: '90s' });
+    running.push(d);
+    const { code } = await d.exited;
+    expect(code).toBe(78);
+    expect(d.logs()).toContain('vigil run: $VIGIL_CLUSTER_START_TIMEOUT_MS: "90s" is not a positive integer of milliseconds (default 90000)');
+    expect(d.logs()).not.toContain('"msg":"vigil started"');
   });
 });
