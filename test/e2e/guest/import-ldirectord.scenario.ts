@@ -21,6 +21,8 @@ interface Case {
   importInGuest?: boolean;
 }
 interface Manifest {
+  /** The node name every import is given (--node), the daemon's too. */
+  node: string;
   current: string;
   empty: string;
   /** Real servers that answer HTTP on port 80 with "Test Page". */
@@ -72,7 +74,7 @@ let active = false;
 for (const c of m.cases) {
   // the import (here, for the guest's /etc/hosts) runs while ldirectord starts
   let importOut = '';
-  const importer = c.importInGuest ? spawn('node', ['dist/cli.js', 'import', '--ldirectord', c.cf, '-o', c.yaml], { stdio: ['ignore', 'ignore', 'pipe'] }) : undefined;
+  const importer = c.importInGuest ? spawn('node', ['dist/cli.js', 'import', '--ldirectord', c.cf, '--node', m.node, '-o', c.yaml], { stdio: ['ignore', 'ignore', 'pipe'] }) : undefined;
   importer?.stderr?.on('data', (d: Buffer) => (importOut += d.toString()));
   // ldirectord: until its table has been the same, and not empty, for 8 polls 1 s apart
   sh('ipvsadm -C');
@@ -106,9 +108,24 @@ for (const c of m.cases) {
     emit({ step: 'daemon', startMs: Math.round(performance.now() - t0), active });
   }
   copyFileSync(c.yaml, m.current);
+  const mark = vlog.length;
   daemon.kill('SIGHUP');
   const v = await until(ldirectord, 120_000);
-  emit({ case: c.name, ...imported, ldirectord, ldMs, stable: same >= 8, vigil: v.got, ok: v.ok, ms: v.ms, ...(v.ok && same >= 8 ? {} : { ldlog: ldlog.split('\n').slice(-15).join('\n'), vlog: vlog.split('\n').slice(-8).join('\n') }) });
+  // what the daemon said about this reload (a refusal is logged with its reason)
+  const reload = vlog
+    .slice(mark)
+    .split('\n')
+    .filter((l) => /config reload/.test(l))
+    .map((l) => {
+      try {
+        const e = JSON.parse(l) as { msg: string; reason?: string };
+        return e.reason ? `${e.msg}: ${e.reason}` : e.msg;
+      } catch {
+        return l;
+      }
+    });
+  const vtail = vlog.slice(mark).split('\n').filter((l) => l !== '').slice(-8).join('\n');
+  emit({ case: c.name, ...imported, ldirectord, ldMs, stable: same >= 8, vigil: v.got, ok: v.ok, ms: v.ms, reload, ...(v.ok && same >= 8 ? {} : { ldlog: ldlog.split('\n').slice(-15).join('\n'), vlog: vtail }) });
   copyFileSync(m.empty, m.current);
   daemon.kill('SIGHUP');
   await until([], 60_000);

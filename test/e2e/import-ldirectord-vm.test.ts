@@ -19,6 +19,12 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { compileGuest, ROOT, runInVm, vmUnavailable, type VmRun } from './ipvs-vm.js';
 
 const EXAMPLE = '/usr/share/doc/ldirectord/examples/ldirectord.cf';
+/**
+ * The node name every import is given (here and in the guest). Without --node the import
+ * names the node after the host it runs on: this host's name here, the guest's there, and
+ * the daemon (started with the first) refused the second on reload ("cannot change node").
+ */
+const NODE = 'vigil-ld';
 const why = vmUnavailable() ?? (existsSync('/usr/sbin/ldirectord') && existsSync(EXAMPLE) ? undefined : 'ldirectord is not installed (apt-get install ldirectord; .ci/run installs it)');
 if (why) console.log(`skipping the ldirectord import differential test: ${why}`);
 
@@ -41,10 +47,17 @@ function blocks(text: string): { head: string[]; blocks: string[][] } {
 }
 const checksOn = (b: string[]): string[] => [...b.filter((l) => !/^\tchecktype\s*=/.test(l)), '\tchecktype=on'];
 
+/** Both tables side by side, for a mismatch. */
+function tables(name: string, r: Record<string, unknown>): string {
+  const show = (t: unknown) => (Array.isArray(t) && t.length > 0 ? t.map((l) => `  ${String(l)}`).join('\n') : '  (empty)');
+  return `case ${name}: ldirectord's table (ipvsadm -S -n):\n${show(r.ldirectord)}\nvigil's table:\n${show(r.vigil)}${r.vlog ? `\nvigil's last log lines:\n${String(r.vlog)}` : ''}`;
+}
+
 describe.skipIf(why !== undefined)('vigil import of ldirectord.cf = the real ldirectord (VM)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-import-ld-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const cli = (...args: string[]) => execa('node', [join(ROOT, 'dist/cli.js'), ...args], { reject: false });
+  const importLd = (cf: string, out: string) => cli('import', '--ldirectord', cf, '--node', NODE, '-o', out);
   const imports = new Map<string, { exit: number; stderr: string }>();
   let run: VmRun;
   const record = (name: string): Record<string, unknown> => {
@@ -74,13 +87,13 @@ describe.skipIf(why !== undefined)('vigil import of ldirectord.cf = the real ldi
     const cf = join(dir, 'example.cf');
     writeFileSync(cf, body);
     const yaml = join(dir, 'example.yaml');
-    const r = await cli('import', '--ldirectord', cf, '-o', yaml);
+    const r = await importLd(cf, yaml);
     imports.set('example', { exit: r.exitCode ?? -1, stderr: r.stderr });
     // imported again in the guest, where sql01..sql03 resolve
     cases.push({ name: 'example', cf, yaml, importInGuest: true });
     const shipped = join(dir, 'shipped.cf');
     writeFileSync(shipped, text);
-    const s = await cli('import', '--ldirectord', shipped, '-o', join(dir, 'shipped.yaml'));
+    const s = await importLd(shipped, join(dir, 'shipped.yaml'));
     imports.set('shipped', { exit: s.exitCode ?? -1, stderr: s.stderr });
   }, 120_000);
 
@@ -99,7 +112,7 @@ describe.skipIf(why !== undefined)('vigil import of ldirectord.cf = the real ldi
     writeFileSync(empty, stringifyYaml(first));
     const manifest = join(dir, 'manifest.json');
     const hosts = '10.0.5.1 sql01\n10.0.5.2 sql02\n10.0.5.3 sql03\n';
-    writeFileSync(manifest, JSON.stringify({ current: join(dir, 'current.yaml'), empty, http: ['192.168.6.2', '192.168.6.3', '192.168.6.6'], hosts, cases }));
+    writeFileSync(manifest, JSON.stringify({ node: NODE, current: join(dir, 'current.yaml'), empty, http: ['192.168.6.2', '192.168.6.3', '192.168.6.6'], hosts, cases }));
     const file = compileGuest('test/e2e/guest/import-ldirectord.scenario.ts');
     run = await runInVm(`node ${file} ${manifest}`, 1500);
     console.log(`ldirectord import differential: ${Math.round(run.wallMs / 1000)} s in the VM\n${run.records.map((r) => JSON.stringify(r)).join('\n')}`);
@@ -110,10 +123,12 @@ describe.skipIf(why !== undefined)('vigil import of ldirectord.cf = the real ldi
 
   it('vigil programs the table ldirectord made', () => {
     const r = record('example');
+    expect(r.reload).toEqual(['config reloaded']);
     expect(r.stable).toBe(true);
     expect((r.ldirectord as string[]).length).toBe(4 + 3 + 3 * 3);
     // the shipped block's HTTP checks passed against the guest's servers (no fallback)
     for (const a of ['192.168.6.2', '192.168.6.3', '192.168.6.6']) expect(r.ldirectord as string[]).toContain(`-a -t 192.168.6.240:80 -r ${a}:80 -g -w 1`);
+    if (JSON.stringify(r.vigil) !== JSON.stringify(r.ldirectord)) console.log(tables('example', r));
     expect({ table: r.vigil }).toEqual({ table: r.ldirectord });
   });
 
