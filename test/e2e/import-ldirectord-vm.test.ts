@@ -1,14 +1,21 @@
 /**
  * Differential test of `vigil import --ldirectord` against the real ldirectord (Debian's
- * package) programming the kernel IPVS in the VM (ONE boot), on Debian's shipped example,
- * one config: its own block as shipped (an HTTP negotiate check against real servers
- * the guest runs) and its sql01->sql03 blocks uncommented with checktype=on (their
- * negotiate checks for mysql, pgsql, oracle have no vigil probe: import errors, tested in
- * the unit tests). The names do not resolve here (error, exit 1); the guest's /etc/hosts
- * has them and the import runs there too.
+ * package) programming the kernel IPVS in the VM (ONE boot), on Debian's shipped example
+ * (issue 13). Two configs made from its blocks, uncommented:
+ *  - "example": its own block as shipped (an HTTP negotiate check against real servers the
+ *    guest runs) and its sql01->sql03 blocks with checktype=on (their negotiate checks for
+ *    mysql, pgsql, oracle have no vigil probe: import errors, tested in the unit tests).
+ *    The names do not resolve here (error, exit 1); the guest's /etc/hosts has them and
+ *    the import runs there too.
+ *  - "more": the other blocks whose checks vigil has (see beforeAll), compared as started
+ *    and again with every HTTP server stopped.
+ * Every import is given the same --node (vigil would name the node after the host it runs
+ * on, and the daemon refuses a reload that changes it).
  *
  * ldirectord's table (stable for 8 s) must equal the table the real vigil daemon programs
- * with the imported config.
+ * with the imported config; where vigil documents a difference (quiescent=yes with a
+ * fallback, every real server down) vigil's table must be ldirectord's as that difference
+ * says. On a mismatch both tables are printed.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

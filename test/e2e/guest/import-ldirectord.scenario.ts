@@ -14,9 +14,9 @@
  * vigil programs the sorry server alone). A case may be imported here, in the guest, when
  * it needs the guest's /etc/hosts. One JSON object per line.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, copyFileSync, readFileSync } from 'node:fs';
-import http from 'node:http';
+import { promisify } from 'node:util';
 
 interface Case {
   name: string;
@@ -43,8 +43,9 @@ interface Manifest {
 
 const emit = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
 const sh = (cmd: string): string => spawnSync('sh', ['-c', cmd], { encoding: 'utf8' }).stdout;
-const table = (): string[] =>
-  sh('ipvsadm -S -n')
+/** The kernel table, sorted; read without blocking this event loop (it runs the daemon's pipes). */
+const table = async (): Promise<string[]> =>
+  (await promisify(execFile)('ipvsadm', ['-S', '-n'], { encoding: 'utf8' })).stdout
     .split('\n')
     .filter((l) => l.trim() !== '')
     .sort();
@@ -56,26 +57,34 @@ sh('ipvsadm -C; ip link add ldrs type dummy && ip link set ldrs up');
 for (const a of m.http) sh(`ip addr add ${a}/32 dev ldrs`);
 appendFileSync('/etc/hosts', m.hosts);
 
-let servers: http.Server[] = [];
+/**
+ * The real servers: one process of their own, so that nothing this scenario does (under
+ * emulation a spawned ipvsadm costs hundreds of ms) delays their answers past the checks'
+ * 3 s timeout. Down is the process killed: a check gets a reset.
+ */
+const HTTP_SERVERS = `const http = require('node:http');
+const addrs = JSON.parse(process.argv[1]);
+let n = 0;
+for (const a of addrs) http.createServer((_q, r) => r.end('<html>Test Page</html>\\n')).listen(80, a, () => { if (++n === addrs.length) process.stdout.write('ready\\n'); });`;
+let servers: ChildProcess | undefined;
 async function startHttp(): Promise<void> {
-  for (const a of m.http) {
-    const s = http.createServer((_req, res) => res.end('<html>Test Page</html>\n'));
-    await new Promise<void>((r) => s.listen(80, a, r));
-    servers.push(s);
-  }
+  const p = spawn('node', ['-e', HTTP_SERVERS, JSON.stringify(m.http)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  servers = p;
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    p.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) resolve();
+    });
+    p.once('exit', (code) => reject(new Error(`the HTTP servers exited (${code}) before listening`)));
+  });
 }
-/** Every real server down: the listeners closed (a check gets a reset), open connections cut. */
 async function stopHttp(): Promise<void> {
-  await Promise.all(
-    servers.map(
-      (s) =>
-        new Promise<void>((r) => {
-          s.close(() => r());
-          s.closeAllConnections();
-        }),
-    ),
-  );
-  servers = [];
+  const p = servers;
+  servers = undefined;
+  if (!p) return;
+  p.kill('SIGKILL');
+  await exited(p);
 }
 await startHttp();
 
@@ -91,7 +100,7 @@ async function until(want: string[], timeoutMs: number): Promise<{ ok: boolean; 
   const t = performance.now();
   let got: string[] = [];
   while (performance.now() - t < timeoutMs && daemon.exitCode === null) {
-    got = table();
+    got = await table();
     if (got.join('\n') === want.join('\n')) return { ok: true, got, ms: Math.round(performance.now() - t) };
     await sleep(250);
   }
@@ -105,11 +114,11 @@ async function settle(ld: ChildProcess, from: string | undefined, timeoutMs: num
   let same = 0;
   while (performance.now() - t < timeoutMs && ld.exitCode === null && same < 8) {
     await sleep(1000);
-    const now = table().join('\n');
+    const now = (await table()).join('\n');
     same = now !== '' && now !== from && now === last ? same + 1 : 0;
     last = now;
   }
-  return { got: table(), stable: same >= 8, ms: Math.round(performance.now() - t) };
+  return { got: await table(), stable: same >= 8, ms: Math.round(performance.now() - t) };
 }
 
 /** vigil's documented difference: a quiescent service with a sorry server active has it alone. */
@@ -198,6 +207,7 @@ for (const c of m.cases) {
 }
 daemon.kill('SIGTERM');
 await exited(daemon);
+await stopHttp();
 sh('ipvsadm -C');
 emit({ done: true });
 process.exit(0);
