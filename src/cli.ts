@@ -29,12 +29,22 @@ const commands: Record<string, Command> = {
 Signals: SIGTERM/SIGINT stop cleanly (within 2 s), SIGHUP reloads the config.
 Under systemd (Type=notify) it sends READY=1 once started and STOPPING=1 when it stops;
 with $JOURNAL_STREAM naming its stdout, each log line carries its syslog priority.
-Exit status: 0 after a clean stop, 78 when the config is invalid (EX_CONFIG: the unit's
-RestartPreventExitStatus), 1 when start failed otherwise.`,
+$VIGIL_CLUSTER_START_TIMEOUT_MS: how long the cluster process may take to start
+(milliseconds, default 90000; raise it under emulation or on a starved host).
+Exit status: 0 after a clean stop, 78 when the config (or that variable) is invalid
+(EX_CONFIG: the unit's RestartPreventExitStatus), 1 when start failed otherwise.`,
     run: async ({ argv, env, err }) => {
       const { values } = parse(argv, { config: { type: 'string', short: 'c' } });
       const { runDaemon } = await import('./daemon.js');
       const { ConfigError } = await import('./config/load.js');
+      const { stdoutIsJournal } = await import('./log.js');
+      const { clusterStartTimeoutMs } = await import('./cluster/supervisor.js');
+      try {
+        clusterStartTimeoutMs(env); // the environment is part of the config: refused before anything starts
+      } catch (e) {
+        err(`${stdoutIsJournal(env, 2) ? '<3>' : ''}vigil run: ${(e as Error).message}`);
+        return EXIT_CONFIG;
+      }
       try {
         const code = await runDaemon(values.config ?? defaultConfigPath(env), env);
         process.exit(code); // sockets of closed components may linger a tick; the stop is done

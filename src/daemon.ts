@@ -276,26 +276,20 @@ export class Daemon implements Control {
       }
       throw err;
     }
+    // Refused after the file loaded and validated: logged and recorded like a file that
+    // does not validate, so a SIGHUP (whose caller sees no reply) still says what and why.
     if (next.config.node !== this.config.node) {
-      this.metrics.configReloads.inc({ result: 'rejected' });
-      this.metrics.configLastReloadSuccess.set(0);
-      throw new VigilError('VIGIL_CONFIG_INVALID', `reload cannot change node (${this.config.node} → ${next.config.node}); restart instead`, 400);
+      this.refuseReload(next.file, `reload cannot change node (${this.config.node} → ${next.config.node}); restart instead`);
     }
     if (next.config.api.listen !== this.config.api.listen) {
       this.logger.warn({ from: this.config.api.listen, to: next.config.api.listen }, 'api.listen changes take effect at the next restart');
     }
     const modeChange = modeChangeProblem(this.config, next.config);
-    if (modeChange) {
-      this.metrics.configReloads.inc({ result: 'rejected' });
-      throw new VigilError('VIGIL_CONFIG_INVALID', modeChange, 400);
-    }
+    if (modeChange) this.refuseReload(next.file, modeChange);
     try {
       await this.cluster?.reload(clusterView(next.config)); // checks the key file first; never moves the role unless required
     } catch (err) {
-      this.metrics.configReloads.inc({ result: 'rejected' });
-      this.metrics.configLastReloadSuccess.set(0);
-      this.record('config', `reload rejected: ${(err as Error).message}`);
-      throw new VigilError('VIGIL_CONFIG_INVALID', (err as Error).message, 400, { cause: err });
+      this.refuseReload(next.file, (err as Error).message, err);
     }
     await this.ecmp?.beforeReload(next.config); // ecmp: withdraw removed VIPs and wait before the dataplane drops them
     this.loaded = next;
@@ -312,6 +306,15 @@ export class Daemon implements Control {
     this.record('config', `reloaded ${next.file}`);
     this.logger.info({ config: next.file }, 'config reloaded');
     return `reloaded ${next.file}`;
+  }
+
+  /** A reload refused after its file loaded: counted, logged (what and why), recorded, thrown. */
+  private refuseReload(file: string, why: string, cause?: unknown): never {
+    this.metrics.configReloads.inc({ result: 'rejected' });
+    this.metrics.configLastReloadSuccess.set(0);
+    this.logger.error({ config: file, reason: why }, 'config reload rejected; keeping the running config');
+    this.record('config', `reload rejected: ${why}`);
+    throw new VigilError('VIGIL_CONFIG_INVALID', why, 400, cause === undefined ? undefined : { cause });
   }
 
   isReady(): boolean {

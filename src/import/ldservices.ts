@@ -10,8 +10,13 @@ import { parseLdFallback, parseLdReal, unquote, type LdirectordCf, type LdSettin
 import type { Ledger, SourceLine } from './ledger.js';
 import { addReal, keyOf, resolveService, sanitizeName, type Check, type Obj, type RealServer, type Service, type ServiceState } from './model.js';
 import type { Resolver } from './resolve.js';
+import type { ForwardMethod } from '../config/schema.js';
+import { sorryForward } from '../reconcile/desired.js';
 
 const SECRET_KEYS = new Set(['passwd', 'secret']);
+/** ldirectord's forwarding methods as vigil's. */
+const LD_FORWARD: Record<string, ForwardMethod> = { gate: 'dr', masq: 'nat', ipip: 'tun' };
+const FLAG: Record<ForwardMethod, string> = { dr: '-g', nat: '-m', tun: '-i' };
 
 /** ldirectord.cf directives vigil does not carry over, and why. */
 export const LD_UNSUPPORTED: Record<string, string> = {
@@ -51,13 +56,13 @@ export const LD_DIRECTIVES: Record<string, string> = {
   virtual6: 'as `virtual`, IPv6',
   real: '`real_servers[]` with `weight` (default 1) and the service’s `forward` (gate dr, ipip tun, masq nat; a mix in one service: error); `a->b` is every address from a’s to b’s, as ldirectord resolves it; `"request", "receive"` overrides the HTTP check; unresolvable or malformed: error; `l:N`/`u:N` thresholds: error',
   real6: 'as `real`, IPv6',
-  fallback: '`sorry_server` (its forwarding method is the service’s)',
+  fallback: '`sorry_server`; ldirectord adds it with the method on the line, else -g (ipvsadm’s default); vigil forwards it like the service’s real servers, with -m when its port differs, with -g on the loopback on the service port: a difference is reported',
   fallback6: 'as `fallback`, IPv6',
   scheduler: '`scheduler` (default wrr, ldirectord’s)',
   persistent: '`persistence.timeout_s`',
   netmask: '`persistence.netmask` (without `persistent`: no effect, reported)',
   protocol: '`protocol: tcp|udp`; `fwm` for a firewall-mark virtual',
-  quiescent: '`quiescent`',
+  quiescent: '`quiescent` (ldirectord’s default is no); with a fallback, reported: when every real server is down vigil programs the sorry server alone, where ldirectord keeps the real servers at weight 0 beside the fallback',
   servicename: '`name`',
   comment: 'a YAML comment above the service',
   checktype: 'negotiate (default): by `service`; connect: `{type: tcp}` (UDP: exec ping, as ldirectord); ping: exec `ping -c 1 -W 1`; external: exec `checkcommand` with args `VIP VPORT` (vigil appends RIP RPORT); on: no check; off: refused; `N` (combined): negotiate every time, reported',
@@ -152,6 +157,7 @@ export async function ldirectordServices(
       take(quiescent);
     }
     const fb = s(v.ipv6 ? 'fallback6' : 'fallback') ?? s('fallback') ?? global(v.ipv6 ? 'fallback6' : 'fallback');
+    let sorryMethod: { src: SourceLine; given: string | undefined; address: string; port: number } | undefined;
     if (fb) {
       const f = parseLdFallback(fb.value);
       const addr = typeof f === 'string' ? undefined : await resolver.host(f.host, v.ipv6 ? 6 : undefined);
@@ -163,9 +169,17 @@ export async function ldirectordServices(
         if (port !== undefined && port > 0) sorry.port = port;
         svc.sorry_server = sorry;
         used.add(fb);
-        if (f.forward !== undefined) ledger.adjust(fb.src, `sorry_server: forwarded like the service's real servers (the "${f.forward}" method on this line is not used)`);
-        else ledger.ok(fb.src);
+        sorryMethod = { src: fb.src, given: f.forward, address: addr, port: port !== undefined && port > 0 ? port : resolved.port ?? 0 };
       }
+    }
+    if (svc.quiescent === true && svc.sorry_server !== undefined && quiescent && fb) {
+      // ldirectord deletes only the fallback (never quiescent) and sets a failed real server's
+      // weight to 0; with every real server down it adds the fallback beside them
+      const line = v.settings.get('quiescent') === quiescent ? quiescent.src : v.settings.get(fb.key) === fb ? fb.src : v.src;
+      ledger.adjust(
+        line,
+        `quiescent=yes with a fallback (${v.target}): when every real server is down, ldirectord keeps them in the table at weight 0 beside the fallback (weight 1); vigil programs its sorry_server alone and removes them (new connections go to the fallback in both; connections still open to a real server that went down are not kept). While any real server is up both keep a failed one at weight 0`,
+      );
     }
     const st: ServiceState = { svc, src: v.src, candidates: new Map(), origin: `${v.src.file}:${v.src.line}`, ipv6: v.ipv6 };
     ledger.ok(v.src);
@@ -212,6 +226,19 @@ export async function ldirectordServices(
           if (parsed.receive !== undefined) c.body_regex = parsed.receive;
           svc.real_servers[i] = { ...(svc.real_servers[i] as RealServer), check: c };
         }
+      }
+    }
+    if (sorryMethod) {
+      // ldirectord adds the fallback with the method on its line, else ipvsadm's default
+      // (gate, -g); vigil's sorry server follows the rule of src/reconcile/desired.ts
+      const m = sorryMethod;
+      const ldForward = LD_FORWARD[m.given ?? 'gate'] ?? 'dr';
+      const vigilForward = sorryForward({ fwmark: svc.fwmark, port: svc.port, forward: svc.forward as ForwardMethod }, m.address, m.port);
+      if (ldForward === vigilForward) ledger.ok(m.src);
+      else {
+        const why = m.given === undefined ? `${FLAG[ldForward]}, ipvsadm's default: the line names no method` : `${FLAG[ldForward]}, the "${m.given}" method on this line`;
+        const rule = vigilForward === 'nat' && m.port !== (svc.port ?? 0) ? 'a port-mapped sorry server is NATed' : `like the service's real servers`;
+        ledger.adjust(m.src, `ldirectord adds the fallback with ${why}; vigil forwards its sorry_server with ${FLAG[vigilForward]} (${rule})`);
       }
     }
     if (check) {

@@ -9,11 +9,11 @@
  *
  * The sorry server's forward method: ipvsadm silently rewrites the port of a `-g`/`-i`
  * destination to the service port (checked in the IPVS VM), so a sorry server whose port
- * differs from the service port is given `nat` (-m); otherwise it uses the service's
- * method. A sorry server on the director itself (127.0.0.1, same port) works with `-g`
- * (the kernel delivers locally); the kernel refuses NAT to a loopback address for
- * traffic from the network, so a port-mapped local sorry server must use a
- * non-loopback address of the director.
+ * differs from the service port is given `nat` (-m). A sorry server on the director's
+ * loopback on the service port (127.0.0.1, ::1) is given `-g` whatever the service's
+ * method: the kernel delivers it locally, while it refuses NAT to a loopback address for
+ * traffic from the network (so a port-mapped local sorry server must use a non-loopback
+ * address of the director). Otherwise the service's method.
  */
 import { isIP } from 'node:net';
 import type { Config, ForwardMethod, ServiceConfig } from '../config/schema.js';
@@ -177,7 +177,7 @@ function planService(s: ServiceConfig, health: HealthView, drains: DrainView): P
   let realServers = entries;
   if (sorryServerActive && s.sorry_server) {
     const port = s.sorry_server.port ?? svcPort;
-    const forward: ForwardMethod = s.fwmark === undefined && port !== svcPort ? 'nat' : s.forward;
+    const forward: ForwardMethod = sorryForward(s, s.sorry_server.address, port);
     realServers = [{ address: canonicalIp(s.sorry_server.address), port: tablePort(s, forward, port), forward, weight: 1 }];
     for (const p of rsPlans) p.weight = null;
   }
@@ -227,6 +227,24 @@ export function desired(config: Pick<Config, 'services'>, health: HealthView, dr
  * ipvsadm sets a `-g`/`-i` destination's port to the service port (except for fwmark
  * services), so the desired table says what the kernel will report.
  */
+/**
+ * The sorry server's forward method: a port-mapped one is NATed (ipvsadm rewrites a -g/-i
+ * port); one on the director's loopback on the service port is delivered locally with -g
+ * whatever the service's method, as ldirectord adds `fallback=127.0.0.1:80` (ipvsadm's
+ * default method), because the kernel drops NAT to a loopback address for traffic from the
+ * network; otherwise the service's method.
+ */
+export function sorryForward(s: Pick<ServiceConfig, 'fwmark' | 'port' | 'forward'>, address: string, port: number): ForwardMethod {
+  if (s.fwmark !== undefined) return s.forward;
+  if (port !== (s.port ?? 0)) return 'nat';
+  return isLoopback(address) ? 'dr' : s.forward;
+}
+
+function isLoopback(address: string): boolean {
+  const a = canonicalIp(address);
+  return isIP(a) === 6 ? a === '::1' : a.startsWith('127.');
+}
+
 function tablePort(s: ServiceConfig, forward: ForwardMethod, port: number): number {
   if (forward === 'nat' || s.fwmark !== undefined) return port;
   return s.port ?? port;

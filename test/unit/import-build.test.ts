@@ -508,6 +508,43 @@ describe('services from ldirectord.cf', () => {
   });
 });
 
+describe('ldirectord quiescent=yes with a fallback', () => {
+  const adjusted = /^quiescent=yes with a fallback \(10\.0\.0\.1:80\): when every real server is down, ldirectord keeps them in the table at weight 0 beside the fallback \(weight 1\); vigil programs its sorry_server alone and removes them/;
+  it('is reported on the quiescent line of the block, saying what vigil does instead', async () => {
+    const ld = ['virtual=10.0.0.1:80', '\treal=10.0.1.1:80 gate', '\tfallback=127.0.0.1:80 gate', '\tquiescent=yes', '\tchecktype=connect'].join('\n');
+    const { config, at } = await convert({ ldirectord: ld });
+    expect(config.services[0]).toMatchObject({ quiescent: true, sorry_server: { address: '127.0.0.1', port: 80 } });
+    expect(at('ldirectord', 4).map((e) => e.kind)).toEqual(['adjusted']);
+    expect(at('ldirectord', 4)[0]?.reason).toMatch(adjusted);
+  });
+
+  it('a global quiescent=yes is reported on the block’s fallback line; quiescent=no or no fallback is not reported', async () => {
+    const ld = ['quiescent=yes', 'virtual=10.0.0.1:80', '\treal=10.0.1.1:80 gate', '\tfallback=127.0.0.1:80 gate', '\tchecktype=connect', 'virtual=10.0.0.1:81', '\treal=10.0.1.1:81 gate', '\tchecktype=connect'].join('\n');
+    const { at, result } = await convert({ ldirectord: ld });
+    expect(at('ldirectord', 4).map((e) => e.reason)).toEqual([expect.stringMatching(adjusted)]);
+    expect(result.report.filter((e) => /^quiescent=yes with a fallback/.test(e.reason))).toHaveLength(1);
+    const off = await convert({ ldirectord: ld.replace('quiescent=yes', 'quiescent=no') });
+    expect(off.result.report.filter((e) => /with a fallback/.test(e.reason))).toEqual([]);
+  });
+});
+
+describe('ldirectord fallback forwarding method', () => {
+  const ld = (fallback: string, method = 'masq') => ['virtual=10.0.0.1:443', `\treal=10.0.1.1:443 ${method}`, `\tfallback=${fallback}`, '\tchecktype=connect'].join('\n');
+  it.each([
+    ['127.0.0.1:443', 'masq', undefined],
+    ['127.0.0.1:443 gate', 'masq', undefined],
+    ['10.0.9.9:443 masq', 'masq', undefined],
+    ['10.0.9.9:443', 'gate', undefined],
+    ['10.0.9.9:443', 'masq', 'ldirectord adds the fallback with -g, ipvsadm\'s default: the line names no method; vigil forwards its sorry_server with -m (like the service\'s real servers)'],
+    ['127.0.0.1:443 masq', 'masq', 'ldirectord adds the fallback with -m, the "masq" method on this line; vigil forwards its sorry_server with -g (like the service\'s real servers)'],
+    ['10.0.9.9:8443 gate', 'gate', 'ldirectord adds the fallback with -g, the "gate" method on this line; vigil forwards its sorry_server with -m (a port-mapped sorry server is NATed)'],
+  ])('fallback=%s in a %s service', async (fallback, method, reason) => {
+    const { at, config } = await convert({ ldirectord: ld(fallback, method) });
+    expect(config.services[0].sorry_server).toBeDefined();
+    expect(at('ldirectord', 3).map((e) => e.reason)).toEqual(reason === undefined ? [] : [reason]);
+  });
+});
+
 describe('ldirectord: what it refuses or vigil cannot say is an error', () => {
   const block = (lines: string[]) => ['virtual=10.0.0.1:3306', '\tchecktype=connect', ...lines.map((l) => `\t${l}`)].join('\n');
   it.each([

@@ -79,6 +79,15 @@ describe('desired', () => {
     expect(t?.realServers).toEqual([{ address: '10.0.9.9', port: 8080, forward: 'nat', weight: 1 }]);
   });
 
+  it('a sorry server on the loopback on the service port is delivered locally (-g) even in a NAT service (NAT to loopback is dropped)', () => {
+    const [t] = desired({ services: [web({ forward: 'nat', sorry_server: { address: '127.0.0.1' } })] }, () => false, none);
+    expect(t?.realServers).toEqual([{ address: '127.0.0.1', port: 80, forward: 'dr', weight: 1 }]);
+    const [p] = desired({ services: [web({ forward: 'nat', sorry_server: { address: '127.0.0.1', port: 8080 } })] }, () => false, none);
+    expect(p?.realServers).toEqual([{ address: '127.0.0.1', port: 8080, forward: 'nat', weight: 1 }]);
+    const [o] = desired({ services: [web({ forward: 'nat', sorry_server: { address: '10.0.9.9' } })] }, () => false, none);
+    expect(o?.realServers).toEqual([{ address: '10.0.9.9', port: 80, forward: 'nat', weight: 1 }]);
+  });
+
   it('one healthy real server keeps the sorry server out', () => {
     const p = plan({ services: [web({ sorry_server: { address: '10.0.9.9' } })] }, down('10.0.1.2'), none);
     expect(p.services[0]?.sorryServerActive).toBe(false);

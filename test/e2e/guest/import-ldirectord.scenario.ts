@@ -4,14 +4,19 @@
  * Real HTTP servers on a dummy interface (the shipped example's real servers, answering
  * "Test Page"), host names in /etc/hosts for the cases that use them. For each case of the
  * manifest (argv[2]): the real ldirectord (`ldirectord -d CF start`) runs until its table
- * is stable, the table is saved and ldirectord stopped; then the config `vigil import`
- * made from the same file is loaded into the real vigil daemon (started once, reloaded
- * with SIGHUP) and its table must equal ldirectord's. A case may be imported here, in the
- * guest, when it needs the guest's /etc/hosts. One JSON object per line.
+ * is stable, the table is saved; a case with `down` then stops the HTTP servers and saves
+ * ldirectord's table once it is stable again, and starts them again; ldirectord is
+ * stopped. Then the config `vigil import` made from the same file is loaded into the real
+ * vigil daemon (started once, reloaded with SIGHUP) and its table must equal ldirectord's;
+ * with `down`, the HTTP servers are stopped again and vigil's table must equal
+ * ldirectord's second table as vigil's documentation says it differs (`quiescentFallback`:
+ * services where ldirectord keeps its failed real servers at weight 0 beside the fallback,
+ * vigil programs the sorry server alone). A case may be imported here, in the guest, when
+ * it needs the guest's /etc/hosts. One JSON object per line.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, copyFileSync, readFileSync } from 'node:fs';
-import http from 'node:http';
+import { promisify } from 'node:util';
 
 interface Case {
   name: string;
@@ -19,8 +24,14 @@ interface Case {
   /** The imported config (absent: import here, to this path). */
   yaml: string;
   importInGuest?: boolean;
+  /** Also compare the tables with every HTTP server stopped. */
+  down?: boolean;
+  /** ipvsadm service keys (`-t vip:port`, `-f mark`) of quiescent services with a fallback. */
+  quiescentFallback?: string[];
 }
 interface Manifest {
+  /** The node name every import is given (--node), the daemon's too. */
+  node: string;
   current: string;
   empty: string;
   /** Real servers that answer HTTP on port 80 with "Test Page". */
@@ -32,8 +43,9 @@ interface Manifest {
 
 const emit = (o: Record<string, unknown>): void => void process.stdout.write(JSON.stringify(o) + '\n');
 const sh = (cmd: string): string => spawnSync('sh', ['-c', cmd], { encoding: 'utf8' }).stdout;
-const table = (): string[] =>
-  sh('ipvsadm -S -n')
+/** The kernel table, sorted; read without blocking this event loop (it runs the daemon's pipes). */
+const table = async (): Promise<string[]> =>
+  (await promisify(execFile)('ipvsadm', ['-S', '-n'], { encoding: 'utf8' })).stdout
     .split('\n')
     .filter((l) => l.trim() !== '')
     .sort();
@@ -44,10 +56,37 @@ const m = JSON.parse(readFileSync(process.argv[2] as string, 'utf8')) as Manifes
 sh('ipvsadm -C; ip link add ldrs type dummy && ip link set ldrs up');
 for (const a of m.http) sh(`ip addr add ${a}/32 dev ldrs`);
 appendFileSync('/etc/hosts', m.hosts);
-for (const a of m.http) {
-  const s = http.createServer((_req, res) => res.end('<html>Test Page</html>\n'));
-  await new Promise<void>((r) => s.listen(80, a, r));
+
+/**
+ * The real servers: one process of their own, so that nothing this scenario does (under
+ * emulation a spawned ipvsadm costs hundreds of ms) delays their answers past the checks'
+ * 3 s timeout. Down is the process killed: a check gets a reset.
+ */
+const HTTP_SERVERS = `const http = require('node:http');
+const addrs = JSON.parse(process.argv[1]);
+let n = 0;
+for (const a of addrs) http.createServer((_q, r) => r.end('<html>Test Page</html>\\n')).listen(80, a, () => { if (++n === addrs.length) process.stdout.write('ready\\n'); });`;
+let servers: ChildProcess | undefined;
+async function startHttp(): Promise<void> {
+  const p = spawn('node', ['-e', HTTP_SERVERS, JSON.stringify(m.http)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  servers = p;
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    p.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) resolve();
+    });
+    p.once('exit', (code) => reject(new Error(`the HTTP servers exited (${code}) before listening`)));
+  });
 }
+async function stopHttp(): Promise<void> {
+  const p = servers;
+  servers = undefined;
+  if (!p) return;
+  p.kill('SIGKILL');
+  await exited(p);
+}
+await startHttp();
 
 // ONE vigil daemon, started now with no services, reloaded per case
 copyFileSync(m.empty, m.current);
@@ -61,36 +100,64 @@ async function until(want: string[], timeoutMs: number): Promise<{ ok: boolean; 
   const t = performance.now();
   let got: string[] = [];
   while (performance.now() - t < timeoutMs && daemon.exitCode === null) {
-    got = table();
+    got = await table();
     if (got.join('\n') === want.join('\n')) return { ok: true, got, ms: Math.round(performance.now() - t) };
     await sleep(250);
   }
   return { ok: false, got, ms: Math.round(performance.now() - t) };
 }
 
+/** ldirectord's table once it is not empty, differs from `from` and has been the same for 8 polls 1 s apart. */
+async function settle(ld: ChildProcess, from: string | undefined, timeoutMs: number): Promise<{ got: string[]; stable: boolean; ms: number }> {
+  const t = performance.now();
+  let last = '';
+  let same = 0;
+  while (performance.now() - t < timeoutMs && ld.exitCode === null && same < 8) {
+    await sleep(1000);
+    const now = (await table()).join('\n');
+    same = now !== '' && now !== from && now === last ? same + 1 : 0;
+    last = now;
+  }
+  return { got: await table(), stable: same >= 8, ms: Math.round(performance.now() - t) };
+}
+
+/** vigil's documented difference: a quiescent service with a sorry server active has it alone. */
+function vigilSemantics(ldTable: string[], keys: string[]): string[] {
+  return ldTable.filter((l) => !(keys.some((k) => l.startsWith(`-a ${k} -r `)) && / -w 0$/.test(l)));
+}
+
+const reloadSaid = (from: number): string[] =>
+  vlog
+    .slice(from)
+    .split('\n')
+    .filter((l) => /config reload/.test(l))
+    .map((l) => {
+      try {
+        const e = JSON.parse(l) as { msg: string; reason?: string };
+        return e.reason ? `${e.msg}: ${e.reason}` : e.msg;
+      } catch {
+        return l;
+      }
+    });
+
 let active = false;
 for (const c of m.cases) {
   // the import (here, for the guest's /etc/hosts) runs while ldirectord starts
   let importOut = '';
-  const importer = c.importInGuest ? spawn('node', ['dist/cli.js', 'import', '--ldirectord', c.cf, '-o', c.yaml], { stdio: ['ignore', 'ignore', 'pipe'] }) : undefined;
+  const importer = c.importInGuest ? spawn('node', ['dist/cli.js', 'import', '--ldirectord', c.cf, '--node', m.node, '-o', c.yaml], { stdio: ['ignore', 'ignore', 'pipe'] }) : undefined;
   importer?.stderr?.on('data', (d: Buffer) => (importOut += d.toString()));
-  // ldirectord: until its table has been the same, and not empty, for 8 polls 1 s apart
   sh('ipvsadm -C');
   const ld = spawn('/usr/sbin/ldirectord', ['-d', c.cf, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let ldlog = '';
   ld.stdout.on('data', (d: Buffer) => (ldlog += d.toString()));
   ld.stderr.on('data', (d: Buffer) => (ldlog += d.toString()));
-  const tl = performance.now();
-  let last = '';
-  let same = 0;
-  while (performance.now() - tl < 900_000 && ld.exitCode === null && same < 8) {
-    await sleep(1000);
-    const now = table().join('\n');
-    same = now !== '' && now === last ? same + 1 : 0;
-    last = now;
+  const up = await settle(ld, undefined, 900_000);
+  let down: { got: string[]; stable: boolean; ms: number } | undefined;
+  if (c.down) {
+    await stopHttp();
+    down = await settle(ld, up.got.join('\n'), 300_000);
+    await startHttp();
   }
-  const ldirectord = table();
-  const ldMs = Math.round(performance.now() - tl);
   ld.kill('SIGTERM');
   await Promise.race([exited(ld), sleep(60_000)]);
   if (ld.exitCode === null && ld.signalCode === null) ld.kill('SIGKILL');
@@ -106,15 +173,41 @@ for (const c of m.cases) {
     emit({ step: 'daemon', startMs: Math.round(performance.now() - t0), active });
   }
   copyFileSync(c.yaml, m.current);
+  const mark = vlog.length;
   daemon.kill('SIGHUP');
-  const v = await until(ldirectord, 120_000);
-  emit({ case: c.name, ...imported, ldirectord, ldMs, stable: same >= 8, vigil: v.got, ok: v.ok, ms: v.ms, ...(v.ok && same >= 8 ? {} : { ldlog: ldlog.split('\n').slice(-15).join('\n'), vlog: vlog.split('\n').slice(-8).join('\n') }) });
+  const v = await until(up.got, 120_000);
+  // what the daemon said about this reload (a refusal is logged with its reason)
+  const reload = reloadSaid(mark);
+  let vdown: { ok: boolean; got: string[]; ms: number } | undefined;
+  let expectedDown: string[] | undefined;
+  if (down) {
+    expectedDown = vigilSemantics(down.got, c.quiescentFallback ?? []);
+    await stopHttp();
+    vdown = await until(expectedDown, 120_000);
+    await startHttp();
+  }
+  const ok = v.ok && up.stable && (vdown === undefined || (vdown.ok && down?.stable === true));
+  const vtail = vlog.slice(mark).split('\n').filter((l) => l !== '').slice(-8).join('\n');
+  emit({
+    case: c.name,
+    ...imported,
+    ldirectord: up.got,
+    ldMs: up.ms,
+    stable: up.stable,
+    vigil: v.got,
+    ok: v.ok,
+    ms: v.ms,
+    reload,
+    ...(down && vdown ? { ldirectordDown: down.got, ldDownMs: down.ms, stableDown: down.stable, expectedDown, vigilDown: vdown.got, okDown: vdown.ok, msDown: vdown.ms } : {}),
+    ...(ok ? {} : { ldlog: ldlog.split('\n').slice(-15).join('\n'), vlog: vtail }),
+  });
   copyFileSync(m.empty, m.current);
   daemon.kill('SIGHUP');
   await until([], 60_000);
 }
 daemon.kill('SIGTERM');
 await exited(daemon);
+await stopHttp();
 sh('ipvsadm -C');
 emit({ done: true });
 process.exit(0);

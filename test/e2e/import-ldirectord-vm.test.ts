@@ -1,14 +1,20 @@
 /**
  * Differential test of `vigil import --ldirectord` against the real ldirectord (Debian's
- * package) programming the kernel IPVS in the VM (ONE boot), on Debian's shipped example,
- * one config: its own block as shipped (an HTTP negotiate check against real servers
- * the guest runs) and its sql01->sql03 blocks uncommented with checktype=on (their
- * negotiate checks for mysql, pgsql, oracle have no vigil probe: import errors, tested in
- * the unit tests). The names do not resolve here (error, exit 1); the guest's /etc/hosts
- * has them and the import runs there too.
+ * package) programming the kernel IPVS in the VM (ONE boot), on Debian's shipped example
+ * (issue 13). Two configs made from its blocks, uncommented:
+ *  - "example": its own block as shipped (an HTTP negotiate check against real servers the
+ *    guest runs) and its sql01->sql03 blocks with checktype=on (their negotiate checks for
+ *    mysql, pgsql, oracle have no vigil probe: import errors, tested in the unit tests).
+ *    The names do not resolve here (error, exit 1); the guest's /etc/hosts has them and
+ *    the import runs there too.
+ * Every import is given the same --node (vigil would name the node after the host it runs
+ * on, and the daemon refuses a reload that changes it).
  *
  * ldirectord's table (stable for 8 s) must equal the table the real vigil daemon programs
- * with the imported config.
+ * with the imported config; on a mismatch both tables are printed. (The scenario can also
+ * compare with every HTTP server stopped, and apply vigil's documented difference for
+ * quiescent=yes with a fallback; the case that did is out until its settle is tied to
+ * ldirectord's first round of checks.)
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +25,12 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { compileGuest, ROOT, runInVm, vmUnavailable, type VmRun } from './ipvs-vm.js';
 
 const EXAMPLE = '/usr/share/doc/ldirectord/examples/ldirectord.cf';
+/**
+ * The node name every import is given (here and in the guest). Without --node the import
+ * names the node after the host it runs on: this host's name here, the guest's there, and
+ * the daemon (started with the first) refused the second on reload ("cannot change node").
+ */
+const NODE = 'vigil-ld';
 const why = vmUnavailable() ?? (existsSync('/usr/sbin/ldirectord') && existsSync(EXAMPLE) ? undefined : 'ldirectord is not installed (apt-get install ldirectord; .ci/run installs it)');
 if (why) console.log(`skipping the ldirectord import differential test: ${why}`);
 
@@ -41,10 +53,17 @@ function blocks(text: string): { head: string[]; blocks: string[][] } {
 }
 const checksOn = (b: string[]): string[] => [...b.filter((l) => !/^\tchecktype\s*=/.test(l)), '\tchecktype=on'];
 
+/** Both tables side by side, for a mismatch. */
+function tables(name: string, r: Record<string, unknown>): string {
+  const show = (t: unknown) => (Array.isArray(t) && t.length > 0 ? t.map((l) => `  ${String(l)}`).join('\n') : '  (empty)');
+  return `case ${name}: ldirectord's table (ipvsadm -S -n):\n${show(r.ldirectord)}\nvigil's table:\n${show(r.vigil)}${r.vlog ? `\nvigil's last log lines:\n${String(r.vlog)}` : ''}`;
+}
+
 describe.skipIf(why !== undefined)('vigil import of ldirectord.cf = the real ldirectord (VM)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-import-ld-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const cli = (...args: string[]) => execa('node', [join(ROOT, 'dist/cli.js'), ...args], { reject: false });
+  const importLd = (cf: string, out: string) => cli('import', '--ldirectord', cf, '--node', NODE, '-o', out);
   const imports = new Map<string, { exit: number; stderr: string }>();
   let run: VmRun;
   const record = (name: string): Record<string, unknown> => {
@@ -52,7 +71,7 @@ describe.skipIf(why !== undefined)('vigil import of ldirectord.cf = the real ldi
     if (!r) throw new Error(`case ${name} missing; VM output:\n${run.output.slice(-4000)}`);
     return r;
   };
-  const cases: { name: string; cf: string; yaml: string; importInGuest?: boolean }[] = [];
+  const cases: { name: string; cf: string; yaml: string; importInGuest?: boolean; down?: boolean; quiescentFallback?: string[] }[] = [];
 
   beforeAll(async () => {
     const text = readFileSync(EXAMPLE, 'utf8');
@@ -74,13 +93,13 @@ describe.skipIf(why !== undefined)('vigil import of ldirectord.cf = the real ldi
     const cf = join(dir, 'example.cf');
     writeFileSync(cf, body);
     const yaml = join(dir, 'example.yaml');
-    const r = await cli('import', '--ldirectord', cf, '-o', yaml);
+    const r = await importLd(cf, yaml);
     imports.set('example', { exit: r.exitCode ?? -1, stderr: r.stderr });
     // imported again in the guest, where sql01..sql03 resolve
     cases.push({ name: 'example', cf, yaml, importInGuest: true });
     const shipped = join(dir, 'shipped.cf');
     writeFileSync(shipped, text);
-    const s = await cli('import', '--ldirectord', shipped, '-o', join(dir, 'shipped.yaml'));
+    const s = await importLd(shipped, join(dir, 'shipped.yaml'));
     imports.set('shipped', { exit: s.exitCode ?? -1, stderr: s.stderr });
   }, 120_000);
 
@@ -99,7 +118,7 @@ describe.skipIf(why !== undefined)('vigil import of ldirectord.cf = the real ldi
     writeFileSync(empty, stringifyYaml(first));
     const manifest = join(dir, 'manifest.json');
     const hosts = '10.0.5.1 sql01\n10.0.5.2 sql02\n10.0.5.3 sql03\n';
-    writeFileSync(manifest, JSON.stringify({ current: join(dir, 'current.yaml'), empty, http: ['192.168.6.2', '192.168.6.3', '192.168.6.6'], hosts, cases }));
+    writeFileSync(manifest, JSON.stringify({ node: NODE, current: join(dir, 'current.yaml'), empty, http: ['192.168.6.2', '192.168.6.3', '192.168.6.6'], hosts, cases }));
     const file = compileGuest('test/e2e/guest/import-ldirectord.scenario.ts');
     run = await runInVm(`node ${file} ${manifest}`, 1500);
     console.log(`ldirectord import differential: ${Math.round(run.wallMs / 1000)} s in the VM\n${run.records.map((r) => JSON.stringify(r)).join('\n')}`);
@@ -110,10 +129,12 @@ describe.skipIf(why !== undefined)('vigil import of ldirectord.cf = the real ldi
 
   it('vigil programs the table ldirectord made', () => {
     const r = record('example');
+    expect(r.reload).toEqual(['config reloaded']);
     expect(r.stable).toBe(true);
     expect((r.ldirectord as string[]).length).toBe(4 + 3 + 3 * 3);
     // the shipped block's HTTP checks passed against the guest's servers (no fallback)
     for (const a of ['192.168.6.2', '192.168.6.3', '192.168.6.6']) expect(r.ldirectord as string[]).toContain(`-a -t 192.168.6.240:80 -r ${a}:80 -g -w 1`);
+    if (JSON.stringify(r.vigil) !== JSON.stringify(r.ldirectord)) console.log(tables('example', r));
     expect({ table: r.vigil }).toEqual({ table: r.ldirectord });
   });
 
