@@ -43,7 +43,16 @@ describe.skipIf(!root || !bird)('ecmp mode: three directors behind an ECMP route
     const bfd = await e.birdc('router', ['show', 'bfd', 'sessions']);
     for (const d of e.lab.directors) expect(bfd).toMatch(new RegExp(`^${d.lanAddr.replace(/\./g, '\\.')}\\s+\\S+\\s+Up\\s+\\S+\\s+0\\.050\\s+0\\.150`, 'm'));
     expect((await e.lab.exec(e.router, ['sysctl', '-n', 'net.ipv4.fib_multipath_hash_policy'])).stdout.trim()).toBe('1');
-    const status = await e.status('d1');
+    // vigil reads BIRD every ecmp.poll_interval_ms: the router can see the session up a
+    // poll before d1's status does, so wait (bounded) for d1's view to catch up
+    let status: EcmpStatusLite | null = null;
+    const until = Date.now() + 30_000;
+    for (;;) {
+      status = await e.status('d1');
+      const caughtUp = status !== null && status.ecmp.bgp.every((b) => b.up) && status.ecmp.bfd.every((s) => s.state === 'Up');
+      if (caughtUp || Date.now() > until) break;
+      await sleep(250);
+    }
     expect(status).not.toBeNull();
     const ecmp = (status as EcmpStatusLite).ecmp;
     expect(ecmp.vips).toEqual([expect.objectContaining({ address: e.vip, announced: true, reason: 'serving' })]);
