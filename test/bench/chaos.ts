@@ -35,7 +35,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { leaseMs as leaseMsOf } from '../../src/config/schema.js';
-import { evaluateInvariants, type FaultEvent, type InvariantReport, type LinkDef } from '../lab/invariants.js';
+import { evaluateInvariants, type FaultEvent, type InvariantReport, type LinkDef, type OwnershipChange } from '../lab/invariants.js';
 import { Lab } from '../lab/lab.js';
 import { reloadViaApi, loadServices, startListeners, startStress } from '../lab/load.js';
 import { isRoot, raiseOwnPriority } from '../lab/netns.js';
@@ -119,6 +119,47 @@ const errors: string[] = [];
 let stress: ChildProcess | null = null;
 let nodes: VigilNode[] = [];
 let report: InvariantReport | undefined;
+/** What happened around the first violations: printed, and carried in the JSON report. */
+const context: string[] = [];
+
+/**
+ * The timeline from 1.5 s before a violation to 0.5 s after it: every fault, every VIP
+ * change the monitor saw, and the cluster's own log lines of every daemon (role changes,
+ * verdicts, VIP adds and removals), so a failed run explains itself.
+ */
+function violationContext(watchChanges: readonly OwnershipChange[], at: number, durationMs: number, rel: (t: number) => string): string[] {
+  const from = at - 1500;
+  const to = at + durationMs + 500;
+  const rows: Array<[number, string]> = [];
+  for (const f of faults) if (f.at >= from && f.at <= to) rows.push([f.at, `fault ${f.kind} ${'node' in f ? f.node : `${f.a}-${f.b}/${f.link}`}`]);
+  for (const c of watchChanges) if (c.at >= from && c.at <= to) rows.push([c.at, `VIP ${c.owned ? 'added on' : 'gone from'} ${c.node}`]);
+  for (const n of nodes) {
+    let text = '';
+    try {
+      text = readFileSync(n.logFile, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      if (!line.includes('"cluster')) continue;
+      let j: { time?: string; msg?: string; component?: string; [k: string]: unknown };
+      try {
+        j = JSON.parse(line) as typeof j;
+      } catch {
+        continue;
+      }
+      const t = j.time ? Date.parse(j.time) : NaN;
+      if (!(t >= from && t <= to)) continue;
+      const extra = Object.entries(j)
+        .filter(([k]) => !['level', 'time', 'node', 'component', 'msg', 'pid', 'hostname'].includes(k))
+        .map(([k, val]) => `${k}=${typeof val === 'string' ? val : JSON.stringify(val)}`)
+        .join(' ');
+      rows.push([t, `${n.name} ${j.component ?? ''}: ${j.msg ?? ''}${extra ? ` (${extra})` : ''}`]);
+    }
+  }
+  rows.sort((a, b) => a[0] - b[0]);
+  return [`  -- ${rel(at)} (${durationMs.toFixed(1)} ms)`, ...rows.map(([t, s]) => `  ${rel(t)} ${s}`.slice(0, 400))];
+}
 let lost: string[] = [];
 let windowFrom = 0;
 let windowTo = 0;
@@ -337,7 +378,7 @@ try {
     const last = owners0.filter((c) => c.node === n).sort((a, b) => a.at - b.at).pop();
     return last?.owned ?? false;
   });
-  report = evaluateInvariants(faults, watch.changes, { nodes: names, links, intervalMs, deadtimeMs, takeoverMs, healMs, from: windowFrom, to: windowTo, initialOwners: initial });
+  report = evaluateInvariants(faults, watch.changes, { nodes: names, links, intervalMs, deadtimeMs, initdeadMs: timers.initdead_ms, takeoverMs, healMs, from: windowFrom, to: windowTo, initialOwners: initial });
   writeFileSync(join(lab.dir, 'chaos-events.json'), JSON.stringify({ seed, timers, from: windowFrom, to: windowTo, faults, ownership: watch.changes, report }, null, 1));
   const metrics = await metricsSummary();
 
@@ -365,6 +406,10 @@ try {
       const ctx = before ? `; last fault ${before.kind} ${'node' in before ? before.node : `${before.a}-${before.b}/${before.link}`} at ${rel(before.at)}` : '';
       out.push(`  ${rel(v.at)} ${v.kind}: ${v.detail}${ctx}`);
     }
+    for (const v of r.violations.slice(0, 3)) {
+      context.push(...violationContext(watch.changes, v.at, v.durationMs, rel));
+    }
+    out.push('', 'around the first violations (faults, VIP changes, the daemons\' cluster log lines):', ...context);
   }
   out.push('');
   out.push(r.ok && lost.length === 0 && errors.length === 0 ? 'RESULT: every invariant held' : 'RESULT: FAILED');
@@ -384,7 +429,7 @@ try {
   }
   await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
   if (reportFile) {
-    writeFileSync(reportFile, JSON.stringify({ seed, minutes, timers, faults: Object.fromEntries(counts), reloads, errors, lost, report: report ?? null, exitCode }, null, 1));
+    writeFileSync(reportFile, JSON.stringify({ seed, minutes, timers, faults: Object.fromEntries(counts), reloads, errors, lost, report: report ?? null, context, exitCode }, null, 1));
   }
   cpSync(lab.dir, keep, { recursive: true, filter: (f) => !/authkey|api-token/.test(f) });
   log(`fault log, ownership timeline and daemon logs kept in ${keep}`);

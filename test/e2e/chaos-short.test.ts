@@ -32,6 +32,8 @@ interface ChaosReport {
   errors: string[];
   lost: string[];
   report: InvariantReport | null;
+  /** The timeline around the first violations (faults, VIP changes, cluster log lines). */
+  context?: string[];
   exitCode: number;
 }
 
@@ -62,7 +64,7 @@ describe.skipIf(reason !== null)('chaos, 2 minutes, three directors', () => {
     expect(r.errors).toEqual([]);
     // the invariants (seed printed for a replay)
     const listing = rep.violations.map((v) => `${v.kind} at ${new Date(v.at).toISOString()}: ${v.detail}`).join('\n');
-    expect(rep.violations, `seed ${r.seed} (VIGIL_CHAOS_SEED=${r.seed} replays it):\n${listing}`).toEqual([]);
+    expect(rep.violations, `seed ${r.seed} (VIGIL_CHAOS_SEED=${r.seed} replays it):\n${listing}\n${(r.context ?? []).join('\n')}`).toEqual([]);
     expect(rep.takeovers.spurious).toBe(0);
     expect(rep.twoOwners.violatingMs).toBe(0);
     expect(rep.noOwner.violatingEpisodes).toBe(0);

@@ -91,7 +91,9 @@ function fillHaCf(text: string): string {
     .join('\n');
 }
 
-describe.skipIf(skipReason !== undefined)('Debian example files', () => {
+// every test runs the CLI (import, then validate) as child processes: a second each on a
+// quiet machine, tens of seconds under stress-ng, hence the per-test timeout
+describe.skipIf(skipReason !== undefined)('Debian example files', { timeout: 240_000 }, () => {
   it('heartbeat ha.cf as shipped: no node and no medium, so it does not validate; logfacility is reported', async () => {
     const f = write('ha.cf', shipped('usr/share/doc/heartbeat/ha.cf'));
     const r = await vigil('import', '--ha-cf', f, '--node', 'ken3', '-o', join(dir, 'hacf-shipped.yaml'));
@@ -185,7 +187,7 @@ describe.skipIf(skipReason !== undefined)('Debian example files', () => {
       }
       if (line.includes('/eth0/135.9.216.12')) expect(r.stderr).toMatch(/broadcast 135\.9\.216\.12 is not used/);
     }
-  }, 120_000); // ~12 CLI runs (import + validate, which now also loads the cluster module to read the key): minutes on a loaded machine
+  }, 480_000); // ~12 CLI runs (import + validate, which now also loads the cluster module to read the key): minutes on a loaded machine
 
   it.each([
     ['etc/mon/mon.cf'],

@@ -55,6 +55,13 @@ export interface InvariantParams {
   takeoverMs: number;
   /** Two owners allowed this long after a heal (default interval + 20 ms). */
   healMs?: number;
+  /**
+   * A restarted director that hears nobody waits this long before it may take the VIPs
+   * (cluster.initdead_ms, as Heartbeat's initdead): it is eligible only that long after its
+   * restart (the bench's `start`, when its API answered: later than its cluster started,
+   * so the allowance is never short). Default: deadtime.
+   */
+  initdeadMs?: number;
   /** Out of contact this long makes a takeover legitimate (default deadtime − 2 × interval, at least one interval). */
   lostAfterMs?: number;
   /** Evaluation window [from, to]. */
@@ -188,7 +195,7 @@ export function evaluateInvariants(faults: readonly FaultEvent[], ownership: rea
   };
   for (const n of p.nodes) {
     addAll(owned.get(n) ?? []);
-    addAll(dead.get(n) ?? [], [p.deadtimeMs]);
+    addAll(dead.get(n) ?? [], [p.deadtimeMs, Math.max(p.deadtimeMs, p.initdeadMs ?? p.deadtimeMs)]);
     addAll(frozen.get(n) ?? [], [p.deadtimeMs]);
   }
   for (const a of p.nodes) for (const b of p.nodes) if (a < b) addAll(apart(a, b), [healMs]);
@@ -197,11 +204,15 @@ export function evaluateInvariants(faults: readonly FaultEvent[], ownership: rea
   const ownersAt = (t: number): string[] => p.nodes.filter((n) => inAny(owned.get(n) ?? [], t));
   const isDead = (n: string, t: number): boolean => inAny(dead.get(n) ?? [], t);
   const isFrozen = (n: string, t: number): boolean => inAny(frozen.get(n) ?? [], t);
-  /** Alive and not frozen without a break for at least deadtime before t (or since before the window). */
+  /**
+   * Alive and not frozen without a break for at least deadtime before t (or since before
+   * the window), and at least initdead since its last restart.
+   */
+  const initdeadMs = Math.max(p.deadtimeMs, p.initdeadMs ?? p.deadtimeMs);
   const eligible = (n: string, t: number): boolean => {
     if (isDead(n, t) || isFrozen(n, t)) return false;
-    const lastOut = [...(dead.get(n) ?? []), ...(frozen.get(n) ?? [])].filter((x) => x.to <= t).reduce((m, x) => Math.max(m, x.to), -Infinity);
-    return t - lastOut >= p.deadtimeMs;
+    const latest = (xs: Interval[]): number => xs.filter((x) => x.to <= t).reduce((m, x) => Math.max(m, x.to), -Infinity);
+    return t - latest(frozen.get(n) ?? []) >= p.deadtimeMs && t - latest(dead.get(n) ?? []) >= initdeadMs;
   };
   const twoAllowed = (a: string, b: string, t: number): boolean => {
     if (isDead(a, t) || isDead(b, t)) return false;

@@ -66,6 +66,18 @@ describe('evaluateInvariants', () => {
     expect(r.violations[0]).toMatchObject({ kind: 'no-owner', at: 1100 });
   });
 
+  it('a restarted director that hears nobody is eligible only initdead after its restart', () => {
+    // every director dead; d1 back at 500 waits initdead 2000 (no one to hear), takes the VIP at 2550
+    const faults = [f('kill', 'd1', -200), f('kill', 'd2', -100), f('start', 'd1', 500)];
+    const params = base({ nodes: ['d1', 'd2'], links: [{ name: 'lan', nodes: ['d1', 'd2'] }], initialOwners: [] });
+    const r = evaluateInvariants(faults, [own('d1', 2550)], { ...params, initdeadMs: 2000 });
+    expect(r.ok).toBe(true);
+    expect(r.noOwner).toMatchObject({ totalMs: 50, episodes: 1, violatingEpisodes: 0 });
+    // later than initdead + takeover is still a violation
+    const late = evaluateInvariants(faults, [own('d1', 3400)], { ...params, initdeadMs: 2000 });
+    expect(late.violations).toEqual([expect.objectContaining({ kind: 'no-owner', at: 2500, durationMs: 900 })]);
+  });
+
   it('a stall below deadtime that makes the peer take over is a spurious takeover', () => {
     const r = evaluateInvariants([f('stop', 'd1', 1000), f('cont', 'd1', 1200)], [own('d2', 1150), own('d1', 1250, false)], base());
     expect(r.takeovers).toEqual({ total: 1, spurious: 1 });
