@@ -141,9 +141,10 @@ class Rounds {
 }
 
 /**
- * ldirectord's table after a whole round of checks that started after `from` boundaries,
+ * ldirectord's table after the first whole round of checks that started after this call,
  * once it is the same after the next whole round too (a check that flapped shows up as a
- * difference, and another round is waited for).
+ * difference, and another round is waited for). `rounds`: how many rounds ldirectord had
+ * ended when the table was taken.
  */
 async function settle(ld: ChildProcess, rounds: Rounds, timeoutMs: number): Promise<{ got: string[]; stable: boolean; ms: number; rounds: number }> {
   const t = performance.now();
