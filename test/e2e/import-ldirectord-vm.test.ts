@@ -7,14 +7,16 @@
  *    mysql, pgsql, oracle have no vigil probe: import errors, tested in the unit tests).
  *    The names do not resolve here (error, exit 1); the guest's /etc/hosts has them and
  *    the import runs there too.
+ *  - "more": the other blocks whose checks vigil has (see beforeAll), compared as started
+ *    and again with every HTTP server stopped.
  * Every import is given the same --node (vigil would name the node after the host it runs
  * on, and the daemon refuses a reload that changes it).
  *
- * ldirectord's table (stable for 8 s) must equal the table the real vigil daemon programs
- * with the imported config; on a mismatch both tables are printed. (The scenario can also
- * compare with every HTTP server stopped, and apply vigil's documented difference for
- * quiescent=yes with a fallback; the case that did is out until its settle is tied to
- * ldirectord's first round of checks.)
+ * ldirectord's table (after a whole round of its checks, and the same after the next round:
+ * see the scenario's Rounds) must equal the table the real vigil daemon programs
+ * with the imported config; where vigil documents a difference (quiescent=yes with a
+ * fallback, every real server down) vigil's table must be ldirectord's as that difference
+ * says. On a mismatch both tables are printed.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,6 +99,27 @@ describe.skipIf(why !== undefined)('vigil import of ldirectord.cf = the real ldi
     imports.set('example', { exit: r.exitCode ?? -1, stderr: r.stderr });
     // imported again in the guest, where sql01..sql03 resolve
     cases.push({ name: 'example', cf, yaml, importInGuest: true });
+    // "more": the example's other blocks whose checks vigil has (http, https, dns, ping, none),
+    // with their real servers as shipped: 192.168.6.x answer in the guest, 192.168.16.x and
+    // 10.0.1.x do not (no route: their fallbacks go in). The range block replaces the shipped
+    // block (the same virtual service); the fwmark block gets quiescent=yes, the combination
+    // whose documented difference the "down" step shows. Compared twice: as started, and with
+    // every HTTP server stopped. Not here: ftp, smtp, submission, pop, imap, ldap, nntp,
+    // radius, sip, mysql, pgsql, oracle negotiate checks (no vigil probe: import errors, in
+    // the unit tests) and the IPv6 block (ldirectord's nntp check)
+    const pick = (re: RegExp): string[] => {
+      const b = all.find((x) => re.test(x[0] as string));
+      if (!b) throw new Error(`${EXAMPLE} has no block ${re}`);
+      return b;
+    };
+    const range = all.find((b) => b.some((l) => l.includes('192.168.6.2->192.168.6.7')));
+    if (!range) throw new Error(`${EXAMPLE} has no range block`);
+    const moreBlocks = [range, [...pick(/^virtual=1$/), '\tquiescent=yes'], pick(/^virtual=192\.168\.6\.240:443$/), pick(/^virtual=192\.168\.84\.5:53$/), pick(/^virtual=192\.168\.6\.240:23$/), pick(/^virtual=192\.168\.6\.240:53$/)];
+    const moreCf = join(dir, 'more.cf');
+    writeFileSync(moreCf, [...head, ...moreBlocks.flatMap((b) => [...b, ''])].join('\n'));
+    const m = await importLd(moreCf, join(dir, 'more.yaml'));
+    imports.set('more', { exit: m.exitCode ?? -1, stderr: m.stderr });
+    cases.push({ name: 'more', cf: moreCf, yaml: join(dir, 'more.yaml'), down: true, quiescentFallback: ['-f 1'] });
     const shipped = join(dir, 'shipped.cf');
     writeFileSync(shipped, text);
     const s = await importLd(shipped, join(dir, 'shipped.yaml'));
@@ -108,6 +131,12 @@ describe.skipIf(why !== undefined)('vigil import of ldirectord.cf = the real ldi
     expect(imports.get('example')?.exit).toBe(1);
     expect(imports.get('example')?.stderr).toMatch(/: error: real=sql01->sql03:3306 gate 10 — cannot resolve "sql01"/);
     expect(imports.get('example')?.stderr).toMatch(/vigil import: 3 errors, /);
+  });
+
+  it('imports the other blocks with checks vigil has with exit 0, quiescent=yes with a fallback reported as adjusted', () => {
+    const m = imports.get('more');
+    expect(m?.exit, m?.stderr).toBe(0);
+    expect(m?.stderr).toMatch(/: adjusted: quiescent=yes — quiescent=yes with a fallback \(1\): when every real server is down, ldirectord keeps them in the table at weight 0 beside the fallback \(weight 1\); vigil programs its sorry_server alone/);
   });
 
   it('boots the VM once and runs ldirectord and vigil on every case', async () => {
@@ -143,5 +172,30 @@ describe.skipIf(why !== undefined)('vigil import of ldirectord.cf = the real ldi
     expect(r.importExit).toBe(0);
     expect((r.importReport as string[]).some((l) => /sql01->sql03 is the address range 10\.0\.5\.1-10\.0\.5\.3 \(3 real servers of weight 10\)/.test(l))).toBe(true);
     for (const a of ['10.0.5.1', '10.0.5.2', '10.0.5.3']) expect(r.ldirectord as string[]).toContain(`-a -t 192.168.10.74:3306 -r ${a}:3306 -g -w 10`);
+  });
+
+  it('the other blocks: vigil programs the table ldirectord made, as started and with every HTTP server down', () => {
+    const r = record('more');
+    expect(r.reload).toEqual(['config reloaded']);
+    expect(r.stable).toBe(true);
+    const ld = r.ldirectord as string[];
+    // the range block: the three addresses that answer, not the others; unreachable blocks: their fallback
+    for (const a of ['192.168.6.2', '192.168.6.3', '192.168.6.6']) expect(ld).toContain(`-a -t 192.168.6.240:80 -r ${a}:80 -g -w 1`);
+    expect(ld.some((l) => l.startsWith('-a -t 192.168.6.240:80 -r 192.168.6.4:'))).toBe(false);
+    expect(ld.some((l) => l.startsWith('-a -t 192.168.6.240:443 -r 127.0.0.1:'))).toBe(true);
+    if (JSON.stringify(r.vigil) !== JSON.stringify(ld)) console.log(tables('more', r));
+    expect({ table: r.vigil }).toEqual({ table: ld });
+
+    // every HTTP server down: ldirectord keeps the quiescent fwmark service's real servers
+    // at weight 0 beside its fallback; vigil (documented, reported by the import) has the
+    // sorry server alone there, and is otherwise the same
+    expect(r.stableDown).toBe(true);
+    const down = r.ldirectordDown as string[];
+    expect(down.filter((l) => l.startsWith('-a -f 1 -r ') && l.endsWith(' -w 0'))).toHaveLength(3);
+    expect(down.some((l) => l.startsWith('-a -f 1 -r 127.0.0.1:') && l.endsWith(' -w 1'))).toBe(true);
+    expect(down.some((l) => l.startsWith('-a -t 192.168.6.240:80 -r 127.0.0.1:') && l.endsWith(' -w 1'))).toBe(true);
+    expect(r.expectedDown).toEqual(down.filter((l) => !(l.startsWith('-a -f 1 -r ') && l.endsWith(' -w 0'))));
+    if (JSON.stringify(r.vigilDown) !== JSON.stringify(r.expectedDown)) console.log(tables('more, every HTTP server down', { ldirectord: down, vigil: r.vigilDown, vlog: r.vlog }));
+    expect({ table: r.vigilDown }).toEqual({ table: r.expectedDown });
   });
 });

@@ -46,6 +46,14 @@ export function importDocs(): Map<string, string> {
       table(['directive', 'why'], Object.entries(LD_UNSUPPORTED).map(([k, v]) => [`\`${k}\``, v])),
       '## The negotiate check by virtual port (ldirectord’s `ld_port_to_service`)',
       table(['port', 'service'], Object.entries(LD_PORT_SERVICE).map(([k, v]) => [k, v])),
+      '## Compared with the real ldirectord',
+      [
+        'test/e2e/import-ldirectord-vm.test.ts runs Debian’s ldirectord (`ldirectord -d`) on blocks of its shipped example (/usr/share/doc/ldirectord/examples/ldirectord.cf, uncommented) in the IPVS VM, then the vigil daemon on the import of the same file, and compares `ipvsadm -S -n`. ldirectord’s table is taken after a whole round of its checks (its debug line before each real server’s check shows when the first real server is checked again) and only once the next round leaves it unchanged: a round with unreachable real servers waits `checktimeout` on each, so a table unchanged for a few seconds can still be one from before the checks.',
+        '',
+        '- Compared, as started: the shipped http block (real HTTP servers in the guest); the `sql01->sql03` mysql, pgsql and oracle blocks with `checktype=on` (the names in the guest’s /etc/hosts); the `192.168.6.2->192.168.6.7` range http block; the fwmark block (`virtual=1`) with `quiescent=yes` added; https and dns (their real servers do not answer: the fallback); telnet (`service=none`, `checktype=on`); UDP `checktype=ping`.',
+        '- Compared with every HTTP server stopped: the same blocks (range, fwmark, https, dns, telnet, ping); vigil’s one documented difference applies (`quiescent=yes` with a fallback: ldirectord keeps the real servers at weight 0 beside the fallback, vigil has the sorry server alone; an `adjusted` line of the import).',
+        '- Not compared: the ftp, smtp, submission, pop, imap, ldap, nntp, radius, sip blocks and the sql blocks’ own mysql, pgsql, oracle negotiate checks (vigil has no probe for them: import errors, in the unit tests); the IPv6 block (an nntp negotiate check too); the second `192.168.6.240:80` block is the range block (one service, so it runs in a config of its own).',
+      ].join('\n'),
     ),
   );
   out.set(

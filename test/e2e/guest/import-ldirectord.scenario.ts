@@ -3,10 +3,11 @@
  *
  * Real HTTP servers on a dummy interface (the shipped example's real servers, answering
  * "Test Page"), host names in /etc/hosts for the cases that use them. For each case of the
- * manifest (argv[2]): the real ldirectord (`ldirectord -d CF start`) runs until its table
- * is stable, the table is saved; a case with `down` then stops the HTTP servers and saves
- * ldirectord's table once it is stable again, and starts them again; ldirectord is
- * stopped. Then the config `vigil import` made from the same file is loaded into the real
+ * manifest (argv[2]): the real ldirectord (`ldirectord -d CF start`) runs until a whole
+ * round of its checks is over and the next round leaves the table as it was (see Rounds),
+ * the table is saved; a case with `down` then stops the HTTP servers and saves
+ * ldirectord's table the same way (rounds started after the stop), and starts them again;
+ * ldirectord is stopped. Then the config `vigil import` made from the same file is loaded into the real
  * vigil daemon (started once, reloaded with SIGHUP) and its table must equal ldirectord's;
  * with `down`, the HTTP servers are stopped again and vigil's table must equal
  * ldirectord's second table as vigil's documentation says it differs (`quiescentFallback`:
@@ -107,18 +108,63 @@ async function until(want: string[], timeoutMs: number): Promise<{ ok: boolean; 
   return { ok: false, got, ms: Math.round(performance.now() - t) };
 }
 
-/** ldirectord's table once it is not empty, differs from `from` and has been the same for 8 polls 1 s apart. */
-async function settle(ld: ChildProcess, from: string | undefined, timeoutMs: number): Promise<{ got: string[]; stable: boolean; ms: number }> {
-  const t = performance.now();
-  let last = '';
-  let same = 0;
-  while (performance.now() - t < timeoutMs && ld.exitCode === null && same < 8) {
-    await sleep(1000);
-    const now = (await table()).join('\n');
-    same = now !== '' && now !== from && now === last ? same + 1 : 0;
-    last = now;
+/**
+ * ldirectord's rounds of checks, from its debug output (`-d`: a line "DEBUG2: Checking
+ * <type>: real server=<id> (virtual=<id>)" before each real server's check, one process
+ * (fork=no) checking every real server of every block in turn, then sleeping checkinterval).
+ * The first such line names the first real server of a round; each time it comes again, the
+ * round before it is over, and every change that round made (a real server or a fallback
+ * added or removed, by ipvsadm before the next check) is in the table. A fixed "unchanged
+ * for N s" window is not that: a round with unreachable real servers waits checktimeout on
+ * each, and on a loaded host the table stayed unchanged for more than 8 s before its first
+ * round was over.
+ */
+class Rounds {
+  private first: string | undefined;
+  private buf = '';
+  /** Round boundaries seen (the first real server's check started again). */
+  boundaries = 0;
+  /** Whether a round has started. */
+  get started(): boolean {
+    return this.first !== undefined;
   }
-  return { got: await table(), stable: same >= 8, ms: Math.round(performance.now() - t) };
+  feed(chunk: string): void {
+    this.buf += chunk;
+    const lines = this.buf.split('\n');
+    this.buf = lines.pop() ?? '';
+    for (const l of lines) {
+      if (!/^DEBUG2: Checking [^:]+: real server=/.test(l)) continue;
+      if (this.first === undefined) this.first = l;
+      else if (l === this.first) this.boundaries++;
+    }
+  }
+}
+
+/**
+ * ldirectord's table after the first whole round of checks that started after this call,
+ * once it is the same after the next whole round too (a check that flapped shows up as a
+ * difference, and another round is waited for). `rounds`: how many rounds ldirectord had
+ * ended when the table was taken.
+ */
+async function settle(ld: ChildProcess, rounds: Rounds, timeoutMs: number): Promise<{ got: string[]; stable: boolean; ms: number; rounds: number }> {
+  const t = performance.now();
+  // a round under way at the call may have checked some real servers before the change
+  // being waited for: the first whole round is the next one
+  let want = rounds.started ? rounds.boundaries + 2 : 1;
+  let prev: string | undefined;
+  let got: string[] = [];
+  while (performance.now() - t < timeoutMs && ld.exitCode === null) {
+    if (rounds.boundaries < want) {
+      await sleep(100);
+      continue;
+    }
+    got = await table();
+    const now = got.join('\n');
+    if (prev !== undefined && now === prev) return { got, stable: true, ms: Math.round(performance.now() - t), rounds: want };
+    prev = now;
+    want = rounds.boundaries + 1;
+  }
+  return { got: await table(), stable: false, ms: Math.round(performance.now() - t), rounds: rounds.boundaries };
 }
 
 /** vigil's documented difference: a quiescent service with a sorry server active has it alone. */
@@ -149,13 +195,17 @@ for (const c of m.cases) {
   sh('ipvsadm -C');
   const ld = spawn('/usr/sbin/ldirectord', ['-d', c.cf, 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let ldlog = '';
+  const rounds = new Rounds();
   ld.stdout.on('data', (d: Buffer) => (ldlog += d.toString()));
-  ld.stderr.on('data', (d: Buffer) => (ldlog += d.toString()));
-  const up = await settle(ld, undefined, 900_000);
-  let down: { got: string[]; stable: boolean; ms: number } | undefined;
+  ld.stderr.on('data', (d: Buffer) => {
+    ldlog += d.toString();
+    rounds.feed(d.toString());
+  });
+  const up = await settle(ld, rounds, 600_000);
+  let down: { got: string[]; stable: boolean; ms: number; rounds: number } | undefined;
   if (c.down) {
     await stopHttp();
-    down = await settle(ld, up.got.join('\n'), 300_000);
+    down = await settle(ld, rounds, 300_000);
     await startHttp();
   }
   ld.kill('SIGTERM');
@@ -193,12 +243,13 @@ for (const c of m.cases) {
     ...imported,
     ldirectord: up.got,
     ldMs: up.ms,
+    ldRounds: up.rounds,
     stable: up.stable,
     vigil: v.got,
     ok: v.ok,
     ms: v.ms,
     reload,
-    ...(down && vdown ? { ldirectordDown: down.got, ldDownMs: down.ms, stableDown: down.stable, expectedDown, vigilDown: vdown.got, okDown: vdown.ok, msDown: vdown.ms } : {}),
+    ...(down && vdown ? { ldirectordDown: down.got, ldDownMs: down.ms, ldDownRounds: down.rounds, stableDown: down.stable, expectedDown, vigilDown: vdown.got, okDown: vdown.ok, msDown: vdown.ms } : {}),
     ...(ok ? {} : { ldlog: ldlog.split('\n').slice(-15).join('\n'), vlog: vtail }),
   });
   copyFileSync(m.empty, m.current);
