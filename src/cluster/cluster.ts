@@ -27,7 +27,7 @@ import { rateLimited, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { VipManager } from '../vip/manager.js';
 import { IpVipPort, type VipPort } from '../vip/port.js';
-import { effectivePriority, initialState, step, type Action, type Command, type ElectionConfig, type ElectionEvent, type ElectionState } from './election.js';
+import { effectivePriority, handoverGraceLeftMs, initialState, step, type Action, type Command, type ElectionConfig, type ElectionEvent, type ElectionState } from './election.js';
 import { startIncarnation, writeIncarnation } from './incarnation.js';
 import { ScriptRunner } from './scripts.js';
 import { Tracks } from './tracks.js';
@@ -167,6 +167,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private started: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private stallHandler: (() => void) | undefined;
+  /** Ends a running hand-over grace early (handoverGrace). */
+  private cutGrace: (() => void) | null = null;
   private peerNames: ReadonlySet<string> = new Set();
   /** `${peer}/${link}` → the peer's canonical address on that link: frames come from there only. */
   private sources = new Map<string, string>();
@@ -423,10 +425,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /** The daemon's lease (supervisor.ts): false = this node cannot serve; a peer that can takes the VIPs. */
-  setServing(ok: boolean, why: string): void {
-    if (!this.started || this.closing || this.state.serving === ok) return;
-    this.logger[ok ? 'info' : 'error']({ why }, ok ? 'the daemon serves again: eligible' : 'the daemon cannot serve: not eligible, the VIPs go to a peer that can');
-    this.apply({ type: 'serving', ok });
+  /**
+   * The daemon's lease verdict. `recovering`: not ok only because the daemon came back
+   * from a lapse too recently (hysteresis): a last resort when no peer can serve.
+   */
+  setServing(ok: boolean, why: string, recovering = false): void {
+    if (!this.started || this.closing) return;
+    const rec = !ok && recovering;
+    if (this.state.serving === ok && this.state.recovering === rec) return;
+    if (this.state.serving !== ok) this.logger[ok ? 'info' : 'error']({ why }, ok ? 'the daemon serves again: eligible' : 'the daemon cannot serve: not eligible, the VIPs go to a peer that can');
+    this.apply({ type: 'serving', ok, recovering: rec });
   }
 
   /** True while the daemon's lease says this node can serve. */
@@ -530,6 +538,23 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.queue = this.pending === 1 ? run() : this.queue.then(run);
   }
 
+  /**
+   * Waits out a hand-over's grace, or less: every frame read meanwhile may show that the
+   * successor has been active longer already (its queued frames, after this node stalled),
+   * and then the wait ends (handoverGraceLeftMs).
+   */
+  private handoverGrace(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.cutGrace = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.cutGrace = done;
+    });
+  }
+
   private perform(a: Action): void {
     switch (a.type) {
       case 'transition':
@@ -543,7 +568,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         this.releasing += 1;
         return this.enqueue('release', async () => {
           try {
-            if (a.graceMs) await new Promise((r) => setTimeout(r, a.graceMs));
+            if (a.graceMs) await this.handoverGrace(a.graceMs);
             await this.releaseResources(a.reason);
           } finally {
             this.releasing -= 1;
@@ -776,7 +801,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       leaving: f.leaving,
       takeover: f.takeover,
       yielding: f.yielding,
+      sentUs: f.sentUs,
     });
+    if (this.cutGrace && handoverGraceLeftMs(this.state) === 0) this.cutGrace();
     if (f.table?.digest !== prevTable?.digest || f.table?.announced !== prevTable?.announced) this.judgeTables();
     const role = this.state.peers[f.node]?.role;
     if (role !== prevRole) {

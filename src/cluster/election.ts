@@ -53,6 +53,7 @@
  *   one interval has passed since a tick that fired more than an interval late.
  */
 import type { Role } from '../api/types.js';
+import { usDiff } from './wire.js';
 
 export interface ElectionConfig {
   self: string;
@@ -95,6 +96,13 @@ export interface PeerView {
    * read a peer's seconds-old "standby" before its current "active".
    */
   aliveSince: number | null;
+  /**
+   * Its current run of "active" frames, in the sender's own clock: the first one's send
+   * time and how long the run has lasted since (µs). A hand-over's grace is counted on
+   * it (decide): a successor whose "active" frames span the grace already — they were
+   * queued while this node stalled — sent its gratuitous ARP that long ago.
+   */
+  activeRun: { firstUs: number; spanUs: number } | null;
   links: Record<string, LinkView>;
 }
 
@@ -122,6 +130,8 @@ export interface ElectionState {
    * (cluster process isolation): false = announce priority 0, hand the VIPs to a peer.
    */
   serving: boolean;
+  /** Not serving only for the lease's hysteresis: a last resort when nobody else can serve. */
+  recovering: boolean;
   /** Last tick that fired more than half an interval late (this node stalled). */
   lastStallAt: number;
 }
@@ -150,12 +160,23 @@ export type ElectionEvent =
       leaving: boolean;
       takeover: boolean;
       yielding: boolean;
+      /** The sender's monotonic clock at send (µs mod 2^32, wire offset 20); absent in unit tests that do not care. */
+      sentUs?: number;
     }
   | { type: 'command'; command: Command }
   /** Tracks changed: the new sum of failed weights. */
   | { type: 'track'; penalty: number }
   /** The daemon's lease: can this node serve the VIPs (dataplane up, daemon alive)? */
-  | { type: 'serving'; ok: boolean }
+  | {
+      type: 'serving';
+      ok: boolean;
+      /**
+       * Not ok only because the daemon came back from a lapse too recently (the lease's
+       * hysteresis): the node then takes the VIPs as a last resort, when no peer holds them
+       * and none could.
+       */
+      recovering?: boolean;
+    }
   | { type: 'config'; cfg: ElectionConfig };
 
 export type Action =
@@ -207,6 +228,7 @@ function newPeer(name: string, links: string[]): PeerView {
     restarted: false,
     lastHeard: null,
     aliveSince: null,
+    activeRun: null,
     links: Object.fromEntries(links.map((l) => [l, { up: false, lastHeard: null }])),
   };
 }
@@ -227,6 +249,7 @@ export function initialState(cfg: ElectionConfig, now: number): ElectionState {
     lastStallAt: -Infinity,
     handover: null,
     serving: true,
+    recovering: false,
   };
 }
 
@@ -275,12 +298,16 @@ export function step(prev: ElectionState, ev: ElectionEvent, now: number): StepR
       s.penalty = Math.max(0, ev.penalty);
       decide(s, now, 'election', actions);
       break;
-    case 'serving':
-      if (s.serving === ev.ok) break;
+    case 'serving': {
+      const recovering = !ev.ok && ev.recovering === true;
+      if (s.serving === ev.ok && s.recovering === recovering) break;
+      const changed = s.serving !== ev.ok;
       s.serving = ev.ok;
-      actions.push({ type: 'send' });
+      s.recovering = recovering;
+      if (changed) actions.push({ type: 'send' });
       decide(s, now, 'election', actions);
       break;
+    }
     case 'config':
       onConfig(s, ev.cfg);
       decide(s, now, 'election', actions);
@@ -357,6 +384,7 @@ function onFrame(s: ElectionState, f: Extract<ElectionEvent, { type: 'frame' }>,
     p.role = f.role;
     p.priority = 0;
     p.lastHeard = null;
+    p.activeRun = null;
     for (const [name, l] of Object.entries(p.links)) {
       if (l.up) actions.push({ type: 'link', peer: p.name, link: name, up: false });
       l.up = false;
@@ -385,6 +413,7 @@ function onFrame(s: ElectionState, f: Extract<ElectionEvent, { type: 'frame' }>,
     p.takeover = f.takeover;
     p.yielding = f.yielding;
     p.releasing = f.role === 'active' && f.releasing;
+    trackActiveRun(p, f, prevRole === 'active' && wasAlive && !wasReleasing);
     if (!wasAlive) actions.push({ type: 'peer', peer: p.name, alive: true, reason: 'heard' });
     const steppingDown = wasAlive && prevRole === 'active' && (f.role !== 'active' || (p.releasing && !wasReleasing));
     if (steppingDown) {
@@ -499,6 +528,38 @@ export function handoverGraceMs(cfg: ElectionConfig): number {
   return Math.min(100, Math.max(10, cfg.intervalMs));
 }
 
+/**
+ * What is left of a hand-over's grace (ms, 0 = none): the grace is for the successor's
+ * gratuitous ARP, so it is counted from the successor's first "active" frame in the
+ * successor's own clock. Frames that queued while this node stalled (the successor took
+ * over meanwhile) therefore count as time gone, and a node that wakes from a stall lets
+ * go at once instead of keeping a second owner one interval longer. The executor of a
+ * release re-checks this on every frame during its wait (cluster.ts).
+ */
+export function handoverGraceLeftMs(s: ElectionState): number {
+  const ran = Math.max(0, ...Object.values(s.peers).filter(activePeer).map((p) => (p.activeRun?.spanUs ?? 0) / 1000));
+  const left = handoverGraceMs(s.cfg) - ran;
+  return left >= 1 ? Math.ceil(left) : 0;
+}
+
+/**
+ * Follows a peer's run of "active" frames (not releasing) in the sender's clock. Frames
+ * come over several links and may be read out of order: the span only grows, and a
+ * frame older than the run's first is ignored (a difference above 2^31 µs is negative).
+ */
+function trackActiveRun(p: PeerView, f: { role: Role; releasing: boolean; sentUs?: number }, continuing: boolean): void {
+  if (f.role !== 'active' || f.releasing || f.sentUs === undefined) {
+    p.activeRun = null;
+    return;
+  }
+  if (!continuing || !p.activeRun) {
+    p.activeRun = { firstUs: f.sentUs, spanUs: 0 };
+    return;
+  }
+  const d = usDiff(f.sentUs, p.activeRun.firstUs);
+  if (d < 2 ** 31) p.activeRun.spanUs = Math.max(p.activeRun.spanUs, d);
+}
+
 /** An eligible peer that could take the VIPs (not still starting). */
 function hasHeir(s: ElectionState): boolean {
   return Object.values(s.peers).some((p) => eligiblePeer(p) && p.role !== 'init');
@@ -530,7 +591,9 @@ function decide(s: ElectionState, now: number, cause: string, actions: Action[],
     if (actives.some((p) => better(p, me))) {
       // the successor of a hand-over announced active (its VIPs are up): let go now
       const h = s.handover;
-      return h ? release(s, now, h.reason, actions, h.to, handoverGraceMs(s.cfg)) : release(s, now, 'split-brain', actions);
+      if (!h) return release(s, now, 'split-brain', actions);
+      const grace = handoverGraceLeftMs(s);
+      return release(s, now, h.reason, actions, h.to, grace > 0 ? grace : undefined);
     }
     if (!s.serving) {
       // the daemon behind this node cannot serve: a peer that can takes the VIPs. With
@@ -577,7 +640,12 @@ function decide(s: ElectionState, now: number, cause: string, actions: Action[],
   // PeerView.aliveSince): its current frame is at most one interval away, so becoming
   // active on its word waits for that frame instead of seizing the VIPs from it.
   const unconfirmed = peers.some((p) => p.alive && p.aliveSince !== null && now - p.aliveSince < s.cfg.intervalMs);
-  if (actives.length === 0 && eligible && !peers.some((p) => candidate(p) && better(p, me))) {
+  // Last resort: a node whose daemon serves again but is still inside the lease's
+  // hysteresis takes the VIPs when no peer holds them and none could — the hysteresis
+  // keeps two flaky daemons from passing the VIPs back and forth, not a lone one from
+  // serving (the chaos bench saw 3 s without an owner from it).
+  const lastResort = !eligible && s.recovering && !s.maintenance && s.cfg.priority - s.penalty > 0 && !peers.some(candidate);
+  if (actives.length === 0 && (eligible || lastResort) && !peers.some((p) => candidate(p) && better(p, me))) {
     if (unconfirmed) return; // stay as is until the peer's current frame is in
     const reason = reasonFrom();
     transition(s, now, 'active', reason, FAILOVER_REASONS.has(reason), actions);

@@ -190,7 +190,7 @@ async function main(): Promise<void> {
             const recovered = now - lapsedAt >= RECOVER_LEASES * leaseMs;
             const ok = fresh && daemonServing && recovered;
             const why = v.kind === 'lapsed' ? v.why : !daemonServing ? daemonWhy : 'serving again, but only recently';
-            cluster?.setServing(ok, why);
+            cluster?.setServing(ok, why, fresh && daemonServing && !recovered);
           }, every);
           snapTimer = setInterval(() => pushSnapshot(), Math.max(50, config.cluster.interval_ms));
           send({ type: 'started', ok: true, pid: process.pid });

@@ -20,7 +20,7 @@
  *   loss-stress 5% random loss of heartbeats on both links (nftables numgen) with both
  *               cores busy (stress-ng), once, VIGIL_BENCH_LOSS_S seconds (default 300):
  *               must be 0 failovers
- *   load        (20/80 and 10/40 only) the directors loaded themselves: stress-ng with
+ *   load        the directors loaded themselves: stress-ng with
  *               4 hogs per core, 1,000 built-in tcp probes against listeners in their
  *               namespaces and a 10,000-real-server table (test/lab/load.ts), 5 % loss
  *               of heartbeats on both links, VIGIL_BENCH_LOAD_S seconds (default 600):
@@ -172,7 +172,7 @@ async function runSetting(lab: Lab, prober: Prober, s: Setting): Promise<Row[]> 
   log(`\n== ${s.label}`);
   // the load scenario starts its own loaded pair: alone, it needs no plain pair first
   const rows = chosen.some((x) => x !== 'load') ? await pairScenarios(lab, prober, s) : [];
-  if (chosen.includes('load') && s.key !== 'defaults') rows.push(await loadScenario(lab, prober, s));
+  if (chosen.includes('load')) rows.push(await loadScenario(lab, prober, s));
   return rows;
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   effectivePriority,
+  handoverGraceLeftMs,
   initialState,
   step,
   type Action,
@@ -816,5 +817,111 @@ describe('election: the daemon\'s lease (serving)', () => {
     sim.run(2000);
     expect(sim.actives()).toEqual(['lvs2']);
     expect(sim.transitions('lvs2').filter((t) => t.to === 'standby' && t.from === 'active')).toEqual([]);
+  });
+});
+
+describe('election: the hand-over grace is counted in the successor\'s clock', () => {
+  const cfg = new Sim([{ name: 'a', priority: 150 }, { name: 'b', priority: 100 }]).cfg('a');
+  const fr = (role: 'standby' | 'active', sentUs: number, link = 'lan'): ElectionEvent => ({
+    type: 'frame', peer: 'b', link, role, priority: 100, releasing: false, leaving: false, takeover: false, yielding: false, sentUs,
+  });
+  /** a active, b standby and heard; then a's daemon stops serving: a hands over. */
+  function handingOver(): ElectionState {
+    let s = initialState(cfg, 0);
+    s = step(s, fr('standby', 100_000), 100).state;
+    for (let t = 200; s.role !== 'active'; t += 100) s = step(s, { type: 'tick', lateness: 0, drained: false }, t).state;
+    s = step(s, fr('standby', 5_000_000), 5000).state;
+    const r = step(s, { type: 'serving', ok: false }, 5010);
+    expect(r.actions).toContainEqual(expect.objectContaining({ type: 'handover', phase: 'start' }));
+    return r.state;
+  }
+  const release = (r: { actions: Action[] }) => r.actions.find((a) => a.type === 'release');
+
+  it('a successor that just became active gets the whole grace (one interval)', () => {
+    const r = step(handingOver(), fr('active', 5_020_000), 5020);
+    expect(release(r)).toMatchObject({ type: 'release', reason: 'not-serving', graceMs: 100 });
+    expect(handoverGraceLeftMs(r.state)).toBe(100);
+    // its next frame, an interval later in its own clock: nothing is left to wait
+    expect(handoverGraceLeftMs(step(r.state, fr('active', 5_120_000), 5050).state)).toBe(0);
+    // 40 ms later in its clock: 60 left
+    expect(handoverGraceLeftMs(step(r.state, fr('active', 5_060_000, 'heartbeat'), 5030).state)).toBe(60);
+  });
+
+  it('frames queued while this node stalled count as time gone: the release waits nothing', () => {
+    // b took over 800 ms ago (in its clock) while a was frozen; a reads the queue in one go
+    let s = handingOver();
+    let r = step(s, fr('active', 4_200_000), 5020);
+    expect(release(r)).toMatchObject({ graceMs: 100 });
+    s = r.state;
+    r = step(s, fr('active', 4_600_000), 5020);
+    expect(handoverGraceLeftMs(r.state)).toBe(0);
+    // an older frame read late (another link) neither shrinks nor breaks the run
+    r = step(r.state, fr('active', 4_100_000, 'heartbeat'), 5021);
+    expect(handoverGraceLeftMs(r.state)).toBe(0);
+    expect(r.state.peers.b?.activeRun).toEqual({ firstUs: 4_200_000, spanUs: 400_000 });
+  });
+
+  it('a run starts again when the peer stops being active, and across the µs wrap', () => {
+    let s = handingOver();
+    s = step(s, fr('active', 2 ** 32 - 30_000), 5020).state;
+    s = step(s, fr('active', 50_000), 5040).state; // 80 ms later, past the wrap
+    expect(s.peers.b?.activeRun?.spanUs).toBe(80_000);
+    expect(handoverGraceLeftMs(s)).toBe(20);
+    s = step(s, fr('standby', 60_000), 5050).state;
+    expect(s.peers.b?.activeRun).toBeNull();
+  });
+
+  it('a frame without a send time (an older caller) keeps the whole grace', () => {
+    const { sentUs: _unused, ...noTime } = fr('active', 0) as Extract<ElectionEvent, { type: 'frame' }>;
+    const r = step(handingOver(), noTime, 5020);
+    expect(release(r)).toMatchObject({ graceMs: 100 });
+  });
+});
+
+describe('election: a daemon inside the lease hysteresis is a last resort', () => {
+  const cfg = new Sim([{ name: 'a', priority: 150 }, { name: 'b', priority: 100 }]).cfg('a');
+  const fr = (role: 'standby' | 'active'): ElectionEvent => ({ type: 'frame', peer: 'b', link: 'lan', role, priority: 100, releasing: false, leaving: false, takeover: false, yielding: false });
+  /** a standby behind an active b, its daemon's lease lapsed (not serving). */
+  function standbyNotServing(): ElectionState {
+    let s = initialState(cfg, 0);
+    s = step(s, fr('active'), 100).state;
+    for (let t = 200; s.role === 'init'; t += 100) s = step(s, { type: 'tick', lateness: 0, drained: false }, t).state;
+    expect(s.role).toBe('standby');
+    s = step(s, { type: 'serving', ok: false }, 3000).state;
+    expect(effectivePriority(s)).toBe(0);
+    return s;
+  }
+  const killB = (s: ElectionState, at: number): ElectionState => {
+    for (let t = at; t <= at + 1000; t += 100) s = step(s, { type: 'tick', lateness: 0, drained: true }, t).state;
+    return s;
+  };
+
+  it('the active peer dies: a node whose daemon is merely recovering takes the VIPs', () => {
+    let s = standbyNotServing();
+    const r = step(s, { type: 'serving', ok: false, recovering: true }, 3050);
+    expect(r.state.recovering).toBe(true);
+    expect(r.state.role).toBe('standby'); // b still holds them
+    s = killB(r.state, 3100);
+    expect(s.peers.b?.alive).toBe(false);
+    expect(s.role).toBe('active');
+    expect(effectivePriority(s)).toBe(0); // it still announces itself as not eligible
+  });
+
+  it('a daemon that still cannot serve (lapsed, or the dataplane down) does not', () => {
+    const s = killB(standbyNotServing(), 3100);
+    expect(s.peers.b?.alive).toBe(false);
+    expect(s.role).toBe('standby');
+  });
+
+  it('an eligible peer comes first: recovering is not enough while a peer could take them', () => {
+    let s = standbyNotServing();
+    s = step(s, { type: 'serving', ok: false, recovering: true }, 3050).state;
+    // b steps down to standby but stays eligible: a stays standby too (b is the candidate)
+    s = step(s, fr('standby'), 3100).state;
+    expect(s.role).toBe('standby');
+    // the hysteresis ends: a is eligible again and, being better, becomes active
+    s = step(s, { type: 'serving', ok: true }, 3200).state;
+    expect(s.recovering).toBe(false);
+    expect(s.role).toBe('active');
   });
 });
