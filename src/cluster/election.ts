@@ -596,6 +596,11 @@ function decide(s: ElectionState, now: number, cause: string, actions: Action[],
       return release(s, now, h.reason, actions, h.to, grace > 0 ? grace : undefined);
     }
     if (!s.serving) {
+      // serving again and only inside the lease's hysteresis: keep what this node holds.
+      // The hysteresis keeps a flaky daemon from taking the VIPs back, not one that holds
+      // them and serves from handing them to a peer for nothing (a chaos run saw exactly
+      // that: a last-resort owner handed over to a peer that had just restarted).
+      if (s.recovering && !s.maintenance && s.cfg.priority - s.penalty > 0) return;
       // the daemon behind this node cannot serve: a peer that can takes the VIPs. With
       // none, they stay (serving nobody is no better); the hand-over is retried.
       if (hasHeir(s)) handOver(s, now, 'not-serving', actions);

@@ -925,3 +925,30 @@ describe('election: a daemon inside the lease hysteresis is a last resort', () =
     expect(s.role).toBe('active');
   });
 });
+
+describe('election: an active node inside the lease hysteresis keeps its VIPs', () => {
+  const cfg = new Sim([{ name: 'a', priority: 150 }, { name: 'b', priority: 100 }]).cfg('a');
+  const fr = (role: 'standby' | 'active'): ElectionEvent => ({ type: 'frame', peer: 'b', link: 'lan', role, priority: 100, releasing: false, leaving: false, takeover: false, yielding: false });
+  function active(): ElectionState {
+    let s = initialState(cfg, 0);
+    s = step(s, fr('standby'), 100).state;
+    for (let t = 200; s.role !== 'active'; t += 100) s = step(s, { type: 'tick', lateness: 0, drained: false }, t).state;
+    return step(s, fr('standby'), 3000).state;
+  }
+
+  it('a lapsed lease hands over to a peer that can serve', () => {
+    const r = step(active(), { type: 'serving', ok: false }, 3010);
+    expect(r.actions).toContainEqual(expect.objectContaining({ type: 'handover', phase: 'start', reason: 'not-serving' }));
+  });
+
+  it('recovering (lease fresh again, only the hysteresis left): no hand-over, the VIPs stay', () => {
+    const r = step(active(), { type: 'serving', ok: false, recovering: true }, 3010);
+    expect(r.actions.filter((a) => a.type === 'handover' || a.type === 'release')).toEqual([]);
+    expect(r.state.role).toBe('active');
+    expect(effectivePriority(r.state)).toBe(0); // a peer still does not see it as a candidate
+    // a frame from the peer changes nothing
+    const r2 = step(r.state, fr('standby'), 3100);
+    expect(r2.state.role).toBe('active');
+    expect(r2.actions.filter((a) => a.type === 'handover' || a.type === 'release')).toEqual([]);
+  });
+});
