@@ -72,6 +72,20 @@ export function leaseVerdict(sinceLeaseMs: number, leaseMs: number, atLease: Sch
   return { kind: 'lapsed', why: `${late}: blocked, stopped or hung (it ran ${Math.round(ranMs)} ms and its threads waited ${Math.round(waitedMs)} ms in all for a CPU meanwhile)` };
 }
 
+/**
+ * How long the judge itself was frozen (ms; 0 = it was not), from the gap between two of
+ * its lease ticks (`everyMs` apart when on time). The cluster process runs at realtime
+ * priority: a gap of two ticks and more (at least 100 ms) means it was stopped with the
+ * whole director (SIGSTOP of the process tree, a VM paused) — and the daemon was too. The
+ * daemon cannot be blamed for time nobody could watch: the lease's window starts again
+ * after the freeze. Without it a director frozen for about lease_ms wins the split brain
+ * on waking and hands the VIPs back one tick later (a chaos run: two flips and 82 ms of
+ * two owners).
+ */
+export function judgeFrozenMs(tickGapMs: number, everyMs: number): number {
+  return tickGapMs >= Math.max(2 * everyMs, 100) ? tickGapMs - everyMs : 0;
+}
+
 /** Parses /proc/PID/schedstat ("cpu_ns wait_ns timeslices"); undefined when malformed. */
 export function parseSchedstat(text: string): SchedSample | undefined {
   const m = /^(\d+)\s+(\d+)\s+\d+\s*$/.exec(text);

@@ -19,7 +19,7 @@ import { createLogger } from '../log.js';
 import { createMetrics, dropFamilies, partitionMetrics } from '../metrics.js';
 import { primeConfigMetrics } from '../metrics-prime.js';
 import { Cluster, type RoleEvent } from './cluster.js';
-import { daemonDying, leaseVerdict, parseSchedstat, type SchedSample } from './lease.js';
+import { daemonDying, judgeFrozenMs, leaseVerdict, parseSchedstat, type SchedSample } from './lease.js';
 import type { ClusterSnapshot, FromCluster, ToCluster, WireError } from './protocol.js';
 
 export function snapshotOf(c: Cluster): ClusterSnapshot {
@@ -172,8 +172,16 @@ async function main(): Promise<void> {
           // both stall now and then do not pass the VIPs back and forth.
           // A late lease counts against the daemon only when it is blocked, stopped or hung,
           // not when it waits for a CPU on an overloaded machine (lease.ts).
+          let lastTick = performance.now();
           leaseTimer = setInterval(() => {
             const now = performance.now();
+            // this process was frozen with the daemon: the lease's window starts after it
+            const frozen = judgeFrozenMs(now - lastTick, every);
+            lastTick = now;
+            if (frozen > 0) {
+              lastLease = Math.min(now, lastLease + frozen);
+              schedAtLease = readSched();
+            }
             // a daemon killed but not yet torn down (its exit waits for a CPU) keeps the IPC
             // channel open: once its lease is late, look; gone is gone — release, leaving, exit
             if (now - lastLease > 2 * every && daemonGone()) {

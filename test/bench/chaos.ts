@@ -192,6 +192,30 @@ function describeCuts(cuts: Array<{ a: string; b: string; link: string }>): stri
 
 const nodeByName = (n: string): VigilNode => nodes.find((x) => x.name === n) as VigilNode;
 
+/**
+ * When the node's cluster logged "cluster started" after `since` (epoch ms), read from its
+ * log; waits for the line up to `timeoutMs`, then answers now.
+ */
+async function clusterStartedAfter(node: VigilNode, since: number, timeoutMs: number): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    let text = '';
+    try {
+      text = readFileSync(node.logFile, 'utf8');
+    } catch {
+      // not there yet
+    }
+    for (const line of text.split('\n')) {
+      if (!line.includes('"cluster started"')) continue;
+      const m = /"time":"([^"]+)"/.exec(line);
+      const t = m ? Date.parse(m[1] as string) : NaN;
+      if (t >= since) return t;
+    }
+    if (Date.now() > until) return Date.now();
+    await sleep(100);
+  }
+}
+
 /** Daemons restarted whose API has not answered yet: no fault targets them meanwhile. */
 const starting = new Map<string, Promise<void>>();
 
@@ -203,8 +227,11 @@ const starting = new Map<string, Promise<void>>();
 function restart(node: VigilNode): void {
   const spawnedAt = Date.now();
   const p = node.start({ waitApiMs: 300_000, apiTimeoutS: 10, pollMs: 1000 }).then(
-    () => {
-      faults.push({ kind: 'start', node: node.name, at: Date.now() });
+    async () => {
+      // the API may answer before the cluster started (initdead counts from there): the
+      // director is back when both are up
+      const clusterAt = await clusterStartedAfter(node, spawnedAt, 120_000);
+      faults.push({ kind: 'start', node: node.name, at: Math.max(Date.now(), clusterAt) });
       starting.delete(node.name);
       log(`  ${((Date.now() - windowFrom) / 1000).toFixed(1)}s ${node.name} up again, ${((Date.now() - spawnedAt) / 1000).toFixed(1)} s after its restart`);
     },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { daemonDying, leaseVerdict, parseSchedstat, STARVED_CAP } from '../../src/cluster/lease.js';
+import { judgeFrozenMs, daemonDying, leaseVerdict, parseSchedstat, STARVED_CAP } from '../../src/cluster/lease.js';
 
 const at = { cpuMs: 1000, waitMs: 500 };
 const after = (ran: number, waited: number) => ({ cpuMs: at.cpuMs + ran, waitMs: at.waitMs + waited });
@@ -109,5 +109,19 @@ describe('daemonDying: killed but not yet torn down', () => {
     } finally {
       parent.kill('SIGKILL');
     }
+  });
+});
+
+describe('judgeFrozenMs: the judge\'s own freeze does not count against the daemon', () => {
+  it('ticks on time or a little late: nothing', () => {
+    expect(judgeFrozenMs(50, 50)).toBe(0);
+    expect(judgeFrozenMs(99, 50)).toBe(0);
+    expect(judgeFrozenMs(190, 100)).toBe(0);
+  });
+  it('frozen with the director: the gap less one tick', () => {
+    expect(judgeFrozenMs(100, 50)).toBe(50);
+    expect(judgeFrozenMs(950, 50)).toBe(900);
+    expect(judgeFrozenMs(1000, 10)).toBe(990);
+    expect(judgeFrozenMs(250, 100)).toBe(150);
   });
 });
