@@ -221,17 +221,19 @@ const starting = new Map<string, Promise<void>>();
 
 /**
  * Starts a killed daemon again; the chaos goes on while it starts (a loaded daemon takes
- * minutes). The director counts as dead until the new daemon's API answered: a VIP left
- * from the killed daemon is still a dead daemon's VIP while its successor starts.
+ * minutes). The director counts as dead until its new cluster process started (read from
+ * its log): a VIP left from the killed daemon is a dead daemon's VIP until then; no fault
+ * targets it until its API answered too.
  */
 function restart(node: VigilNode): void {
   const spawnedAt = Date.now();
   const p = node.start({ waitApiMs: 300_000, apiTimeoutS: 10, pollMs: 1000 }).then(
     async () => {
-      // the API may answer before the cluster started (initdead counts from there): the
-      // director is back when both are up
+      // the director is back when its new cluster process started: from then on it may
+      // take the VIPs (a hand-over to it is legitimate) and its initdead runs. That is
+      // before or after the API answered (both seen), so it is read from the log.
       const clusterAt = await clusterStartedAfter(node, spawnedAt, 120_000);
-      faults.push({ kind: 'start', node: node.name, at: Math.max(Date.now(), clusterAt) });
+      faults.push({ kind: 'start', node: node.name, at: clusterAt });
       starting.delete(node.name);
       log(`  ${((Date.now() - windowFrom) / 1000).toFixed(1)}s ${node.name} up again, ${((Date.now() - spawnedAt) / 1000).toFixed(1)} s after its restart`);
     },
