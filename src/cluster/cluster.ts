@@ -424,16 +424,18 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return this.command(on ? 'maintenance-on' : 'maintenance-off');
   }
 
-  /** The daemon's lease (supervisor.ts): false = this node cannot serve; a peer that can takes the VIPs. */
   /**
-   * The daemon's lease verdict. `recovering`: not ok only because the daemon came back
-   * from a lapse too recently (hysteresis): a last resort when no peer can serve.
+   * The daemon's lease verdict (process.ts): false = this node cannot serve; a peer that
+   * can takes the VIPs. `recovering`: not ok only because the daemon came back from a
+   * lapse too recently (hysteresis): it keeps VIPs it holds, and takes them as a last
+   * resort when no peer can serve.
    */
   setServing(ok: boolean, why: string, recovering = false): void {
     if (!this.started || this.closing) return;
     const rec = !ok && recovering;
     if (this.state.serving === ok && this.state.recovering === rec) return;
     if (this.state.serving !== ok) this.logger[ok ? 'info' : 'error']({ why }, ok ? 'the daemon serves again: eligible' : 'the daemon cannot serve: not eligible, the VIPs go to a peer that can');
+    else if (rec) this.logger.info({ why }, 'the daemon renews its lease again: eligible once it has for the hysteresis; meanwhile it keeps the VIPs it holds and takes them only if no peer can');
     this.apply({ type: 'serving', ok, recovering: rec });
   }
 

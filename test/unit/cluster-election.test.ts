@@ -820,11 +820,16 @@ describe('election: the daemon\'s lease (serving)', () => {
   });
 });
 
+
+/** The two-node config (a 150, b 100) and a frame from b, for the direct step() tests below. */
+const pairCfg = (): ElectionConfig => new Sim([{ name: 'a', priority: 150 }, { name: 'b', priority: 100 }]).cfg('a');
+const fromB = (role: 'standby' | 'active', sentUs?: number, link = 'lan'): ElectionEvent => ({
+  type: 'frame', peer: 'b', link, role, priority: 100, releasing: false, leaving: false, takeover: false, yielding: false, ...(sentUs === undefined ? {} : { sentUs }),
+});
+
 describe('election: the hand-over grace is counted in the successor\'s clock', () => {
-  const cfg = new Sim([{ name: 'a', priority: 150 }, { name: 'b', priority: 100 }]).cfg('a');
-  const fr = (role: 'standby' | 'active', sentUs: number, link = 'lan'): ElectionEvent => ({
-    type: 'frame', peer: 'b', link, role, priority: 100, releasing: false, leaving: false, takeover: false, yielding: false, sentUs,
-  });
+  const cfg = pairCfg();
+  const fr = (role: 'standby' | 'active', sentUs: number, link = 'lan'): ElectionEvent => fromB(role, sentUs, link);
   /** a active, b standby and heard; then a's daemon stops serving: a hands over. */
   function handingOver(): ElectionState {
     let s = initialState(cfg, 0);
@@ -879,8 +884,8 @@ describe('election: the hand-over grace is counted in the successor\'s clock', (
 });
 
 describe('election: a daemon inside the lease hysteresis is a last resort', () => {
-  const cfg = new Sim([{ name: 'a', priority: 150 }, { name: 'b', priority: 100 }]).cfg('a');
-  const fr = (role: 'standby' | 'active'): ElectionEvent => ({ type: 'frame', peer: 'b', link: 'lan', role, priority: 100, releasing: false, leaving: false, takeover: false, yielding: false });
+  const cfg = pairCfg();
+  const fr = (role: 'standby' | 'active'): ElectionEvent => fromB(role);
   /** a standby behind an active b, its daemon's lease lapsed (not serving). */
   function standbyNotServing(): ElectionState {
     let s = initialState(cfg, 0);
@@ -927,8 +932,8 @@ describe('election: a daemon inside the lease hysteresis is a last resort', () =
 });
 
 describe('election: an active node inside the lease hysteresis keeps its VIPs', () => {
-  const cfg = new Sim([{ name: 'a', priority: 150 }, { name: 'b', priority: 100 }]).cfg('a');
-  const fr = (role: 'standby' | 'active'): ElectionEvent => ({ type: 'frame', peer: 'b', link: 'lan', role, priority: 100, releasing: false, leaving: false, takeover: false, yielding: false });
+  const cfg = pairCfg();
+  const fr = (role: 'standby' | 'active'): ElectionEvent => fromB(role);
   function active(): ElectionState {
     let s = initialState(cfg, 0);
     s = step(s, fr('standby'), 100).state;
