@@ -62,6 +62,20 @@ export interface ClusterOptions {
  * (Linux nice is per thread; children forked later inherit it). Best effort;
  * VIGIL_NO_RENICE=1 turns it off.
  */
+const SCHED_RR = 2;
+
+/** This process's scheduling policy (/proc/self/stat field 41; 0 SCHED_OTHER, 2 SCHED_RR), or -1. */
+function ownSchedPolicy(): number {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    // fields after the command name, which is in parentheses and may hold spaces
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(rest[41 - 3] ?? -1);
+  } catch {
+    return -1;
+  }
+}
+
 export function raiseOwnPriority(env: NodeJS.ProcessEnv, logger: Logger): void {
   if (env.VIGIL_NO_RENICE === '1') return;
   try {
@@ -340,6 +354,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const stale = await this.vips.removeStale();
     if (stale.length > 0) this.logger.warn({ vips: stale }, 'removed stale VIPs at start');
     this.raisePriority();
+    this.armTakeover();
     await this.bindSockets();
     this.state = initialState(electionConfig(c), this.now());
     this.peerNames = new Set(this.state.cfg.peers.map((p) => p.name));
@@ -702,6 +717,24 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   private raisePriority(): void {
     raiseOwnPriority(this.env, this.logger);
+  }
+
+  /**
+   * The takeover's `ip addr add` and first `arping` wait forked and blocked (vip/armed.ts).
+   * They must be forked at this process's final scheduling: with cluster.realtime the
+   * supervisor applies SCHED_RR (chrt) just after this process starts, and a shell forked
+   * before that would run the takeover at normal priority, behind the hogs. So they are
+   * armed once /proc says SCHED_RR, or after 10 s without it (chrt failed; logged there).
+   */
+  private armTakeover(): void {
+    if (!this.config.cluster.realtime) return this.vips.arm();
+    const since = performance.now();
+    const poll = (): void => {
+      if (this.closing) return;
+      if (ownSchedPolicy() === SCHED_RR || performance.now() - since > 10_000) return this.vips.arm();
+      setTimeout(poll, 100).unref();
+    };
+    poll();
   }
 
   private makeTracks(c: Config): Tracks {

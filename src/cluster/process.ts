@@ -13,13 +13,14 @@
  *   daemon is gone: release the VIPs, tell the peers (leaving frame) and exit.
  * - This process dying is seen by the daemon, which removes the VIPs itself.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../log.js';
 import { createMetrics, dropFamilies, partitionMetrics } from '../metrics.js';
 import { primeConfigMetrics } from '../metrics-prime.js';
 import { Cluster, type RoleEvent } from './cluster.js';
-import { daemonDying, judgeFrozenMs, leaseVerdict, parseSchedstat, type SchedSample } from './lease.js';
+import { daemonDying, judgeFrozenMs, leaseVerdict, type SchedSample } from './lease.js';
+import { SchedReader } from './schedstat.js';
 import type { ClusterSnapshot, FromCluster, ToCluster, WireError } from './protocol.js';
 
 export function snapshotOf(c: Cluster): ClusterSnapshot {
@@ -48,30 +49,8 @@ function daemonGone(): boolean {
 }
 
 /** The daemon's (the parent's) main-thread CPU and every thread's run-queue wait; undefined where unreadable. */
-function readSched(): SchedSample | undefined {
-  const base = `/proc/${DAEMON_PID}`;
-  let main: SchedSample | undefined;
-  try {
-    main = parseSchedstat(readFileSync(`${base}/schedstat`, 'utf8'));
-  } catch {
-    return undefined;
-  }
-  if (!main) return undefined;
-  const threads = new Map<number, number>();
-  try {
-    for (const tid of readdirSync(`${base}/task`)) {
-      try {
-        const t = parseSchedstat(readFileSync(`${base}/task/${tid}/schedstat`, 'utf8'));
-        if (t) threads.set(Number(tid), t.waitMs);
-      } catch {
-        // the thread ended meanwhile
-      }
-    }
-  } catch {
-    // no task directory: the main thread's counters alone
-  }
-  return { ...main, threads };
-}
+const sched = new SchedReader(DAEMON_PID);
+const readSched = (): SchedSample | undefined => sched.read();
 
 /** Lease periods a lapsed lease must be renewed on time before the node is eligible again. */
 const RECOVER_LEASES = 5;

@@ -38,6 +38,7 @@ export class VipManager {
   private timers = new Set<NodeJS.Timeout>();
   private refresh: NodeJS.Timeout | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
+  private armed = false;
 
   constructor(opts: VipManagerOptions) {
     this.port = opts.port;
@@ -55,6 +56,15 @@ export class VipManager {
 
   list(): VipConfig[] {
     return this.vips;
+  }
+
+  /**
+   * Has the port hold the takeover's commands ready (VipPort.prepare): the node that may
+   * take over (the cluster process) calls it once it runs; a reload keeps it current.
+   */
+  arm(): void {
+    this.armed = true;
+    this.port.prepare?.(this.vips.filter((v) => v.managed).map(vipSpec));
   }
 
   /** Adds every managed VIP (in order) and starts the GARP schedule. */
@@ -121,6 +131,7 @@ export class VipManager {
   async update(next: VipConfig[]): Promise<void> {
     const prev = this.vips;
     this.vips = next;
+    if (this.armed) this.arm();
     const same = (a: VipConfig, b: VipConfig): boolean =>
       a.address === b.address && a.prefix === b.prefix && a.interface === b.interface && a.managed === b.managed && a.label === b.label;
     if (!this.active) {
@@ -155,6 +166,8 @@ export class VipManager {
    */
   async close(maxWaitMs = Infinity): Promise<void> {
     this.cancelTimers();
+    if (this.armed) this.port.close?.();
+    this.armed = false;
     let timer: NodeJS.Timeout | undefined;
     const bound = maxWaitMs === Infinity ? new Promise<void>(() => undefined) : new Promise<void>((r) => (timer = setTimeout(r, maxWaitMs)));
     await Promise.race([Promise.allSettled([...this.inflight]), bound]);

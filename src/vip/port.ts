@@ -7,6 +7,8 @@
 import { writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { VigilError } from '../errors.js';
+import { ArmedCommands } from './armed.js';
+import { IpBatch } from './ip-batch.js';
 
 export interface VipSpec {
   address: string;
@@ -25,6 +27,13 @@ export interface VipPort {
   has(v: VipSpec): Promise<boolean>;
   /** Sends one gratuitous ARP (`mode` U: unsolicited request, A: reply); false when not sent. */
   garp(v: VipSpec, mode: 'U' | 'A'): Promise<boolean>;
+  /**
+   * Optional: hold what a takeover of these VIPs runs ready (the add and the first GARP of
+   * each), so that acquiring them costs no process spawn. Replaces the previous set.
+   */
+  prepare?(vips: readonly VipSpec[]): void;
+  /** Optional: drop whatever prepare() holds. */
+  close?(): void;
 }
 
 export class VipError extends VigilError {
@@ -43,6 +52,8 @@ export interface IpVipPortOptions {
   arping?: string;
   sysctl?: string;
   timeoutMs?: number;
+  /** How many first GARPs prepare() keeps armed (default 16 VIPs). */
+  armedLimit?: number;
 }
 
 /** The real port: iproute2 and iputils-arping through execa. */
@@ -53,12 +64,53 @@ export class IpVipPort implements VipPort {
   private readonly timeoutMs: number;
   /** Interfaces already set up for IPv6 VIPs (prepareV6). */
   private readonly v6Ready = new Set<string>();
+  /** The takeover's first GARPs, started ahead and held (armed.ts); used by run() when they match. */
+  private readonly armed: ArmedCommands;
+  /** Adds and removals through one long-lived `ip -batch` once prepare() ran (ip-batch.ts). */
+  private batch: IpBatch | undefined;
 
   constructor(private readonly opts: IpVipPortOptions = {}) {
     this.ip = opts.ip ?? 'ip';
     this.arping = opts.arping ?? 'arping';
     this.sysctl = opts.sysctl ?? 'sysctl';
     this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.armed = new ArmedCommands(opts.armedLimit ?? 16);
+  }
+
+  /** Starts the `ip -batch` co-process and arms the first GARP of each IPv4 VIP. */
+  prepare(vips: readonly VipSpec[]): void {
+    if (vips.length > 0) {
+      this.batch ??= new IpBatch(this.ip, this.opts.netns ? ['-n', this.opts.netns] : [], this.timeoutMs);
+      this.batch.start();
+    }
+    this.armed.want(vips.filter((v) => !isV6(v.address)).map((v) => this.garpLine(v, 'U')));
+  }
+
+  close(): void {
+    this.armed.close();
+    this.batch?.close();
+  }
+
+  /** Whether adds and removals go through the long-lived `ip -batch` now. */
+  get batchRunning(): boolean {
+    return this.batch?.usable ?? false;
+  }
+
+  /** An `ip addr` change: through the co-process when it runs, else a spawned `ip`. */
+  private async ipChange(args: string[]): Promise<{ code: number; stderr: string }> {
+    if (this.batch?.usable) {
+      try {
+        return await this.batch.run(args);
+      } catch {
+        // the co-process died or hung (it restarts by itself): this one goes the ordinary way
+      }
+    }
+    return this.run(this.ip, this.ipArgs(args));
+  }
+
+  /** Armed command lines ready to fire (tests, metrics). */
+  get armedCount(): number {
+    return this.armed.size;
   }
 
   private ipArgs(args: string[]): string[] {
@@ -66,6 +118,14 @@ export class IpVipPort implements VipPort {
   }
 
   private async run(file: string, args: string[]) {
+    const armed = this.armed.take(file, args);
+    if (armed) {
+      try {
+        return await armed.fire(`${file} ${args.join(' ')}`, this.timeoutMs);
+      } catch (err) {
+        throw new VipError((err as Error).message, { cause: err });
+      }
+    }
     // cleanup: false — no signal-exit handlers: the daemon's own SIGTERM handling releases the VIPs
     const r = await execa(file, args, { reject: false, timeout: this.timeoutMs, stdin: 'ignore', cleanup: false });
     if (r.failed && r.exitCode === undefined) {
@@ -82,7 +142,7 @@ export class IpVipPort implements VipPort {
 
   async add(v: VipSpec): Promise<'added' | 'present'> {
     if (isV6(v.address)) await this.prepareV6(v.interface);
-    const r = await this.run(this.ip, this.ipArgs(this.addrArgs(v, 'add')));
+    const r = await this.ipChange(this.addrArgs(v, 'add'));
     if (r.code === 0) return 'added';
     if (/File exists|already assigned/i.test(r.stderr)) return 'present';
     throw new VipError(`ip addr add ${v.address}/${v.prefix} dev ${v.interface}: ${r.stderr || `exit ${r.code}`}`);
@@ -120,7 +180,7 @@ export class IpVipPort implements VipPort {
   }
 
   async del(v: VipSpec): Promise<'removed' | 'absent'> {
-    const r = await this.run(this.ip, this.ipArgs(this.addrArgs(v, 'del')));
+    const r = await this.ipChange(this.addrArgs(v, 'del'));
     if (r.code === 0) return 'removed';
     if (/Cannot assign requested address|not found|No such address/i.test(r.stderr)) return 'absent';
     throw new VipError(`ip addr del ${v.address}/${v.prefix} dev ${v.interface}: ${r.stderr || `exit ${r.code}`}`);
@@ -140,12 +200,15 @@ export class IpVipPort implements VipPort {
     }
   }
 
+  private garpLine(v: VipSpec, mode: 'U' | 'A'): { file: string; args: string[] } {
+    const args = [`-${mode}`, '-c', '1', '-I', v.interface, v.address];
+    return this.opts.netns ? { file: this.ip, args: ['netns', 'exec', this.opts.netns, this.arping, ...args] } : { file: this.arping, args };
+  }
+
   async garp(v: VipSpec, mode: 'U' | 'A'): Promise<boolean> {
     if (isV6(v.address)) return false; // IPv6 has no ARP: the kernel advertised it at add (see prepareV6)
-    const args = [`-${mode}`, '-c', '1', '-I', v.interface, v.address];
-    const r = this.opts.netns
-      ? await this.run(this.ip, ['netns', 'exec', this.opts.netns, this.arping, ...args])
-      : await this.run(this.arping, args);
+    const line = this.garpLine(v, mode);
+    const r = await this.run(line.file, line.args);
     if (r.code !== 0) throw new VipError(`arping -${mode} -I ${v.interface} ${v.address}: ${r.stderr.split('\n')[0] || `exit ${r.code}`}`);
     return true;
   }
@@ -158,6 +221,15 @@ export class RecordingVipPort implements VipPort {
   readonly calls: VipCall[] = [];
   readonly configured = new Set<string>();
   fail: Partial<Record<VipCall['op'], string>> = {};
+  /** The addresses of the last prepare() (null: never prepared, or closed). */
+  prepared: string[] | null = null;
+
+  prepare(vips: readonly VipSpec[]): void {
+    this.prepared = vips.map((v) => v.address);
+  }
+  close(): void {
+    this.prepared = null;
+  }
 
   private key(v: VipSpec): string {
     return `${v.address}/${v.prefix}@${v.interface}`;

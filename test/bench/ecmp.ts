@@ -63,7 +63,7 @@ const fmt = (x: number): string => (Number.isFinite(x) ? `${Math.round(x)}` : '-
 
 function runLine(kind: string, i: number, r: RunResult): string {
   return (
-    `  ${kind} run ${i + 1} (${r.director}): router converged ${fmt(r.convergedMs)} ms; UDP flows disturbed ${r.outages.length}/${r.flows}, outage median ${fmt(pct(r.outages, 0.5))} ms max ${fmt(Math.max(...r.outages))} ms; ` +
+    `  ${kind} run ${i + 1} (${r.director}): router converged ${fmt(r.convergedMs)} ms; UDP flows disturbed ${r.outages.length}/${r.flows} (${r.disturbedWhere.onGone} were on ${r.director}, ${r.disturbedWhere.moved} moved between live directors, ${r.disturbedWhere.stayed} stayed put), outage median ${fmt(pct(r.outages, 0.5))} ms max ${fmt(Math.max(...r.outages))} ms; ` +
     `long-lived broken ${r.longBroken}/${r.longTotal} (${r.longOnDirector} were on ${r.director})${r.longBroken > 0 ? ` ${JSON.stringify(r.longErrors)}` : ''}; new connections failed ${r.streamFailed}/${r.streamTotal}, disturbed ${r.streamDisturbed}\n`
   );
 }
@@ -82,7 +82,7 @@ async function scenario(e: EcmpLab, kind: 'crash' | 'graceful'): Promise<RunResu
     await sleep(1500);
     const report: ClientReport = await c.stop();
     // the forwarder is a full proxy: the real server's greeting names the director
-    const r: RunResult = { ...analyseEvent(report, at, GAP_MS), director: d, convergedMs: converged - at, longOnDirector: report.long.filter((l) => l.director === e.lab.director(d).lanAddr).length };
+    const r: RunResult = { ...analyseEvent(report, at, GAP_MS, e.lab.director(d).lanAddr), director: d, convergedMs: converged - at, longOnDirector: report.long.filter((l) => l.director === e.lab.director(d).lanAddr).length };
     out.push(r);
     process.stdout.write(runLine(kind, i, r));
     if (kind === 'crash') await e.restart(d);

@@ -64,15 +64,15 @@ describe.skipIf(why !== undefined)('ecmp mode on the kernel IPVS (VM): a directo
     expect(r.longErrors).toEqual({});
     // each moved connection is now in the IPVS table of a surviving director (sloppy_tcp took it mid-stream)
     expect(Object.values(r.movedTo as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(on);
-    // BFD (3 × 50 ms) withdraws the dead director: the router converges in well under BGP's 9 s hold time
-    expect(r.convergedMs as number).toBeLessThan(5000);
+    // BFD (6 × 400 ms in the VM) withdraws the dead director: the router converges before BGP's 9 s hold time would
+    expect(r.convergedMs as number).toBeLessThan(9000);
   });
 
   it('new connections: none fails for good; those hashed to the dead director wait a SYN retransmission at most', () => {
     const r = step('run');
     expect(r.streamTotal as number).toBeGreaterThan(20);
     expect(r.streamFailed).toBe(0);
-    // the router converges within a second or so; a SYN lost before that is retransmitted after 1 s (then 2 s)
-    expect(r.streamOutageMs as number).toBeLessThan(5000);
+    // the router converges within BFD's 2.4 s or so; a SYN lost before that is retransmitted after 1 s, 3 s, 7 s
+    expect(r.streamOutageMs as number).toBeLessThan(10_000);
   });
 });

@@ -82,6 +82,45 @@ describe.skipIf(!root)('IpVipPort in network namespaces', () => {
     expect(await port.has(spec)).toBe(false);
   });
 
+  it('prepared takeover: adds and removals through one long-lived ip -batch, the first GARP from a shell forked ahead', async () => {
+    const port = new IpVipPort({ netns: D });
+    try {
+      port.prepare([spec]);
+      expect(port.batchRunning).toBe(true);
+      expect(port.armedCount).toBe(1); // the first (-U) GARP
+      ip('-n', C, 'neigh', 'replace', VIP, 'lladdr', '02:00:00:00:00:96', 'dev', 'vc0', 'nud', 'stale');
+      const t0 = performance.now();
+      expect(await port.add(spec)).toBe('added');
+      const addMs = performance.now() - t0;
+      expect(ip('-n', D, '-o', 'addr', 'show', 'dev', 'vd0')).toMatch(new RegExp(`inet ${VIP.replace(/\./g, '\\.')}/24 .*vd0:vigil`));
+      expect(await port.add(spec)).toBe('present');
+      const garp = port.garp(spec, 'U'); // arping -c 1 then waits about a second
+      expect(port.armedCount, 'the GARP used its armed run').toBe(0);
+      expect(await garp).toBe(true);
+      expect(neighbourMac(C, VIP)).toBe(dirMac);
+      const deadline = Date.now() + 5000;
+      while (port.armedCount < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(port.armedCount, 'armed again after use').toBe(1);
+      await expect(port.add({ ...spec, interface: 'vnosuch0' })).rejects.toThrow(/ip addr add 10\.231\.0\.100\/24 dev vnosuch0: Cannot find device "vnosuch0"/);
+      const t1 = performance.now();
+      expect(await port.del(spec)).toBe('removed');
+      const delMs = performance.now() - t1;
+      expect(await port.del(spec)).toBe('absent');
+      expect(port.batchRunning, 'still the same co-process after errors').toBe(true);
+      const spawned = new IpVipPort({ netns: D });
+      const t2 = performance.now();
+      expect(await spawned.add(spec)).toBe('added');
+      const spawnMs = performance.now() - t2;
+      expect(await spawned.del(spec)).toBe('removed');
+      console.log(`ip -batch addr add ${addMs.toFixed(1)} ms, del ${delMs.toFixed(1)} ms; a spawned ip addr add ${spawnMs.toFixed(1)} ms`);
+    } finally {
+      port.close();
+      await new IpVipPort({ netns: D }).del(spec);
+    }
+    expect(port.armedCount).toBe(0);
+    expect(port.batchRunning).toBe(false);
+  });
+
   it('IPv6: the VIP is usable at once and the kernel advertises it, moving the client\'s neighbour entry', async () => {
     const spec6 = { address: 'fd00:231::100', prefix: 64, interface: 'vd0' };
     const port = new IpVipPort({ netns: D });

@@ -4,44 +4,55 @@
  * director) and a set of long-lived TCP connections. Runs in the client namespace until
  * SIGTERM or stdin closes, then prints one JSON report (see ClientReport) and exits.
  *
- *   node test/lab/ts-run.mjs test/lab/ecmp-client.ts HOST PORT STREAM_MS UDP_FLOWS UDP_MS LONG LONG_MS
+ *   node test/lab/ts-run.mjs test/lab/ecmp-client.ts HOST PORT STREAM_MS UDP_FLOWS UDP_MS LONG LONG_MS [SILENT_MS]
  *
  * STREAM_MS 0 = no stream; each new connection reads the greeting `RS DIRECTOR` and
  * closes (timeout 3 s). A UDP flow sends every UDP_MS and records each answer's director
  * and the gaps. A long-lived connection sends a line every LONG_MS and expects it back;
- * an error, close or a 3 s silence breaks it. Prints `ready` when every long-lived
+ * an error, close or SILENT_MS (default 3000) of silence breaks it. Prints `ready` when every long-lived
  * connection and UDP flow had its first answer, after a line `long-ports [...]` (the
  * local port of each long-lived connection). Times are epoch ms (comparable across
- * processes).
+ * processes). While some are still waiting for their first answer, says which on stderr
+ * every 10 s.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import type { ClientReport, FlowResult, LongResult } from './ecmp.js';
 
-const [host, portArg, streamArg, flowsArg, udpMsArg, longArg, longMsArg] = process.argv.slice(2);
+const [host, portArg, streamArg, flowsArg, udpMsArg, longArg, longMsArg, silentArg] = process.argv.slice(2);
 const port = Number(portArg);
 const streamMs = Number(streamArg ?? 10);
 const flows = Number(flowsArg ?? 0);
 const udpMs = Number(udpMsArg ?? 10);
 const longs = Number(longArg ?? 0);
 const longMs = Number(longMsArg ?? 50);
-if (!host || !(port > 0) || !(streamMs >= 0) || !(flows >= 0) || !(udpMs > 0) || !(longs >= 0) || !(longMs > 0)) {
-  process.stderr.write('usage: ecmp-client.ts HOST PORT STREAM_MS UDP_FLOWS UDP_MS LONG LONG_MS\n');
+const silentMs = Number(silentArg ?? 3000);
+if (!host || !(port > 0) || !(streamMs >= 0) || !(flows >= 0) || !(udpMs > 0) || !(longs >= 0) || !(longMs > 0) || !(silentMs > 0)) {
+  process.stderr.write('usage: ecmp-client.ts HOST PORT STREAM_MS UDP_FLOWS UDP_MS LONG LONG_MS [SILENT_MS]\n');
   process.exit(2);
 }
 const now = (): number => performance.timeOrigin + performance.now();
 
 const report: ClientReport = { stream: [], flows: [], long: [] };
 let pendingReady = flows + longs;
+const waiting = setInterval(() => {
+  const udp = report.flows.filter((f) => f.answers.length === 0).map((f) => f.id);
+  const long = report.long.filter((l) => l.director === '' && l.brokenAt === null).map((l) => `${l.id}${l.port ? `:${l.port}` : ' (connecting)'}`);
+  process.stderr.write(`still waiting for a first answer: UDP flows [${udp.join(' ')}], long-lived [${long.join(' ')}]\n`);
+}, 10_000);
 const readyOne = (): void => {
   pendingReady -= 1;
   if (pendingReady === 0) {
+    clearInterval(waiting);
     // the local port of each long-lived connection, by id (to find it in IPVS tables)
     process.stdout.write(`long-ports ${JSON.stringify(report.long.map((l) => l.port))}\n`);
     process.stdout.write('ready\n');
   }
 };
-if (pendingReady === 0) process.stdout.write('ready\n');
+if (pendingReady === 0) {
+  clearInterval(waiting);
+  process.stdout.write('ready\n');
+}
 
 // ---- stream of new connections
 let streamTimer: NodeJS.Timeout | undefined;
@@ -124,7 +135,7 @@ for (let i = 0; i < longs; i++) {
         r.director = line.split(' ')[1] ?? '?';
         readyOne();
         timer = setInterval(() => {
-          if (now() - lastAnswer > 3000) return brk('silent');
+          if (now() - lastAnswer > silentMs) return brk('silent');
           sock.write('p\n');
         }, longMs);
       }

@@ -262,7 +262,9 @@ protocol bgp uplink {
   }
 
   private async startServer(name: string): Promise<void> {
-    const child = this.lab.spawn(name, [...nodeArgv(SERVER), name, String(ECMP_PORT)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // direct routing: UDP answers must leave from the VIP (on the server's lo), see ecmp-server.ts
+    const udpAddr = this.dataplane === 'ipvs' ? [this.vip] : [];
+    const child = this.lab.spawn(name, [...nodeArgv(SERVER), name, String(ECMP_PORT), ...udpAddr], { stdio: ['ignore', 'pipe', 'pipe'] });
     await waitLine(child, /^ready$/m, `ecmp-server on ${name}`, 120_000);
   }
 
@@ -432,8 +434,9 @@ protocol bgp uplink {
   }
 
   /** Starts the clients (see ecmp-client.ts); resolves once every flow had its first answer. */
-  async clients(o: { streamMs?: number; udpFlows?: number; udpMs?: number; long?: number; longMs?: number } = {}): Promise<EcmpClients> {
-    const argv = [...nodeArgv(CLIENT), this.vip, String(ECMP_PORT), String(o.streamMs ?? 10), String(o.udpFlows ?? 0), String(o.udpMs ?? 10), String(o.long ?? 0), String(o.longMs ?? 50)];
+  /** silentMs: a long-lived connection that hears nothing for this long counts as broken (default 3000). */
+  async clients(o: { streamMs?: number; udpFlows?: number; udpMs?: number; long?: number; longMs?: number; silentMs?: number } = {}): Promise<EcmpClients> {
+    const argv = [...nodeArgv(CLIENT), this.vip, String(ECMP_PORT), String(o.streamMs ?? 10), String(o.udpFlows ?? 0), String(o.udpMs ?? 10), String(o.long ?? 0), String(o.longMs ?? 50), String(o.silentMs ?? 3000)];
     const child = nsSpawn(this.clientNs, ['nice', '-n', '-10', ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.clientChildren.add(child);
     child.once('exit', () => this.clientChildren.delete(child));
@@ -485,7 +488,7 @@ function waitLine(child: ChildProcess, re: RegExp, what: string, ms: number): Pr
   return new Promise((resolve, reject) => {
     let buf = '';
     let err = '';
-    const timer = setTimeout(() => done(new LabError('LAB_START', `${what} not ready after ${ms} ms: ${err.trim()}`)), ms);
+    const timer = setTimeout(() => done(new LabError('LAB_START', `${what} not ready after ${ms} ms: ${err.trim().slice(-2000)}`)), ms);
     const onData = (d: Buffer): void => {
       buf += d.toString();
       if (re.test(buf)) done();
@@ -521,14 +524,22 @@ export interface EventFigures {
   streamDisturbed: number;
   /** From the event to the end of the last disturbed new connection (0: none was). */
   streamOutageMs: number;
+  /**
+   * Where the disturbed UDP flows were (given the address of the director that went):
+   * on that director, moved by the router between two live directors, or on a live
+   * director that kept them (a gap with no move: noise, not the event).
+   */
+  disturbedWhere: { onGone: number; moved: number; stayed: number };
 }
 
 /** The figures bench:ecmp and the IPVS VM scenario print for an event. */
-export function analyseEvent(r: ClientReport, at: number, gapMs: number): EventFigures {
+export function analyseEvent(r: ClientReport, at: number, gapMs: number, goneAddr?: string): EventFigures {
   const outages: number[] = [];
+  const disturbedWhere = { onGone: 0, moved: 0, stayed: 0 };
   for (const f of r.flows) {
-    const before = f.answers.filter(([t]) => t <= at).at(-1)?.[0];
-    if (before === undefined) continue;
+    const last = f.answers.filter(([t]) => t <= at).at(-1);
+    if (last === undefined) continue;
+    const [before, from] = last;
     const after = f.answers.filter(([t]) => t > at);
     // the first answer after the event may simply be the next request: only a gap counts
     let maxGap = (after[0]?.[0] ?? Infinity) - before;
@@ -537,7 +548,13 @@ export function analyseEvent(r: ClientReport, at: number, gapMs: number): EventF
       maxGap = Math.max(maxGap, t - prev);
       prev = t;
     }
-    if (maxGap > gapMs) outages.push(maxGap);
+    if (maxGap > gapMs) {
+      outages.push(maxGap);
+      const to = after.at(-1)?.[1];
+      if (from === goneAddr) disturbedWhere.onGone += 1;
+      else if (to !== undefined && to !== from) disturbedWhere.moved += 1;
+      else disturbedWhere.stayed += 1;
+    }
   }
   const broken = r.long.filter((l) => l.brokenAt !== null);
   const longErrors: Record<string, number> = {};
@@ -553,6 +570,7 @@ export function analyseEvent(r: ClientReport, at: number, gapMs: number): EventF
     streamTotal: r.stream.length,
     streamDisturbed: disturbed.length,
     streamOutageMs: disturbed.length === 0 ? 0 : Math.max(...disturbed.map((s) => s.end)) - at,
+    disturbedWhere,
   };
 }
 

@@ -17,6 +17,19 @@ function setup(vips = [vip({ address: '10.0.0.100', prefix: 24, garp: { count: 3
 }
 
 describe('VIP manager (recording port)', () => {
+  it('arm() has the port hold the managed VIPs\' takeover ready; a reload re-arms the new set; close drops it', async () => {
+    const { port, m } = setup();
+    expect(port.prepared).toBeNull(); // nothing until the cluster side arms it
+    await m.update([vip({ address: '10.0.0.102' })]);
+    expect(port.prepared, 'a reload does not arm a manager that was never armed').toBeNull();
+    m.arm();
+    expect(port.prepared).toEqual(['10.0.0.102']);
+    await m.update([vip({ address: '10.0.0.103' }), vip({ address: '10.0.0.104', managed: false })]);
+    expect(port.prepared).toEqual(['10.0.0.103']);
+    await m.close();
+    expect(port.prepared).toBeNull();
+  });
+
   it('acquire adds managed VIPs in order, never touches unmanaged ones, and sends a GARP burst then a repeat', async () => {
     const { port, m, metrics } = setup();
     await m.acquire();

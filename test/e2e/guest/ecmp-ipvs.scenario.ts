@@ -14,8 +14,9 @@
  * Environment: ECMP_VM_RUNS (default 1), ECMP_VM_SCENARIOS (crash,graceful; default
  * crash), ECMP_VM_PICK (`most`: the director carrying the most long-lived connections,
  * the default; `rotate`: d1, d2, d3 in turn, as the forwarder bench does),
- * ECMP_VM_LONG (long-lived connections, default 30), ECMP_VM_GAP_MS (a UDP gap longer
- * than this counts as an outage, default 150).
+ * ECMP_VM_LONG (long-lived connections, default 18), ECMP_VM_GAP_MS (a UDP gap longer
+ * than this counts as an outage, default 150), ECMP_VM_SILENT_MS (a long-lived connection
+ * silent this long counts as broken, default 12000).
  */
 import { analyseEvent, EcmpLab, type ClientReport } from '../../lab/ecmp.js';
 
@@ -33,8 +34,9 @@ function envInt(name: string, dflt: number, min: number): number {
 // the daemons inherit it: a cluster process takes more than the default 30 s to load here
 process.env.VIGIL_CLUSTER_START_TIMEOUT_MS ||= '300000';
 const RUNS = envInt('ECMP_VM_RUNS', 1, 1);
-const LONG = envInt('ECMP_VM_LONG', 30, 1);
+const LONG = envInt('ECMP_VM_LONG', 18, 1);
 const GAP_MS = envInt('ECMP_VM_GAP_MS', 150, 1);
+const SILENT_MS = envInt('ECMP_VM_SILENT_MS', 12_000, 1000);
 const SCENARIOS = (process.env.ECMP_VM_SCENARIOS || 'crash').split(',');
 for (const s of SCENARIOS) if (s !== 'crash' && s !== 'graceful') throw new Error(`ECMP_VM_SCENARIOS: "${s}" is neither crash nor graceful`);
 const PICK = process.env.ECMP_VM_PICK || 'most';
@@ -42,16 +44,18 @@ if (PICK !== 'most' && PICK !== 'rotate') throw new Error(`ECMP_VM_PICK: "${PICK
 
 async function main(): Promise<void> {
   const t0 = Date.now();
-  // BFD 200 ms × 5: under qemu TCG on a loaded machine, 50 ms × 3 sessions flap
-  // heartbeats every 200 ms: three cluster processes at SCHED_RR sending every 50 ms take
-  // emulated CPU the daemons need to load
+  // Emulation stalls the whole guest for a second or more now and then (every daemon's
+  // lease late at once, measured): BFD 200 ms × 5 and deadtime 1000 flapped BGP sessions
+  // and made daemons ineligible, so clients never settled. BFD 400 ms × 6 (2.4 s) still
+  // withdraws a dead director well within BGP's 9 s hold time; heartbeats every 500 ms,
+  // deadtime 3 s; the daemons' lease follows deadtime.
   const e = await EcmpLab.create({
     prefix: 'v16i',
     dataplane: 'ipvs',
     realServers: 2,
     checkIntervalMs: 2000,
-    bfd: { intervalMs: 200, multiplier: 5 },
-    timers: { interval_ms: 200, deadtime_ms: 1000, warntime_ms: 600, initdead_ms: 2000 },
+    bfd: { intervalMs: 400, multiplier: 6 },
+    timers: { interval_ms: 500, deadtime_ms: 3000, warntime_ms: 1500, initdead_ms: 5000 },
   });
   emit({ step: 'lab', ms: Date.now() - t0 });
   try {
@@ -81,7 +85,10 @@ async function main(): Promise<void> {
 /** `last`: the director stays down (a restart costs minutes in the VM). */
 async function oneRun(e: EcmpLab, kind: 'crash' | 'graceful', i: number, last: boolean): Promise<void> {
   await e.waitNextHops(ALL, 300_000);
-  const c = await e.clients({ streamMs: 100, udpFlows: 12, udpMs: 50, long: LONG, longMs: 100 });
+  // a moved connection is silent until the router converges (BFD 2.4 s) and TCP's next
+  // retransmission (backed off to a few seconds by then) reaches the new director: only
+  // an error, a reset or SILENT_MS of silence breaks it
+  const c = await e.clients({ streamMs: 200, udpFlows: 8, udpMs: 100, long: LONG, longMs: 200, silentMs: SILENT_MS });
   let report: ClientReport | undefined;
   let victim = '';
   try {
@@ -105,8 +112,8 @@ async function oneRun(e: EcmpLab, kind: 'crash' | 'graceful', i: number, last: b
     else await e.maintenance(victim, true);
     const rest = ALL.filter((d) => d !== victim);
     const converged = await e.waitNextHops(rest, 60_000);
-    // a broken long-lived connection shows within 3 s (a reset, or silence)
-    await sleep(4000);
+    // a broken long-lived connection shows within SILENT_MS (a reset at once, or silence)
+    await sleep(SILENT_MS + 2000);
     const movedTo: Record<string, number> = {};
     for (const d of rest) {
       const t = await e.ipvsConnections(d);
