@@ -1,5 +1,5 @@
 /**
- * Runs INSIDE the IPVS VM (test/e2e/ecmp-ipvs-vm.slow.ts and bench:ecmp with
+ * Runs INSIDE the IPVS VM (test/e2e/ecmp-ipvs-vm.test.ts and bench:ecmp with
  * VIGIL_BENCH_DATAPLANE=ipvs compile it with compileGuestTree and boot it once): the ECMP
  * lab (test/lab/ecmp.ts) on the kernel's IPVS. A router running BIRD (ECMP, BFD), three
  * directors each running vigil (cluster.mode ecmp, dataplane ipvs: DR, `mh` + mh-port,
