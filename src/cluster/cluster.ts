@@ -582,6 +582,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
           await this.scripts.start(this.config.cluster.resources, a.reason);
         });
       case 'release':
+        // the successor's GARPs must be the last the clients hear, also during the grace
+        this.vips.silence();
         this.releasing += 1;
         return this.enqueue('release', async () => {
           try {

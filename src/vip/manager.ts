@@ -39,6 +39,8 @@ export class VipManager {
   private refresh: NodeJS.Timeout | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
   private armed = false;
+  /** A successor holds the VIPs: no more GARPs from here, though the addresses stay until release(). */
+  private silenced = false;
 
   constructor(opts: VipManagerOptions) {
     this.port = opts.port;
@@ -70,6 +72,7 @@ export class VipManager {
   /** Adds every managed VIP (in order) and starts the GARP schedule. */
   async acquire(): Promise<void> {
     this.active = true;
+    this.silenced = false;
     for (const v of this.vips) {
       await this.addOne(v);
       this.garpBurstOne(v); // announce each VIP as soon as it exists, not after the last one
@@ -82,6 +85,18 @@ export class VipManager {
     }
     this.startRefresh();
     if (repeat > 0) this.logger.debug({ repeatAfterMs: repeat }, 'GARP repeat scheduled');
+  }
+
+  /**
+   * Stops this node's GARPs at once and keeps the addresses: a successor has taken the
+   * VIPs (make-before-break) and announced them, and one more GARP from here — the
+   * repeat burst of a recent takeover, or the refresh — would point the clients back at
+   * this node for the rest of the overlap (bench:failover saw it: answers from both
+   * directors alternately). release() removes the addresses; acquire() ends the silence.
+   */
+  silence(): void {
+    this.silenced = true;
+    this.cancelTimers();
   }
 
   /** Stops GARPs and removes every managed VIP, in reverse order. */
@@ -207,7 +222,7 @@ export class VipManager {
   }
 
   private garpOne(v: VipConfig, mode: 'U' | 'A' = 'U'): void {
-    if (!this.active || !this.owned.has(v.address)) return;
+    if (!this.active || this.silenced || !this.owned.has(v.address)) return;
     const p = this.port.garp(vipSpec(v), mode).then(
       (sent) => {
         if (sent) this.metrics.garpSent.inc({ address: v.address });

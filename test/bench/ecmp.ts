@@ -61,9 +61,11 @@ interface RunResult extends EventFigures {
 
 const fmt = (x: number): string => (Number.isFinite(x) ? `${Math.round(x)}` : '-');
 
-function runLine(kind: string, i: number, r: RunResult): string {
+function runLine(kind: string, i: number, r: RunResult, dataplane: string): string {
+  // with IPVS direct routing the answers do not name the director: no "where"
+  const where = dataplane === 'forwarder' ? ` (${r.disturbedWhere.onGone} were on ${r.director}, ${r.disturbedWhere.moved} moved between live directors, ${r.disturbedWhere.stayed} stayed put)` : '';
   return (
-    `  ${kind} run ${i + 1} (${r.director}): router converged ${fmt(r.convergedMs)} ms; UDP flows disturbed ${r.outages.length}/${r.flows} (${r.disturbedWhere.onGone} were on ${r.director}, ${r.disturbedWhere.moved} moved between live directors, ${r.disturbedWhere.stayed} stayed put), outage median ${fmt(pct(r.outages, 0.5))} ms max ${fmt(Math.max(...r.outages))} ms; ` +
+    `  ${kind} run ${i + 1} (${r.director}): router converged ${fmt(r.convergedMs)} ms; UDP flows disturbed ${r.outages.length}/${r.flows}${where}, outage median ${fmt(pct(r.outages, 0.5))} ms max ${fmt(Math.max(...r.outages))} ms; ` +
     `long-lived broken ${r.longBroken}/${r.longTotal} (${r.longOnDirector} were on ${r.director})${r.longBroken > 0 ? ` ${JSON.stringify(r.longErrors)}` : ''}; new connections failed ${r.streamFailed}/${r.streamTotal}, disturbed ${r.streamDisturbed}\n`
   );
 }
@@ -84,7 +86,7 @@ async function scenario(e: EcmpLab, kind: 'crash' | 'graceful'): Promise<RunResu
     // the forwarder is a full proxy: the real server's greeting names the director
     const r: RunResult = { ...analyseEvent(report, at, GAP_MS, e.lab.director(d).lanAddr), director: d, convergedMs: converged - at, longOnDirector: report.long.filter((l) => l.director === e.lab.director(d).lanAddr).length };
     out.push(r);
-    process.stdout.write(runLine(kind, i, r));
+    process.stdout.write(runLine(kind, i, r, 'forwarder'));
     if (kind === 'crash') await e.restart(d);
     else await e.maintenance(d, false);
   }
@@ -156,7 +158,7 @@ async function ipvs(): Promise<boolean> {
     let failed = false;
     for (const kind of SCENARIOS) {
       const rs = run.records.filter((r) => r.step === 'run' && r.kind === kind) as unknown as RunResult[];
-      rs.forEach((r, i) => process.stdout.write(runLine(kind, i, r)));
+      rs.forEach((r, i) => process.stdout.write(runLine(kind, i, r, 'ipvs')));
       if (rs.length !== RUNS) {
         process.stdout.write(`  MISSED: ${rs.length} of ${RUNS} ${kind} runs reported\n`);
         failed = true;

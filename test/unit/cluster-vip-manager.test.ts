@@ -17,6 +17,26 @@ function setup(vips = [vip({ address: '10.0.0.100', prefix: 24, garp: { count: 3
 }
 
 describe('VIP manager (recording port)', () => {
+  it('silence() stops the GARP schedule at once (a successor holds the VIPs) but keeps the addresses until release', async () => {
+    const { port, m } = setup([vip({ address: '10.0.0.100', prefix: 24, garp: { count: 3, interval_ms: 20, repeat_after_ms: 80, refresh_ms: 30 } })]);
+    await m.acquire();
+    const garps = (): number => port.calls.filter((c) => c.op === 'garp').length;
+    expect(garps()).toBe(1); // the first of the burst, at once
+    m.silence();
+    m.regarp('split brain healed'); // nothing either: the successor announces
+    await sleep(150); // past the burst, the repeat and several refreshes
+    expect(garps()).toBe(1);
+    expect(m.isOwned('10.0.0.100')).toBe(true);
+    expect(port.configured.has('10.0.0.100/24@eth0')).toBe(true);
+    await m.release();
+    expect(port.configured.size).toBe(0);
+    // taking over again ends the silence
+    await m.acquire();
+    await sleep(60);
+    expect(garps()).toBeGreaterThanOrEqual(3);
+    await m.close();
+  });
+
   it('arm() has the port hold the managed VIPs\' takeover ready; a reload re-arms the new set; close drops it', async () => {
     const { port, m } = setup();
     expect(port.prepared).toBeNull(); // nothing until the cluster side arms it
