@@ -62,8 +62,9 @@ describe.skipIf(why !== undefined)('ecmp mode on the kernel IPVS (VM): a directo
     expect(on).toBeGreaterThanOrEqual(1);
     expect(r.longBroken, JSON.stringify(r.longErrors)).toBe(0);
     expect(r.longErrors).toEqual({});
-    // each moved connection is now in the IPVS table of a surviving director (sloppy_tcp took it mid-stream)
-    expect(Object.values(r.movedTo as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(on);
+    // each of the dead director's connections is now in the IPVS table of a surviving
+    // director (sloppy_tcp took it mid-stream); some may be in both (the router rehashed)
+    expect(r.longMoved).toBe(on);
     // BFD (6 × 400 ms in the VM) withdraws the dead director: the router converges before BGP's 9 s hold time would
     expect(r.convergedMs as number).toBeLessThan(9000);
   });

@@ -4,10 +4,10 @@
  * director) and a set of long-lived TCP connections. Runs in the client namespace until
  * SIGTERM or stdin closes, then prints one JSON report (see ClientReport) and exits.
  *
- *   node test/lab/ts-run.mjs test/lab/ecmp-client.ts HOST PORT STREAM_MS UDP_FLOWS UDP_MS LONG LONG_MS [SILENT_MS]
+ *   node test/lab/ts-run.mjs test/lab/ecmp-client.ts HOST PORT STREAM_MS UDP_FLOWS UDP_MS LONG LONG_MS [SILENT_MS [CONNECT_MS]]
  *
  * STREAM_MS 0 = no stream; each new connection reads the greeting `RS DIRECTOR` and
- * closes (timeout 3 s). A UDP flow sends every UDP_MS and records each answer's director
+ * closes; one without its greeting after CONNECT_MS (default 3000) failed. A UDP flow sends every UDP_MS and records each answer's director
  * and the gaps. A long-lived connection sends a line every LONG_MS and expects it back;
  * an error, close or SILENT_MS (default 3000) of silence breaks it. Prints `ready` when every long-lived
  * connection and UDP flow had its first answer, after a line `long-ports [...]` (the
@@ -19,7 +19,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import type { ClientReport, FlowResult, LongResult } from './ecmp.js';
 
-const [host, portArg, streamArg, flowsArg, udpMsArg, longArg, longMsArg, silentArg] = process.argv.slice(2);
+const [host, portArg, streamArg, flowsArg, udpMsArg, longArg, longMsArg, silentArg, connectArg] = process.argv.slice(2);
 const port = Number(portArg);
 const streamMs = Number(streamArg ?? 10);
 const flows = Number(flowsArg ?? 0);
@@ -27,8 +27,9 @@ const udpMs = Number(udpMsArg ?? 10);
 const longs = Number(longArg ?? 0);
 const longMs = Number(longMsArg ?? 50);
 const silentMs = Number(silentArg ?? 3000);
-if (!host || !(port > 0) || !(streamMs >= 0) || !(flows >= 0) || !(udpMs > 0) || !(longs >= 0) || !(longMs > 0) || !(silentMs > 0)) {
-  process.stderr.write('usage: ecmp-client.ts HOST PORT STREAM_MS UDP_FLOWS UDP_MS LONG LONG_MS [SILENT_MS]\n');
+const connectMs = Number(connectArg ?? 3000);
+if (!host || !(port > 0) || !(streamMs >= 0) || !(flows >= 0) || !(udpMs > 0) || !(longs >= 0) || !(longMs > 0) || !(silentMs > 0) || !(connectMs > 0)) {
+  process.stderr.write('usage: ecmp-client.ts HOST PORT STREAM_MS UDP_FLOWS UDP_MS LONG LONG_MS [SILENT_MS [CONNECT_MS]]\n');
   process.exit(2);
 }
 const now = (): number => performance.timeOrigin + performance.now();
@@ -71,7 +72,7 @@ if (streamMs > 0) {
       const end = now();
       report.stream.push(error ? { at, end, ok, director, error } : { at, end, ok, director });
     };
-    const t = setTimeout(() => finish(false, 'timeout'), 3000);
+    const t = setTimeout(() => finish(false, 'timeout'), connectMs);
     sock.on('data', (d) => {
       buf += d.toString();
       if (buf.includes('\n')) finish(true);

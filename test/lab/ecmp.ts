@@ -434,9 +434,24 @@ protocol bgp uplink {
   }
 
   /** Starts the clients (see ecmp-client.ts); resolves once every flow had its first answer. */
-  /** silentMs: a long-lived connection that hears nothing for this long counts as broken (default 3000). */
-  async clients(o: { streamMs?: number; udpFlows?: number; udpMs?: number; long?: number; longMs?: number; silentMs?: number } = {}): Promise<EcmpClients> {
-    const argv = [...nodeArgv(CLIENT), this.vip, String(ECMP_PORT), String(o.streamMs ?? 10), String(o.udpFlows ?? 0), String(o.udpMs ?? 10), String(o.long ?? 0), String(o.longMs ?? 50), String(o.silentMs ?? 3000)];
+  /**
+   * silentMs: a long-lived connection that hears nothing for this long counts as broken
+   * (default 3000); connectMs: a new connection without its greeting this long failed
+   * (default 3000).
+   */
+  async clients(o: { streamMs?: number; udpFlows?: number; udpMs?: number; long?: number; longMs?: number; silentMs?: number; connectMs?: number } = {}): Promise<EcmpClients> {
+    const argv = [
+      ...nodeArgv(CLIENT),
+      this.vip,
+      String(ECMP_PORT),
+      String(o.streamMs ?? 10),
+      String(o.udpFlows ?? 0),
+      String(o.udpMs ?? 10),
+      String(o.long ?? 0),
+      String(o.longMs ?? 50),
+      String(o.silentMs ?? 3000),
+      String(o.connectMs ?? 3000),
+    ];
     const child = nsSpawn(this.clientNs, ['nice', '-n', '-10', ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.clientChildren.add(child);
     child.once('exit', () => this.clientChildren.delete(child));
