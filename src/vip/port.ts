@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { VigilError } from '../errors.js';
 import { ArmedCommands } from './armed.js';
+import { GarpSender } from './garp-sender.js';
 import { IpBatch } from './ip-batch.js';
 
 export interface VipSpec {
@@ -52,8 +53,10 @@ export interface IpVipPortOptions {
   arping?: string;
   sysctl?: string;
   timeoutMs?: number;
-  /** How many first GARPs prepare() keeps armed (default 16 VIPs). */
+  /** How many first GARPs prepare() keeps armed (default 16 VIPs) while the GARP helper is not running. */
   armedLimit?: number;
+  /** The perl that runs the GARP helper (garp-sender.ts); default `perl`. */
+  perl?: string;
 }
 
 /** The real port: iproute2 and iputils-arping through execa. */
@@ -68,6 +71,10 @@ export class IpVipPort implements VipPort {
   private readonly armed: ArmedCommands;
   /** Adds and removals through one long-lived `ip -batch` once prepare() ran (ip-batch.ts). */
   private batch: IpBatch | undefined;
+  /** GARPs from one long-lived helper holding a packet socket once prepare() ran (garp-sender.ts). */
+  private garps: GarpSender | undefined;
+  /** The first GARP of each IPv4 VIP of the last prepare(): armed while the helper is not usable. */
+  private garpLines: Array<{ file: string; args: string[] }> = [];
 
   constructor(private readonly opts: IpVipPortOptions = {}) {
     this.ip = opts.ip ?? 'ip';
@@ -77,23 +84,40 @@ export class IpVipPort implements VipPort {
     this.armed = new ArmedCommands(opts.armedLimit ?? 16);
   }
 
-  /** Starts the `ip -batch` co-process and arms the first GARP of each IPv4 VIP. */
+  /**
+   * Starts the `ip -batch` co-process and the GARP helper; while the helper is not usable
+   * (perl missing, starting, died), the first GARP of each IPv4 VIP is armed instead.
+   */
   prepare(vips: readonly VipSpec[]): void {
     if (vips.length > 0) {
       this.batch ??= new IpBatch(this.ip, this.opts.netns ? ['-n', this.opts.netns] : [], this.timeoutMs);
       this.batch.start();
     }
-    this.armed.want(vips.filter((v) => !isV6(v.address)).map((v) => this.garpLine(v, 'U')));
+    const v4 = vips.filter((v) => !isV6(v.address));
+    this.garpLines = v4.map((v) => this.garpLine(v, 'U'));
+    if (v4.length > 0) {
+      this.garps ??= new GarpSender(this.opts.perl ?? 'perl', this.opts.netns ? [this.ip, 'netns', 'exec', this.opts.netns] : [], Math.min(this.timeoutMs, 1000), (usable) =>
+        this.armed.want(usable ? [] : this.garpLines),
+      );
+      this.garps.start();
+    }
+    this.armed.want(this.garps?.usable ? [] : this.garpLines);
   }
 
   close(): void {
     this.armed.close();
     this.batch?.close();
+    this.garps?.close();
   }
 
   /** Whether adds and removals go through the long-lived `ip -batch` now. */
   get batchRunning(): boolean {
     return this.batch?.usable ?? false;
+  }
+
+  /** Whether GARPs go through the long-lived helper now (no process start per GARP). */
+  get garpHelperRunning(): boolean {
+    return this.garps?.usable ?? false;
   }
 
   /** An `ip addr` change: through the co-process when it runs, else a spawned `ip`. */
@@ -207,6 +231,14 @@ export class IpVipPort implements VipPort {
 
   async garp(v: VipSpec, mode: 'U' | 'A'): Promise<boolean> {
     if (isV6(v.address)) return false; // IPv6 has no ARP: the kernel advertised it at add (see prepareV6)
+    if (this.garps?.usable) {
+      try {
+        await this.garps.send(mode, v.interface, v.address);
+        return true;
+      } catch {
+        // the helper could not (it restarts by itself if it died): arping says why, or sends it
+      }
+    }
     const line = this.garpLine(v, mode);
     const r = await this.run(line.file, line.args);
     if (r.code !== 0) throw new VipError(`arping -${mode} -I ${v.interface} ${v.address}: ${r.stderr.split('\n')[0] || `exit ${r.code}`}`);

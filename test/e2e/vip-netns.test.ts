@@ -82,43 +82,94 @@ describe.skipIf(!root)('IpVipPort in network namespaces', () => {
     expect(await port.has(spec)).toBe(false);
   });
 
-  it('prepared takeover: adds and removals through one long-lived ip -batch, the first GARP from a shell forked ahead', async () => {
+  const waitFor = async (what: string, pred: () => boolean, ms = 5000): Promise<void> => {
+    const deadline = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  it('prepared takeover: adds and removals through one long-lived ip -batch, GARPs from the helper holding a packet socket', async () => {
     const port = new IpVipPort({ netns: D });
     try {
       port.prepare([spec]);
       expect(port.batchRunning).toBe(true);
-      expect(port.armedCount).toBe(1); // the first (-U) GARP
+      await waitFor('the GARP helper runs', () => port.garpHelperRunning);
+      expect(port.armedCount, 'no arping armed while the helper runs').toBe(0);
       ip('-n', C, 'neigh', 'replace', VIP, 'lladdr', '02:00:00:00:00:96', 'dev', 'vc0', 'nud', 'stale');
       const t0 = performance.now();
       expect(await port.add(spec)).toBe('added');
       const addMs = performance.now() - t0;
       expect(ip('-n', D, '-o', 'addr', 'show', 'dev', 'vd0')).toMatch(new RegExp(`inet ${VIP.replace(/\./g, '\\.')}/24 .*vd0:vigil`));
       expect(await port.add(spec)).toBe('present');
-      const garp = port.garp(spec, 'U'); // arping -c 1 then waits about a second
-      expect(port.armedCount, 'the GARP used its armed run').toBe(0);
-      expect(await garp).toBe(true);
-      expect(neighbourMac(C, VIP)).toBe(dirMac);
-      const deadline = Date.now() + 5000;
-      while (port.armedCount < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      expect(port.armedCount, 'armed again after use').toBe(1);
-      await expect(port.add({ ...spec, interface: 'vnosuch0' })).rejects.toThrow(/ip addr add 10\.231\.0\.100\/24 dev vnosuch0: Cannot find device "vnosuch0"/);
       const t1 = performance.now();
+      expect(await port.garp(spec, 'U')).toBe(true);
+      const garpMs = performance.now() - t1;
+      // the client's stale entry now points at this director: the frame is a GARP the kernel believes
+      expect(await neighbourMacSoon(C, VIP, dirMac)).toBe(dirMac);
+      ip('-n', C, 'neigh', 'replace', VIP, 'lladdr', '02:00:00:00:00:95', 'dev', 'vc0', 'nud', 'stale');
+      expect(await port.garp(spec, 'A')).toBe(true);
+      expect(await neighbourMacSoon(C, VIP, dirMac), 'the ARP reply form moves it too').toBe(dirMac);
+      // an interface the helper cannot find: it says so, and arping (the fallback) says why
+      await expect(port.garp({ ...spec, interface: 'vnosuch0' }, 'U')).rejects.toThrow(/arping -U -I vnosuch0 10\.231\.0\.100/);
+      expect(port.garpHelperRunning, 'the helper survives a bad request').toBe(true);
+      await expect(port.add({ ...spec, interface: 'vnosuch0' })).rejects.toThrow(/ip addr add 10\.231\.0\.100\/24 dev vnosuch0: Cannot find device "vnosuch0"/);
+      const t2 = performance.now();
       expect(await port.del(spec)).toBe('removed');
-      const delMs = performance.now() - t1;
+      const delMs = performance.now() - t2;
       expect(await port.del(spec)).toBe('absent');
       expect(port.batchRunning, 'still the same co-process after errors').toBe(true);
       const spawned = new IpVipPort({ netns: D });
-      const t2 = performance.now();
+      const t3 = performance.now();
       expect(await spawned.add(spec)).toBe('added');
-      const spawnMs = performance.now() - t2;
+      const spawnMs = performance.now() - t3;
       expect(await spawned.del(spec)).toBe('removed');
-      console.log(`ip -batch addr add ${addMs.toFixed(1)} ms, del ${delMs.toFixed(1)} ms; a spawned ip addr add ${spawnMs.toFixed(1)} ms`);
+      console.log(`ip -batch addr add ${addMs.toFixed(1)} ms, del ${delMs.toFixed(1)} ms; a spawned ip addr add ${spawnMs.toFixed(1)} ms; GARP from the helper ${garpMs.toFixed(1)} ms`);
     } finally {
       port.close();
       await new IpVipPort({ netns: D }).del(spec);
     }
     expect(port.armedCount).toBe(0);
     expect(port.batchRunning).toBe(false);
+    expect(port.garpHelperRunning).toBe(false);
+  });
+
+  it('the GARP helper killed, or no perl at all: the first GARP comes from an arping forked ahead', async () => {
+    const port = new IpVipPort({ netns: D });
+    const noPerl = new IpVipPort({ netns: D, perl: '/nonexistent/perl' });
+    try {
+      port.prepare([spec]);
+      await waitFor('the GARP helper runs', () => port.garpHelperRunning);
+      const helper = (port as unknown as { garps: { pid: number } }).garps.pid;
+      process.kill(helper, 'SIGKILL');
+      await waitFor('arping armed once the helper died', () => port.armedCount === 1);
+      expect(port.garpHelperRunning).toBe(false);
+      expect(await port.add(spec)).toBe('added');
+      ip('-n', C, 'neigh', 'replace', VIP, 'lladdr', '02:00:00:00:00:94', 'dev', 'vc0', 'nud', 'stale');
+      const garp = port.garp(spec, 'U'); // arping -c 1 then waits about a second
+      expect(port.armedCount, 'the GARP used its armed run').toBe(0);
+      expect(await garp).toBe(true);
+      expect(await neighbourMacSoon(C, VIP, dirMac)).toBe(dirMac);
+      // the helper is started again a second later, and the armed arping goes
+      await waitFor('the GARP helper runs again', () => port.garpHelperRunning);
+      await waitFor('arping disarmed', () => port.armedCount === 0);
+      expect(await port.del(spec)).toBe('removed');
+
+      noPerl.prepare([spec]);
+      expect(noPerl.armedCount).toBe(1);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(noPerl.garpHelperRunning).toBe(false);
+      expect(await noPerl.add(spec)).toBe('added');
+      ip('-n', C, 'neigh', 'replace', VIP, 'lladdr', '02:00:00:00:00:93', 'dev', 'vc0', 'nud', 'stale');
+      expect(await noPerl.garp(spec, 'U')).toBe(true);
+      expect(await neighbourMacSoon(C, VIP, dirMac)).toBe(dirMac);
+      expect(await noPerl.del(spec)).toBe('removed');
+    } finally {
+      port.close();
+      noPerl.close();
+      await new IpVipPort({ netns: D }).del(spec);
+    }
   });
 
   it('IPv6: the VIP is usable at once and the kernel advertises it, moving the client\'s neighbour entry', async () => {
