@@ -74,6 +74,8 @@ describe.skipIf(why !== undefined)('ecmp mode on the kernel IPVS (VM): a directo
     expect(r.streamTotal as number).toBeGreaterThan(20);
     expect(r.streamFailed).toBe(0);
     // the router converges within BFD's 2.4 s or so; a SYN lost before that is retransmitted after 1 s, 3 s, 7 s
-    expect(r.streamOutageMs as number).toBeLessThan(10_000);
+    // a connection may now wait its full 10 s connect timeout (SYN retransmissions under
+    // emulation stalls): the last slow one ends within convergence + 10 s + a stall (19.6 s seen)
+    expect(r.streamOutageMs as number).toBeLessThan(30_000);
   });
 });
