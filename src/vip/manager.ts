@@ -69,6 +69,15 @@ export class VipManager {
     this.port.prepare?.(this.vips.filter((v) => v.managed).map(vipSpec));
   }
 
+  /**
+   * Whether a takeover now would start no process: no managed VIP, or arm() ran and the
+   * port's co-processes (or armed shells) are up.
+   */
+  takeoverReady(): boolean {
+    if (!this.vips.some((v) => v.managed)) return true;
+    return this.armed && (this.port.ready?.() ?? true);
+  }
+
   /** Adds every managed VIP (in order) and starts the GARP schedule. */
   async acquire(): Promise<void> {
     this.active = true;

@@ -33,6 +33,11 @@ export interface VipPort {
    * each), so that acquiring them costs no process spawn. Replaces the previous set.
    */
   prepare?(vips: readonly VipSpec[]): void;
+  /**
+   * Optional: whether what prepare() set up is running, so that a takeover now would
+   * start no process (absent: always true).
+   */
+  ready?(): boolean;
   /** Optional: drop whatever prepare() holds. */
   close?(): void;
 }
@@ -102,6 +107,13 @@ export class IpVipPort implements VipPort {
       this.garps.start();
     }
     this.armed.want(this.garps?.usable ? [] : this.garpLines);
+  }
+
+  /** The `ip -batch` co-process runs and the first GARPs go through the helper or armed shells. */
+  ready(): boolean {
+    const batch = this.batch === undefined || this.batch.usable;
+    const garp = this.garpLines.length === 0 || (this.garps?.usable ?? false) || this.armed.size >= Math.min(this.garpLines.length, this.opts.armedLimit ?? 16);
+    return batch && garp;
   }
 
   close(): void {
@@ -255,6 +267,13 @@ export class RecordingVipPort implements VipPort {
   fail: Partial<Record<VipCall['op'], string>> = {};
   /** The addresses of the last prepare() (null: never prepared, or closed). */
   prepared: string[] | null = null;
+
+  /** Tests set it: what ready() answers once prepared. */
+  readyAnswer = true;
+
+  ready(): boolean {
+    return this.prepared !== null && this.readyAnswer;
+  }
 
   prepare(vips: readonly VipSpec[]): void {
     this.prepared = vips.map((v) => v.address);

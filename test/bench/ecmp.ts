@@ -68,7 +68,9 @@ function runLine(kind: string, i: number, r: RunResult, dataplane: string): stri
   const where = dataplane === 'forwarder' ? ` (${r.disturbedWhere.onGone} were on ${r.director}, ${r.disturbedWhere.moved} moved between live directors, ${r.disturbedWhere.stayed} stayed put)` : '';
   return (
     `  ${kind} run ${i + 1} (${r.director}): router converged ${fmt(r.convergedMs)} ms; UDP flows disturbed ${r.outages.length}/${r.flows}${where}, outage median ${fmt(pct(r.outages, 0.5))} ms max ${fmt(Math.max(...r.outages))} ms; ` +
-    `long-lived broken ${r.longBroken}/${r.longTotal} (${r.longOnDirector} were on ${r.director})${r.longBroken > 0 ? ` ${JSON.stringify(r.longErrors)}` : ''}; new connections failed ${r.streamFailed}/${r.streamTotal}, disturbed ${r.streamDisturbed}\n`
+    `long-lived broken ${r.longBroken}/${r.longTotal} (${r.longOnDirector} were on ${r.director})${r.longBroken > 0 ? ` ${JSON.stringify(r.longErrors)}` : ''}; new connections failed ${r.streamFailed}/${r.streamTotal}, disturbed ${r.streamDisturbed}\n` +
+    // each disturbed flow's gap: when it began after the event, how long, which director answered before and after
+    (r.gaps.length > 0 ? `    gaps: ${r.gaps.map((g) => `flow ${g.flow} +${Math.round(g.startMs)} ms ${Math.round(g.ms)} ms ${g.from}→${g.to}`).join(', ')}\n` : '')
   );
 }
 

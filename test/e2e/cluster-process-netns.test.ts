@@ -135,6 +135,10 @@ describe.skipIf(!root)('the cluster process and the daemon', () => {
     // the daemon lives on and forks a new cluster process, which comes back as standby
     expect(node('d1').running).toBe(true);
     await node('d1').waitRole('standby', 20_000);
+    // the new process said nothing until its takeover path (ip -batch, GARP helper or an
+    // armed arping) was up: a preempting return then costs no process start
+    const announced = readFileSync(node('d1').logFile, 'utf8').split('\n').filter((l) => l.includes('announcing this node'));
+    expect(announced.at(-1), 'the restarted cluster process announced itself once armed').toMatch(/takeover path armed/);
     const again = clusterPid(pid);
     expect(again).toBeDefined();
     expect(again).not.toBe(cpid);

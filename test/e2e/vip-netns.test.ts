@@ -93,9 +93,14 @@ describe.skipIf(!root)('IpVipPort in network namespaces', () => {
   it('prepared takeover: adds and removals through one long-lived ip -batch, GARPs from the helper holding a packet socket', async () => {
     const port = new IpVipPort({ netns: D });
     try {
+      expect(port.ready(), 'nothing prepared, nothing to wait for').toBe(true);
       port.prepare([spec]);
       expect(port.batchRunning).toBe(true);
+      // the helper is still starting: an arping forked ahead covers the first GARP meanwhile
+      expect(port.armedCount).toBe(1);
+      expect(port.ready()).toBe(true);
       await waitFor('the GARP helper runs', () => port.garpHelperRunning);
+      expect(port.ready(), 'a takeover now starts no process').toBe(true);
       expect(port.armedCount, 'no arping armed while the helper runs').toBe(0);
       ip('-n', C, 'neigh', 'replace', VIP, 'lladdr', '02:00:00:00:00:96', 'dev', 'vc0', 'nud', 'stale');
       const t0 = performance.now();
@@ -145,6 +150,7 @@ describe.skipIf(!root)('IpVipPort in network namespaces', () => {
       process.kill(helper, 'SIGKILL');
       await waitFor('arping armed once the helper died', () => port.armedCount === 1);
       expect(port.garpHelperRunning).toBe(false);
+      expect(port.ready(), 'the armed arping covers the first GARP').toBe(true);
       expect(await port.add(spec)).toBe('added');
       ip('-n', C, 'neigh', 'replace', VIP, 'lladdr', '02:00:00:00:00:94', 'dev', 'vc0', 'nud', 'stale');
       const garp = port.garp(spec, 'U'); // arping -c 1 then waits about a second

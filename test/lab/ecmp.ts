@@ -545,12 +545,15 @@ export interface EventFigures {
    * director that kept them (a gap with no move: noise, not the event).
    */
   disturbedWhere: { onGone: number; moved: number; stayed: number };
+  /** Each disturbed flow's longest gap: its start after the event (ms, negative: before), its length, the answering director before and after it. */
+  gaps: Array<{ flow: number; startMs: number; ms: number; from: string; to: string }>;
 }
 
 /** The figures bench:ecmp and the IPVS VM scenario print for an event. */
 export function analyseEvent(r: ClientReport, at: number, gapMs: number, goneAddr?: string): EventFigures {
   const outages: number[] = [];
   const disturbedWhere = { onGone: 0, moved: 0, stayed: 0 };
+  const gaps: EventFigures['gaps'] = [];
   for (const f of r.flows) {
     const last = f.answers.filter(([t]) => t <= at).at(-1);
     if (last === undefined) continue;
@@ -558,13 +561,18 @@ export function analyseEvent(r: ClientReport, at: number, gapMs: number, goneAdd
     const after = f.answers.filter(([t]) => t > at);
     // the first answer after the event may simply be the next request: only a gap counts
     let maxGap = (after[0]?.[0] ?? Infinity) - before;
-    let prev = before;
-    for (const [t] of after) {
-      maxGap = Math.max(maxGap, t - prev);
-      prev = t;
+    let gap = { startMs: before - at, from, to: after[0]?.[1] ?? '-' };
+    let prev: [number, string] = [before, from];
+    for (const a of after) {
+      if (a[0] - prev[0] > maxGap) {
+        maxGap = a[0] - prev[0];
+        gap = { startMs: prev[0] - at, from: prev[1], to: a[1] };
+      }
+      prev = a;
     }
     if (maxGap > gapMs) {
       outages.push(maxGap);
+      gaps.push({ flow: f.id, ms: maxGap, ...gap });
       const to = after.at(-1)?.[1];
       if (from === goneAddr) disturbedWhere.onGone += 1;
       else if (to !== undefined && to !== from) disturbedWhere.moved += 1;
@@ -586,6 +594,7 @@ export function analyseEvent(r: ClientReport, at: number, gapMs: number, goneAdd
     streamDisturbed: disturbed.length,
     streamOutageMs: disturbed.length === 0 ? 0 : Math.max(...disturbed.map((s) => s.end)) - at,
     disturbedWhere,
+    gaps,
   };
 }
 

@@ -50,6 +50,21 @@ describe('VIP manager (recording port)', () => {
     expect(port.prepared).toBeNull();
   });
 
+  it('takeoverReady: true with no managed VIP; otherwise only once armed and the port\'s co-processes run', async () => {
+    const { port, m } = setup();
+    expect(m.takeoverReady(), 'not armed yet').toBe(false);
+    m.arm();
+    expect(m.takeoverReady()).toBe(true);
+    port.readyAnswer = false; // e.g. the GARP helper still starting, no arping armed
+    expect(m.takeoverReady()).toBe(false);
+    port.readyAnswer = true;
+    await m.close();
+    expect(m.takeoverReady(), 'closed: disarmed').toBe(false);
+    const unmanaged = setup([vip({ address: '127.0.0.1', interface: 'lo', managed: false })]);
+    expect(unmanaged.m.takeoverReady(), 'nothing to take over').toBe(true);
+    await unmanaged.m.close();
+  });
+
   it('acquire adds managed VIPs in order, never touches unmanaged ones, and sends a GARP burst then a repeat', async () => {
     const { port, m, metrics } = setup();
     await m.acquire();
