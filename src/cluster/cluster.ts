@@ -605,7 +605,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       case 'send':
         return this.enqueue('send', () => this.sendAll({}));
       case 'regarp':
-        this.logger.warn({ reason: a.reason }, 'another node was active too; staying active: fresh GARP and notify');
+        if (a.reason === 'split-brain') this.logger.warn({ reason: a.reason }, 'another node was active too; staying active: fresh GARP and notify');
+        else this.logger.info({ reason: a.reason }, 'a peer restarted: fresh GARP, in case it still answers ARP for the VIPs');
         return this.enqueue('regarp', async () => this.vips.regarp(a.reason));
       case 'renotify':
         void this.scripts.notify(this.config.cluster.notify, this.state.role, this.state.role, a.reason);

@@ -40,7 +40,8 @@
  *   active), except when this node must go (not eligible, maintenance): then it releases.
  *   With no eligible peer alive, a node that must go releases at once.
  * - The node that stays active when a second active appears re-sends GARP and re-runs
- *   notify (the loser may have poisoned caches).
+ *   notify (the loser may have poisoned caches); a peer that comes back in INIT (it
+ *   restarted) gets a GARP refresh only (it is no split brain).
  * - Liveness: a peer is alive while some link delivered a valid frame within deadtime;
  *   a `leaving` frame makes it dead at once.
  * - A peer heard again after being dead or unknown is not taken at its word for one
@@ -192,7 +193,7 @@ export type Action =
   | { type: 'release'; reason: string; graceMs?: number }
   /** Send a heartbeat to every peer on every link now. */
   | { type: 'send' }
-  /** Stayed active after a split brain: fresh GARP burst. */
+  /** Stayed active after a split brain, or a peer came back: fresh GARP burst. */
   | { type: 'regarp'; reason: string }
   /** Re-run notify for the current role. */
   | { type: 'renotify'; reason: string }
@@ -425,10 +426,14 @@ function onFrame(s: ElectionState, f: Extract<ElectionEvent, { type: 'frame' }>,
     // healed split brain: the better node stays active, and says so again. The peer may
     // have heard us first and released already, so a peer back from the dead counts too.
     const sawActive = f.role === 'active' && (prevRole !== 'active' || !wasAlive);
-    // (in any role: a crashed peer that returns may still answer ARP for the VIPs)
+    // A peer back from the dead in INIT restarted: no split brain and no notify re-run, but
+    // it may still have answered ARP for the VIPs (a crashed kernel kept them until vigil's
+    // start removed them), so the clients' caches get a fresh GARP. Back in another role
+    // (a healed partition whose loser heard us first and released) it was a split brain.
     const cameBack = !wasAlive;
-    if (s.role === 'active' && (sawActive || cameBack) && better(selfRank(s), p)) {
-      actions.push({ type: 'regarp', reason: 'split-brain' }, { type: 'renotify', reason: 'split-brain' }, { type: 'send' });
+    if (s.role === 'active' && better(selfRank(s), p)) {
+      if (sawActive || (cameBack && f.role !== 'init')) actions.push({ type: 'regarp', reason: 'split-brain' }, { type: 'renotify', reason: 'split-brain' }, { type: 'send' });
+      else if (cameBack) actions.push({ type: 'regarp', reason: 'peer-returned' }, { type: 'send' });
     }
   }
   decide(s, now, cause, actions);

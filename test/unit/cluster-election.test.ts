@@ -321,6 +321,21 @@ describe('election: failures', () => {
     expect(sim.actives()).toEqual(['lvs1']);
   });
 
+  it('a crashed standby that comes back (INIT) gets the active\'s GARP refresh but no split-brain notify', () => {
+    const sim = settledPair();
+    sim.kill('lvs2');
+    sim.run(1000); // past deadtime: lvs1 declares it dead
+    expect(sim.node('lvs1').state.peers.lvs2!.alive).toBe(false);
+    const before = sim.t;
+    sim.start('lvs2', 37);
+    sim.run(3000);
+    expect(sim.role('lvs2')).toBe('standby');
+    expect(sim.actives()).toEqual(['lvs1']);
+    const regarps = sim.all('lvs1', 'regarp').filter((x) => x.t >= before).map((x) => x.a);
+    expect(regarps).toEqual([{ type: 'regarp', reason: 'peer-returned' }]);
+    expect(sim.all('lvs1', 'renotify').filter((x) => x.t >= before), 'no split brain: notify is not re-run').toEqual([]);
+  });
+
   it('a graceful stop (leaving frame) hands over at once, without deadtime', () => {
     const sim = settledPair();
     sim.stop('lvs1');
