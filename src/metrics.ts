@@ -48,6 +48,7 @@ export function createMetrics(opts: MetricsOptions = {}) {
     // ---------------------------------------------------------------- VIPs and scripts
     vipOwned: new Gauge({ name: 'vigil_vip_owned', help: '1 while this node has the VIP configured', labelNames: ['address', 'interface'], registers: r }),
     garpSent: new Counter({ name: 'vigil_vip_garp_sent_total', help: 'Gratuitous ARP packets sent', labelNames: ['address'], registers: r }),
+    vipTakeoverReady: new Gauge({ name: 'vigil_vip_takeover_ready', help: '1 while a takeover would start no process (ip -batch co-process up, first GARPs from the GARP helper or an armed arping); 0: it would spawn ip and arping', registers: r }),
     vipErrors: new Counter({ name: 'vigil_vip_errors_total', help: 'Failed VIP operations (add, del, garp)', labelNames: ['address', 'op'], registers: r }),
     scriptRuns: new Counter({ name: 'vigil_script_runs_total', help: 'Resource and notify script runs by result (ok, failed, timeout)', labelNames: ['script', 'action', 'result'], registers: r }),
 

@@ -715,6 +715,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     void this.sendAll({});
     this.apply({ type: 'tick', lateness, drained: false });
     this.judgeTables();
+    this.metrics.vipTakeoverReady.set(this.vips.takeoverReady() ? 1 : 0);
   }
 
   /** Test-only: SIGUSR2 busy-waits the event loop (VIGIL_TEST_HOOKS=1). */

@@ -26,7 +26,8 @@
  * targets: 0 long-lived connections broken, crash and graceful (sloppy_tcp and the same
  * mh table let another director take them mid-stream), and a graceful withdraw fails no
  * new connection; its times run 10-25× slower than on the host and are reported, not
- * judged.
+ * judged, and so is its UDP share, which is made of gaps: the guest's stalls hit every
+ * flow at once (the routers' choice of flows is judged by the forwarder run).
  */
 import { analyseEvent, EcmpLab, haveBird, quantile as pct, type ClientReport, type EventFigures } from '../lab/ecmp.js';
 import { isRoot } from '../lab/netns.js';
@@ -116,10 +117,13 @@ function summary(dataplane: string, kind: string, rs: RunResult[]): boolean {
     failed = true;
   };
   if (dataplane === 'ipvs') {
-    // qemu TCG: times are not judged; connections are
+    // qemu TCG: times are not judged; connections are. The UDP share is made of gaps (times):
+    // the guest's own stalls (0.5-1.6 s, every flow at once, also in graceful runs that move
+    // no flow off a live path) decide it there. Which flows the router moves is the same
+    // kernel code on either dataplane, and the forwarder run on the host judges it.
     if (longBroken > 0) miss(`${longBroken} long-lived connection(s) broken on IPVS`);
-    if (!(share <= 0.55)) miss(`${kind} disturbed more than 55 % of the flows`);
     if (kind === 'graceful' && streamFailed > 0) miss(`a graceful withdraw failed ${streamFailed} new connection(s) on IPVS`);
+    process.stdout.write(`  (ipvs: the UDP share and the outages are reported, not judged: under qemu TCG they measure the guest's stalls; the forwarder run on the host judges the share)\n`);
   } else if (kind === 'crash') {
     if (!(pct(outages, 0.5) <= 300)) miss('crash median outage > 300 ms');
     if (!(share <= 0.55)) miss('crash disturbed more than 55 % of the flows');

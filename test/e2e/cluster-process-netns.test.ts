@@ -139,6 +139,7 @@ describe.skipIf(!root)('the cluster process and the daemon', () => {
     // armed arping) was up: a preempting return then costs no process start
     const announced = readFileSync(node('d1').logFile, 'utf8').split('\n').filter((l) => l.includes('announcing this node'));
     expect(announced.at(-1), 'the restarted cluster process announced itself once armed').toMatch(/takeover path armed/);
+    await until('vigil_vip_takeover_ready = 1', async () => (await node('d1').metric('vigil_vip_takeover_ready')) === 1, 5000);
     const again = clusterPid(pid);
     expect(again).toBeDefined();
     expect(again).not.toBe(cpid);

@@ -34,6 +34,24 @@ if (!host || !(port > 0) || !(streamMs >= 0) || !(flows >= 0) || !(udpMs > 0) ||
 }
 const now = (): number => performance.timeOrigin + performance.now();
 
+/**
+ * Time this client was awake to read answers (ms). A stall of the whole machine (a qemu
+ * TCG guest freezes for seconds) counts as one tick at most: after it, libuv runs the
+ * timers before it reads the sockets, so a timeout judged on the wall clock fired on
+ * every connection whose answer was already waiting (seen in the IPVS VM: 158 new
+ * connections "failed" and long-lived ones turned "silent" on directors no event
+ * touched). Timeouts and silence count awake time only.
+ */
+let awake = 0;
+let lastTick = performance.now();
+const connectsPending = new Set<{ since: number; fail: () => void }>();
+setInterval(() => {
+  const t = performance.now();
+  awake += Math.min(t - lastTick, 100);
+  lastTick = t;
+  for (const c of connectsPending) if (awake - c.since > connectMs) c.fail();
+}, 25).unref();
+
 const report: ClientReport = { stream: [], flows: [], long: [] };
 let pendingReady = flows + longs;
 const waiting = setInterval(() => {
@@ -66,13 +84,14 @@ if (streamMs > 0) {
     const finish = (ok: boolean, error?: string): void => {
       if (done) return;
       done = true;
-      clearTimeout(t);
+      connectsPending.delete(pending);
       sock.destroy();
       const director = ok ? (buf.split('\n')[0]?.split(' ')[1] ?? '?') : '';
       const end = now();
       report.stream.push(error ? { at, end, ok, director, error } : { at, end, ok, director });
     };
-    const t = setTimeout(() => finish(false, 'timeout'), connectMs);
+    const pending = { since: awake, fail: () => finish(false, 'timeout') };
+    connectsPending.add(pending);
     sock.on('data', (d) => {
       buf += d.toString();
       if (buf.includes('\n')) finish(true);
@@ -112,7 +131,7 @@ for (let i = 0; i < longs; i++) {
   const sock = connect({ host, port, noDelay: true });
   longSockets.push(sock);
   let buf = '';
-  let lastAnswer = now();
+  let lastAnswer = awake;
   let greeted = false;
   let timer: NodeJS.Timeout | undefined;
   const brk = (error: string): void => {
@@ -130,13 +149,13 @@ for (let i = 0; i < longs; i++) {
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
-      lastAnswer = now();
+      lastAnswer = awake;
       if (!greeted) {
         greeted = true;
         r.director = line.split(' ')[1] ?? '?';
         readyOne();
         timer = setInterval(() => {
-          if (now() - lastAnswer > silentMs) return brk('silent');
+          if (awake - lastAnswer > silentMs) return brk('silent');
           sock.write('p\n');
         }, longMs);
       }
