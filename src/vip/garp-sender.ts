@@ -17,7 +17,7 @@
  * interface is found. Requests are `ID U|A IFNAME ADDRESS`, answers `ok ID` or
  * `err ID reason`, in order.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { LineCoProcess } from './co-process.js';
 
 const SCRIPT = String.raw`
 use strict; use warnings;
@@ -48,25 +48,11 @@ while (my $l = <STDIN>) {
 }
 `;
 
-const RESTART_MS = 1000;
 const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
-interface Pending {
-  id: number;
-  resolve: () => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-export class GarpSender {
-  private child: ChildProcess | undefined;
+export class GarpSender extends LineCoProcess<void> {
   private ready = false;
-  private pending: Pending[] = [];
-  private partial = '';
-  private next = 1;
-  private closed = false;
-  private restartTimer: NodeJS.Timeout | undefined;
   /** Why the last helper could not run or ended (for logs and tests). */
   lastError: string | undefined;
 
@@ -75,120 +61,53 @@ export class GarpSender {
    * `onState` is told when the helper becomes usable or stops being so.
    */
   constructor(
-    private readonly perl: string,
-    private readonly pre: readonly string[],
-    private readonly timeoutMs: number,
+    perl: string,
+    pre: readonly string[],
+    timeoutMs: number,
     private readonly onState: (usable: boolean) => void = () => undefined,
-  ) {}
-
-  /** Starts the helper (idempotent). */
-  start(): void {
-    if (this.closed || this.child) return;
-    const argv = [...this.pre, this.perl, '-e', SCRIPT];
-    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['pipe', 'pipe', 'ignore'] });
-    this.child = child;
-    this.ready = false;
-    this.partial = '';
-    child.stdin?.on('error', () => undefined); // EPIPE after it died: 'exit' tells
-    child.stdout?.on('data', (d: Buffer) => this.onStdout(child, d));
-    const gone = (why: string): void => {
-      if (this.child !== child) return;
-      const was = this.ready;
-      this.child = undefined;
-      this.ready = false;
-      this.lastError ??= why;
-      this.failAll(new Error(`garp helper ${why}`));
-      if (was) this.onState(false);
-      if (!this.closed) {
-        this.restartTimer = setTimeout(() => {
-          this.restartTimer = undefined;
-          this.start();
-        }, RESTART_MS);
-        this.restartTimer.unref();
-      }
-    };
-    child.once('error', (e: NodeJS.ErrnoException) => gone(`cannot run ${this.perl}: ${e.code ?? e.message}`));
-    child.once('exit', (code, signal) => gone(`exited (${signal ?? code})`));
-    // it waits for work that may never come: it must not keep a process alive
-    child.unref();
-    for (const s of [child.stdin, child.stdout]) (s as unknown as { unref?: () => void } | null)?.unref?.();
-  }
-
-  /** The helper's pid while it is usable. */
-  get pid(): number | undefined {
-    return this.usable ? this.child?.pid : undefined;
+  ) {
+    super('garp helper', [...pre, perl, '-e', SCRIPT], 'stdout', timeoutMs);
   }
 
   /** Whether the helper runs and holds its packet socket. */
   get usable(): boolean {
-    const c = this.child;
-    return this.ready && c !== undefined && c.exitCode === null && c.signalCode === null && !this.closed;
+    return this.ready && this.running;
   }
 
   /** Sends one gratuitous ARP for an IPv4 address on an interface; rejects when the helper cannot. */
   send(mode: 'U' | 'A', ifname: string, address: string): Promise<void> {
-    const child = this.child;
-    if (!this.usable || !child?.stdin) return Promise.reject(new Error('garp helper not running'));
+    if (!this.usable) return Promise.reject(new Error('garp helper not running'));
     if (!IFNAME.test(ifname) || ifname.includes('/')) return Promise.reject(new Error(`garp helper: bad interface name ${JSON.stringify(ifname)}`));
     const m = IPV4.exec(address);
     if (!m || m.slice(1).some((o) => Number(o) > 255)) return Promise.reject(new Error(`garp helper: ${JSON.stringify(address)} is not an IPv4 address`));
-    const id = this.next++;
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // stuck: kill it; every waiting request fails and goes the ordinary way
-        child.kill('SIGKILL');
-        this.failAll(new Error(`garp helper: no answer within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      this.pending.push({ id, resolve, reject, timer });
-      child.stdin!.write(`${id} ${mode} ${ifname} ${address}\n`);
-    });
+    return this.request((id) => `${id} ${mode} ${ifname} ${address}\n`);
   }
 
-  /** Ends the helper; waiting requests reject. Idempotent. */
-  close(): void {
-    this.closed = true;
-    clearTimeout(this.restartTimer);
-    const c = this.child;
-    const was = this.ready;
-    this.child = undefined;
+  protected override onSpawn(): void {
     this.ready = false;
-    this.failAll(new Error('garp helper closed'));
-    c?.stdin?.end();
+  }
+
+  protected override onGone(why: string, closing: boolean): void {
+    const was = this.ready;
+    this.ready = false;
+    if (!closing) this.lastError ??= why;
     if (was) this.onState(false);
   }
 
-  private onStdout(child: ChildProcess, d: Buffer): void {
-    if (this.child !== child) return;
-    const parts = (this.partial + d.toString('utf8')).split('\n');
-    this.partial = parts.pop() ?? '';
-    for (const line of parts) {
-      if (line === 'ready') {
-        this.ready = true;
-        this.lastError = undefined;
-        this.onState(true);
-        continue;
-      }
-      if (line.startsWith('fatal ')) {
-        this.lastError = line.slice(6);
-        continue;
-      }
-      const m = /^(ok|err) (\d+)(?: (.*))?$/.exec(line);
-      if (!m) continue;
-      const i = this.pending.findIndex((p) => p.id === Number(m[2]));
-      if (i < 0) continue; // the answer of a request already failed (timeout)
-      const [p] = this.pending.splice(i, 1) as [Pending];
-      clearTimeout(p.timer);
-      if (m[1] === 'ok') p.resolve();
-      else p.reject(new Error(m[3] ?? 'failed'));
+  protected onLine(line: string): void {
+    if (line === 'ready') {
+      this.ready = true;
+      this.lastError = undefined;
+      this.onState(true);
+      return;
     }
-  }
-
-  private failAll(err: Error): void {
-    const waiting = this.pending;
-    this.pending = [];
-    for (const p of waiting) {
-      clearTimeout(p.timer);
-      p.reject(err);
+    if (line.startsWith('fatal ')) {
+      this.lastError = line.slice(6);
+      return;
     }
+    const m = /^(ok|err) (\d+)(?: (.*))?$/.exec(line);
+    if (!m) return;
+    // no one waits: the answer of a request that already failed (timeout)
+    this.settle(Number(m[2]), m[1] === 'ok' ? { ok: true, value: undefined } : { ok: false, error: new Error(m[3] ?? 'failed') });
   }
 }
