@@ -880,10 +880,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private announcing(s: ElectionState, opts: { leaving?: boolean }): boolean {
     if (this.warm) return true;
     const waited = this.now() - this.startedAt;
-    if (!(opts.leaving || s.role === 'active' || this.releasing > 0 || this.vips.takeoverReady() || waited >= WARMUP_MAX_MS)) return false;
-    this.warm = true;
     const ready = this.vips.takeoverReady();
-    this.logger[ready ? 'info' : 'warn']({ warmupMs: Math.round(waited) }, ready ? 'announcing this node: takeover path armed' : 'announcing this node: takeover path not armed yet (processes will be started at a takeover)');
+    if (!(ready || opts.leaving || s.role === 'active' || this.releasing > 0 || waited >= WARMUP_MAX_MS)) return false;
+    this.warm = true;
+    if (ready) this.logger.info({ warmupMs: Math.round(waited) }, 'announcing this node: takeover path armed');
+    else this.logger.warn({ warmupMs: Math.round(waited) }, 'announcing this node before its takeover path is armed: a takeover now spawns ip and arping (slower); check that ip, perl and arping run here (vigil_vip_takeover_ready)');
     return true;
   }
 

@@ -74,6 +74,7 @@ export class IpVipPort implements VipPort {
   private readonly v6Ready = new Set<string>();
   /** The takeover's first GARPs, started ahead and held (armed.ts); used by run() when they match. */
   private readonly armed: ArmedCommands;
+  private readonly armedLimit: number;
   /** Adds and removals through one long-lived `ip -batch` once prepare() ran (ip-batch.ts). */
   private batch: IpBatch | undefined;
   /** GARPs from one long-lived helper holding a packet socket once prepare() ran (garp-sender.ts). */
@@ -86,7 +87,8 @@ export class IpVipPort implements VipPort {
     this.arping = opts.arping ?? 'arping';
     this.sysctl = opts.sysctl ?? 'sysctl';
     this.timeoutMs = opts.timeoutMs ?? 5000;
-    this.armed = new ArmedCommands(opts.armedLimit ?? 16);
+    this.armedLimit = opts.armedLimit ?? 16;
+    this.armed = new ArmedCommands(this.armedLimit);
   }
 
   /**
@@ -112,7 +114,7 @@ export class IpVipPort implements VipPort {
   /** The `ip -batch` co-process runs and the first GARPs go through the helper or armed shells. */
   ready(): boolean {
     const batch = this.batch === undefined || this.batch.usable;
-    const garp = this.garpLines.length === 0 || (this.garps?.usable ?? false) || this.armed.size >= Math.min(this.garpLines.length, this.opts.armedLimit ?? 16);
+    const garp = this.garpLines.length === 0 || (this.garps?.usable ?? false) || this.armed.size >= Math.min(this.garpLines.length, this.armedLimit);
     return batch && garp;
   }
 

@@ -177,8 +177,9 @@ function crashBreakdown(p: Pair, res: SwitchResult): number[] | undefined {
   const main = res.switches.find((x) => x.from === res.from && x.to === res.to);
   const survivor = p.nodes.find((n) => n.name === res.to);
   if (!main || !survivor) return undefined;
+  const lines = readFileSync(survivor.logFile, 'utf8').split('\n');
   const at = (msg: string): number | undefined => {
-    for (const line of readFileSync(survivor.logFile, 'utf8').split('\n')) {
+    for (const line of lines) {
       if (!line.includes(msg)) continue;
       const t = Date.parse((JSON.parse(line) as { time: string }).time);
       if (t >= res.actionAt) return t;

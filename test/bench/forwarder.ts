@@ -370,6 +370,8 @@ function printTable(rows: Map<string, Row>, labels: Map<string, string>): void {
       .filter((n) => n !== 'haproxy')
       .map((n) => {
         const r = median(series(rows.get(n) as Row).map((x, i) => x / (ref[i] as number)));
+        // the paired ratios are the judged ones: a miss fails the bench
+        if (verdict(r, target, dir) === ' MISS') process.exitCode = 1;
         return pad(`${r.toFixed(2)}${verdict(r, target, dir)}`, 14);
       });
     console.log(pad(label, 22) + ' '.repeat(w * names.length) + ratios.join('') + pad(`${dir === 'min' ? '≥' : '≤'}${target}×`, 10));
